@@ -1,0 +1,1 @@
+"""The ``rtad`` command line: one console script, one subcommand per service entrypoint."""

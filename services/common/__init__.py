@@ -1,0 +1,1 @@
+"""Contracts shared by every rtad service: schema, streams, encoding, settings, Redis."""

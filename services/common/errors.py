@@ -1,0 +1,13 @@
+"""Errors that the command line turns into one clear line and a non-zero exit."""
+
+
+class RtadError(Exception):
+    """An expected failure (bad input, unreachable broker...): ``str()`` is the whole message."""
+
+    exit_code = 1
+
+
+class NotImplementedYet(RtadError):
+    """A subcommand whose issue has not landed."""
+
+    exit_code = 2

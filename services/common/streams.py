@@ -1,0 +1,64 @@
+"""Stream naming and sharding: the one place that knows what the Redis keys are called.
+
+Every stream is sharded; the shard number sits in a Redis Cluster hash tag so that what must
+be atomic per shard (write scores + ack features in one MULTI/EXEC) stays in one slot::
+
+    rtad:tx:{3}  rtad:features:{3}  rtad:scores:{3}  rtad:alerts:{3}  rtad:deadletter:{3}
+
+The shard of a record is a stable hash (CRC-32) of its ``user_id``, so one card's transactions
+stay ordered in one shard, like a Kafka partition.
+
+>>> StreamNames().key("features", 3)
+'rtad:features:{3}'
+>>> shard_of("user-42", 4) == shard_of("user-42", 4)
+True
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["tx", "features", "scores", "alerts", "deadletter"]
+KINDS: tuple[Kind, ...] = ("tx", "features", "scores", "alerts", "deadletter")
+
+#: Consumer group of the scoring workers on the feature streams.
+SCORER_GROUP = "scorer"
+#: Cursor group of the Spark job on the input streams: never read with XREADGROUP, only moved
+#: with XGROUP SETID on each committed micro-batch, so that trimming and backpressure see how
+#: far Spark has committed (a group is Redis' own notion of "a reader's position").
+SPARK_GROUP = "spark"
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """Stable shard of a card: CRC-32 of the UTF-8 ``user_id`` modulo ``shards``."""
+    return zlib.crc32(user_id.encode("utf-8")) % shards
+
+
+@dataclass(frozen=True, slots=True)
+class StreamNames:
+    """Key names for one deployment (``prefix``) with ``shards`` shards."""
+
+    prefix: str = "rtad"
+    shards: int = 4
+
+    def key(self, kind: Kind, shard: int) -> str:
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard} out of range 0..{self.shards - 1}")
+        return f"{self.prefix}:{kind}:{{{shard}}}"
+
+    def all(self, kind: Kind) -> list[str]:
+        """The keys of every shard of one kind, in shard order."""
+        return [self.key(kind, s) for s in range(self.shards)]
+
+    def for_user(self, kind: Kind, user_id: str) -> str:
+        return self.key(kind, shard_of(user_id, self.shards))
+
+    def shard_from_key(self, key: str | bytes) -> int:
+        text = key.decode() if isinstance(key, bytes) else key
+        return int(text[text.rindex("{") + 1 : text.rindex("}")])
+
+    def meta_key(self, name: str, shard: int) -> str:
+        """A per-shard bookkeeping key in the same slot as the shard's streams."""
+        return f"{self.prefix}:meta:{name}:{{{shard}}}"

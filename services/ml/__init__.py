@@ -1,0 +1,1 @@
+"""Detectors, their comparison, training, the model artifact and reason codes."""

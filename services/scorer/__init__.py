@@ -1,0 +1,1 @@
+"""The model-serving service: FastAPI app and the Redis Streams scoring worker."""
