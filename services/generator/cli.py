@@ -2,23 +2,112 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rtad.common.errors import NotImplementedYet
+from rtad.common.errors import NotImplementedYet, RtadError
+
+SCENARIOS_HELP = (
+    "Fraud mix as name=weight,... (weights are shares of fraudulent records); "
+    "names: card_testing, account_takeover, impossible_travel, amount_spike, "
+    "compromised_merchant, atm_cashout. Default: all, equal shares."
+)
 
 
 def generate(
-    out: Annotated[Path | None, typer.Option(help="JSONL/Parquet file, not Redis.")] = None,
-    rate: Annotated[float | None, typer.Option(help="Transactions per second.")] = None,
-    count: Annotated[int | None, typer.Option(help="Stop after this many transactions.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write a .jsonl or .parquet file instead of Redis.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Transactions per second (wall time); default: max.")
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many (default: 10000 to a file, unbounded to Redis)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
     fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.01,
+    customers: Annotated[int, typer.Option(help="Card holders simulated.")] = 500,
+    merchants: Annotated[int, typer.Option(help="Merchants simulated.")] = 1000,
+    amount_scale: Annotated[float, typer.Option(help="Multiplies every typical amount.")] = 1.0,
+    scenarios: Annotated[str | None, typer.Option(help=SCENARIOS_HELP)] = None,
+    start: Annotated[
+        str, typer.Option(help="Simulated clock start: ISO date/time (UTC if no zone) or 'now'.")
+    ] = "2026-01-05",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics here (default RTAD_METRICS_PORT).")
+    ] = None,
 ) -> None:
     """Simulated card transactions (with labelled fraud scenarios) to the streams or a file."""
-    raise NotImplementedYet("rtad generate is not implemented yet")
+    from rtad.generator import metrics
+    from rtad.generator.runner import run_generate, stream_sink
+    from rtad.generator.settings import GeneratorSettings
+    from rtad.generator.simulator import SimConfig
+    from rtad.generator.sinks import open_file_sink
+    from rtad.generator.stopping import stop_on_signals
+
+    if count is None and out is not None:
+        count = 10_000
+    if count is not None and count < 0:
+        raise RtadError("--count must be >= 0")
+    try:
+        config = SimConfig(
+            seed=seed,
+            count=count,
+            customers=customers,
+            merchants=merchants,
+            fraud_rate=fraud_rate,
+            amount_scale=amount_scale,
+            scenarios=parse_scenarios(scenarios),
+            start=parse_start(start),
+        )
+    except ValueError as exc:
+        raise RtadError(str(exc)) from None
+    settings = GeneratorSettings()
+    metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    sink = open_file_sink(out) if out is not None else stream_sink(settings, "generate")
+    with stop_on_signals() as stop:
+        summary = run_generate(config, sink, rate=rate, stop=stop)
+    where = (
+        str(out) if out is not None else f"{settings.redis_url_masked} ({settings.shards} shards)"
+    )
+    typer.echo(
+        f"generated {summary.records} transactions ({summary.fraud} fraudulent) to {where} "
+        f"in {summary.seconds:.1f}s ({summary.per_second:,.0f}/s)",
+        err=True,
+    )
+
+
+def parse_scenarios(text: str | None) -> dict[str, float]:
+    """``"card_testing=2,atm_cashout=1"`` → weights; None → every scenario, equal weights."""
+    from rtad.generator.scenarios import SCENARIOS
+
+    if not text:
+        return dict.fromkeys(SCENARIOS, 1.0)
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.strip().partition("=")
+        try:
+            weights[name.strip()] = float(value) if sep else 1.0
+        except ValueError:
+            raise RtadError(f"--scenarios: weight of {name!r} is not a number: {value!r}") from None
+        if weights[name.strip()] < 0:
+            raise RtadError(f"--scenarios: weight of {name!r} is negative")
+    return weights
+
+
+def parse_start(text: str) -> datetime:
+    """``now``, a date or an ISO date-time; a time without zone is UTC."""
+    if text == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise RtadError(f"--start {text!r} is not an ISO date/time or 'now'") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def replay(

@@ -1,0 +1,313 @@
+"""Who buys and where: cities, merchants and card holders with their own spending habits.
+
+The issuer is a European bank: its cards live in a handful of European countries and are billed
+in EUR (GBP for British cards). Merchants sit in those home cities, a few in cities around the
+world (holiday destinations, and where fraud comes from), and some are online shops.
+Cities come from Faker's offline ``land_coords`` table (name, country, lat/lon, time zone):
+nothing is downloaded.
+
+>>> import numpy as np
+>>> from faker import Faker
+>>> pop = build_population(np.random.default_rng(1), Faker(), customers=20, merchants=120)
+>>> len(pop.customers), len(pop.merchants) >= 120
+(20, True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from faker import Faker
+from faker.providers.geo import Provider as GeoProvider
+
+#: Home countries of the issuer's cards and their share of the portfolio.
+HOME_COUNTRIES: dict[str, float] = {
+    "DE": 0.30,
+    "FR": 0.20,
+    "ES": 0.12,
+    "IT": 0.12,
+    "NL": 0.08,
+    "BE": 0.06,
+    "GB": 0.07,
+    "PT": 0.05,
+}
+#: Countries of the "abroad" cities: holidays, business trips, and where fraudsters sit.
+ABROAD_COUNTRIES: tuple[str, ...] = ("US", "JP", "TH", "BR", "RU", "NG", "CN", "MX", "TR", "IN")
+BILLING_CURRENCY: dict[str, str] = {"GB": "GBP"}  # every other home country bills in EUR
+LOCAL_CURRENCY: dict[str, str] = {
+    "GB": "GBP",
+    "US": "USD",
+    "JP": "JPY",
+    "TH": "THB",
+    "BR": "BRL",
+    "RU": "RUB",
+    "NG": "NGN",
+    "CN": "CNY",
+    "MX": "MXN",
+    "TR": "TRY",
+    "IN": "INR",
+    "CZ": "CZK",
+    "PL": "PLN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A merchant category (ISO 18245 MCC) and what a typical purchase in it costs."""
+
+    mcc: str
+    name: str
+    median: float  # typical amount in EUR
+    sigma: float  # lognormal spread
+    weight: float  # share of an average card's transactions
+    online: float  # share of merchants of this category that sell online
+    atm: bool = False
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("5411", "grocery", 38.0, 0.6, 0.26, 0.05),
+    Category("5812", "restaurant", 32.0, 0.5, 0.10, 0.0),
+    Category("5814", "fast food", 11.0, 0.4, 0.09, 0.05),
+    Category("5541", "fuel", 55.0, 0.35, 0.07, 0.0),
+    Category("5912", "pharmacy", 19.0, 0.6, 0.05, 0.1),
+    Category("5311", "department store", 65.0, 0.8, 0.05, 0.2),
+    Category("5691", "clothing", 70.0, 0.7, 0.05, 0.35),
+    Category("5732", "electronics", 140.0, 1.0, 0.03, 0.5),
+    Category("5999", "online retail", 42.0, 0.9, 0.07, 1.0),
+    Category("5816", "digital goods", 9.0, 0.8, 0.04, 1.0),
+    Category("4899", "streaming subscription", 12.0, 0.2, 0.03, 1.0),
+    Category("4121", "taxi", 19.0, 0.5, 0.04, 0.3),
+    Category("4111", "public transport", 4.5, 0.5, 0.05, 0.2),
+    Category("5942", "books", 22.0, 0.5, 0.02, 0.4),
+    Category("7011", "hotel", 150.0, 0.5, 0.01, 0.3),
+    Category("4511", "airline", 260.0, 0.6, 0.01, 0.9),
+    Category("5944", "jewellery", 320.0, 0.9, 0.004, 0.3),
+    Category("6011", "ATM", 100.0, 0.6, 0.04, 0.0, atm=True),
+)
+MCC_INDEX: dict[str, int] = {c.mcc: i for i, c in enumerate(CATEGORIES)}
+#: Categories a traveller spends in (hotel, restaurants, taxi, fast food, ATM).
+TRAVEL_MCCS: tuple[str, ...] = ("7011", "5812", "4121", "5814", "6011", "5411")
+
+# Genuine daily rhythm (local time): quiet nights, a lunch peak and an evening peak.
+BASE_HOURS = np.array(
+    [0.6, 0.3, 0.15, 0.1, 0.1, 0.2, 0.6, 1.5, 2.6, 3.2, 3.8, 4.4]
+    + [5.6, 5.2, 4.2, 4.0, 4.4, 5.2, 6.0, 5.6, 4.2, 2.8, 1.8, 1.1]
+)
+#: Monday..Sunday volume factors (Saturday shopping, quiet Sunday).
+WEEKDAY_FACTOR = (0.95, 0.95, 1.0, 1.0, 1.15, 1.3, 0.65)
+
+
+@dataclass(frozen=True, slots=True)
+class City:
+    name: str
+    country: str
+    latitude: float
+    longitude: float
+    tz: str
+    home: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    merchant_id: str
+    name: str
+    mcc: str
+    city: int  # index in Population.cities (the head office for online shops)
+    latitude: float
+    longitude: float
+    channel: str  # pos / online / atm
+    country: str
+    currency: str
+
+
+@dataclass(slots=True)
+class Customer:
+    """One card holder: where they live and how they spend."""
+
+    user_id: str
+    name: str
+    city: int
+    latitude: float
+    longitude: float
+    currency: str
+    tx_per_day: float
+    mcc_weights: np.ndarray  # probability of each CATEGORIES entry
+    medians: np.ndarray  # typical amount per category, in the billing currency
+    sigma_scale: float
+    hour_weights: np.ndarray  # 24 probabilities, local time
+    online_share: float
+    usual: dict[str, list[int]] = field(default_factory=dict)  # mcc -> merchant indices
+
+
+@dataclass
+class Population:
+    cities: list[City]
+    merchants: list[Merchant]
+    customers: list[Customer]
+    by_city_mcc: dict[tuple[int, str], list[int]]
+    online_by_mcc: dict[str, list[int]]
+    by_city: dict[int, list[int]]
+
+    def home_cities(self) -> list[int]:
+        return [i for i, c in enumerate(self.cities) if c.home]
+
+    def abroad_cities(self) -> list[int]:
+        return [i for i, c in enumerate(self.cities) if not c.home and self.by_city.get(i)]
+
+    def merchants_in(self, city: int, mcc: str) -> list[int]:
+        """Physical merchants of ``mcc`` in ``city``, or any merchant of the city as fallback."""
+        return self.by_city_mcc.get((city, mcc)) or self.by_city.get(city, [])
+
+    def online(self, mcc: str) -> list[int]:
+        return self.online_by_mcc.get(mcc) or self.online_by_mcc["5999"]
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), km.
+
+    >>> round(distance_km(52.52, 13.40, 48.86, 2.35))
+    878
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def jitter(rng: np.random.Generator, lat: float, lon: float, km: float) -> tuple[float, float]:
+    """A point about ``km`` around (lat, lon): shops are spread over a city, not on one spot."""
+    dlat = rng.normal(0, km / 111.0)
+    dlon = rng.normal(0, km / (111.0 * max(0.2, math.cos(math.radians(lat)))))
+    return round(min(89.9, max(-89.9, lat + dlat)), 5), round(((lon + dlon + 180) % 360) - 180, 5)
+
+
+def _pick_cities(rng: np.random.Generator, customers: int) -> list[City]:
+    table = GeoProvider.land_coords
+    per_country = max(2, min(12, customers // 60))
+    cities: list[City] = []
+    for country in HOME_COUNTRIES:
+        rows = [r for r in table if r[3] == country]
+        take = min(len(rows), max(1, round(per_country * HOME_COUNTRIES[country] / 0.12)))
+        for i in rng.choice(len(rows), size=take, replace=False):
+            name, cc, tz = rows[i][2], rows[i][3], rows[i][4]
+            cities.append(City(name, cc, float(rows[i][0]), float(rows[i][1]), tz, home=True))
+    for country in ABROAD_COUNTRIES:
+        rows = [r for r in table if r[3] == country]
+        r = rows[int(rng.integers(len(rows)))]
+        cities.append(City(r[2], r[3], float(r[0]), float(r[1]), r[4], home=False))
+    return cities
+
+
+def _new_merchant(
+    rng: np.random.Generator, faker: Faker, idx: int, cities: list[City], city: int, cat: Category
+) -> Merchant:
+    c = cities[city]
+    channel = "atm" if cat.atm else ("online" if rng.random() < cat.online else "pos")
+    lat, lon = jitter(rng, c.latitude, c.longitude, 4.0)
+    name = f"{faker.company()} ATM" if cat.atm else faker.company()
+    currency = LOCAL_CURRENCY.get(c.country, "EUR")
+    return Merchant(f"m{idx:06d}", name, cat.mcc, city, lat, lon, channel, c.country, currency)
+
+
+def _build_merchants(
+    rng: np.random.Generator, faker: Faker, cities: list[City], count: int
+) -> list[Merchant]:
+    home = [i for i, c in enumerate(cities) if c.home]
+    abroad = [i for i, c in enumerate(cities) if not c.home]
+    weights = np.array([c.weight for c in CATEGORIES])
+    merchants: list[Merchant] = []
+    # Every city first gets one merchant of each travel category, so that trips and fraud
+    # always find a hotel, a restaurant and an ATM there; the rest follows the weights.
+    for city in home + abroad:
+        for mcc in TRAVEL_MCCS:
+            cat = CATEGORIES[MCC_INDEX[mcc]]
+            merchants.append(_new_merchant(rng, faker, len(merchants), cities, city, cat))
+    while len(merchants) < count:
+        pool = home if rng.random() < 0.9 else abroad
+        city = pool[int(rng.integers(len(pool)))]
+        cat = CATEGORIES[int(rng.choice(len(CATEGORIES), p=weights / weights.sum()))]
+        merchants.append(_new_merchant(rng, faker, len(merchants), cities, city, cat))
+    # Online shops of the categories that card fraud likes must exist.
+    for mcc in ("5816", "5999", "5732", "5944", "4511"):
+        cat = CATEGORIES[MCC_INDEX[mcc]]
+        if not any(m.mcc == mcc and m.channel == "online" for m in merchants):
+            m = _new_merchant(rng, faker, len(merchants), cities, home[0], cat)
+            merchants.append(_as_online(m))
+    return merchants
+
+
+def _as_online(m: Merchant) -> Merchant:
+    return Merchant(
+        m.merchant_id, m.name, m.mcc, m.city, m.latitude, m.longitude, "online", m.country, "EUR"
+    )
+
+
+def _hour_weights(rng: np.random.Generator) -> np.ndarray:
+    shift = int(round(rng.normal(0, 1.2)))
+    hours = np.roll(BASE_HOURS, shift) * rng.lognormal(0, 0.25, 24)
+    if rng.random() < 0.06:  # night owls and night-shift workers
+        hours[[22, 23, 0, 1, 2, 3]] *= rng.uniform(3, 8)
+    return hours / hours.sum()
+
+
+def _build_customer(
+    rng: np.random.Generator, faker: Faker, idx: int, pop: Population, amount_scale: float
+) -> Customer:
+    home = pop.home_cities()
+    shares = np.array([HOME_COUNTRIES[pop.cities[c].country] for c in home])
+    city = home[int(rng.choice(len(home), p=shares / shares.sum()))]
+    c = pop.cities[city]
+    base = np.array([cat.weight for cat in CATEGORIES])
+    weights = rng.dirichlet(base * 40)
+    wealth = rng.lognormal(0, 0.45)
+    medians = np.array([cat.median for cat in CATEGORIES]) * wealth * amount_scale
+    medians *= rng.lognormal(0, 0.25, len(CATEGORIES))
+    lat, lon = jitter(rng, c.latitude, c.longitude, 5.0)
+    customer = Customer(
+        user_id=f"c{idx:07d}",
+        name=faker.name(),
+        city=city,
+        latitude=lat,
+        longitude=lon,
+        currency=BILLING_CURRENCY.get(c.country, "EUR"),
+        tx_per_day=float(np.clip(rng.lognormal(math.log(2.6), 0.5), 0.4, 12)),
+        mcc_weights=weights,
+        medians=medians,
+        sigma_scale=float(rng.uniform(0.7, 1.2)),
+        hour_weights=_hour_weights(rng),
+        online_share=float(rng.beta(2, 5)),
+    )
+    for cat in CATEGORIES:
+        nearby = pop.merchants_in(city, cat.mcc)
+        nearby = [m for m in nearby if pop.merchants[m].mcc == cat.mcc] or nearby
+        if nearby:
+            k = min(len(nearby), int(rng.integers(1, 4)))
+            customer.usual[cat.mcc] = [int(m) for m in rng.choice(nearby, size=k, replace=False)]
+    return customer
+
+
+def build_population(
+    rng: np.random.Generator,
+    faker: Faker,
+    *,
+    customers: int = 500,
+    merchants: int = 1000,
+    amount_scale: float = 1.0,
+) -> Population:
+    """Cities, merchants and card holders, all drawn from ``rng`` (same seed, same people)."""
+    cities = _pick_cities(rng, customers)
+    shops = _build_merchants(rng, faker, cities, merchants)
+    by_city_mcc: dict[tuple[int, str], list[int]] = {}
+    online_by_mcc: dict[str, list[int]] = {}
+    by_city: dict[int, list[int]] = {}
+    for i, m in enumerate(shops):
+        if m.channel == "online":
+            online_by_mcc.setdefault(m.mcc, []).append(i)
+        else:
+            by_city_mcc.setdefault((m.city, m.mcc), []).append(i)
+            by_city.setdefault(m.city, []).append(i)
+    pop = Population(cities, shops, [], by_city_mcc, online_by_mcc, by_city)
+    pop.customers = [_build_customer(rng, faker, i, pop, amount_scale) for i in range(customers)]
+    return pop
