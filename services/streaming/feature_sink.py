@@ -1,0 +1,145 @@
+"""Spark streaming sink writing one feature entry per transaction into ``rtad:features:{s}``.
+
+A Python Data Source writer (Arrow) rather than ``foreachBatch``: rows are written by the tasks
+that computed them, in the same stage (no collect to the driver, no second job per batch), and
+Arrow batches cross from the JVM ~7x faster than rows.
+
+Idempotent per (batch, partition): a task groups its rows by shard and writes each shard's
+entries in one MULTI/EXEC together with a marker ``rtad:meta:feature-sink:{s}`` (same slot)
+holding the last batch id written by this query's partition. A replayed batch — Spark re-runs
+the last uncommitted one after a crash, with the same rows in the same partitions — finds its
+marker and writes nothing twice. The marker is WATCHed, so a duplicate (speculative) task
+racing the same partition cannot write either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import redis
+from pyspark import TaskContext
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceStreamArrowWriter,
+    DataSourceStreamWriter,
+    WriterCommitMessage,
+)
+from pyspark.sql.types import StructType
+
+from rtad.common.encoding import encode_raw
+from rtad.common.redis_streams import connect
+from rtad.common.streams import StreamNames, shard_of
+from rtad.streaming.processor import FEATURE_PREFIX
+from rtad.streaming.redis_source import stats_key
+
+FORMAT = "rtad_features"
+_LABELS = ("is_fraud", "fraud_scenario")
+
+
+@dataclass
+class SinkCommit(WriterCommitMessage):
+    """What one task wrote (``skipped`` rows belonged to an already written batch)."""
+
+    written: int
+    skipped: int
+
+
+def sink_marker_key(names: StreamNames, shard: int) -> str:
+    return names.meta_key("feature-sink", shard)
+
+
+def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[str, bytes]]:
+    """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF."""
+    features = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
+    cut = len(FEATURE_PREFIX)
+    for row in batch.to_pylist():
+        entry = {
+            "transaction_id": row["transaction_id"],
+            "user_id": row["user_id"],
+            "merchant_id": row["merchant_id"],
+            "amount": row["amount"],
+            "currency": row["currency"],
+            "event_time": row["event_time"],
+            "ingest_ms": row["ingest_ms"],
+            "feature_ms": feature_ms,
+            "features": {name[cut:]: row[name] for name in features},
+        }
+        for label in _LABELS:
+            if row[label] is not None:
+                entry[label] = row[label]
+        yield row["user_id"], orjson.dumps(entry, option=orjson.OPT_UTC_Z)
+
+
+class FeatureStreamWriter(DataSourceStreamArrowWriter):
+    """Writes a task's feature rows, once per (query, batch, partition, shard)."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.url = options["secret_redis_url"]
+        self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> SinkCommit:
+        context = TaskContext.get()
+        assert context is not None
+        batch_id = int(context.getLocalProperty("streaming.sql.batchId") or -1)
+        query_id = context.getLocalProperty("sql.streaming.queryId") or "query"
+        writer_id = f"{query_id}:{context.partitionId()}"
+        by_shard: dict[int, list[bytes]] = defaultdict(list)
+        feature_ms = int(time.time() * 1000)
+        for batch in iterator:
+            for user_id, payload in feature_payloads(batch, feature_ms):
+                by_shard[shard_of(user_id, self.names.shards)].append(payload)
+        client = connect(self.url)
+        written = skipped = 0
+        for shard, payloads in sorted(by_shard.items()):
+            if self._write_shard(client, shard, payloads, writer_id, batch_id):
+                written += len(payloads)
+            else:
+                skipped += len(payloads)
+        client.close()
+        return SinkCommit(written, skipped)
+
+    def _write_shard(
+        self, client: redis.Redis, shard: int, payloads: list[bytes], writer: str, batch_id: int
+    ) -> bool:
+        """Write one shard's entries with the marker atomically; False if already written."""
+        marker = sink_marker_key(self.names, shard)
+        key = self.names.key("features", shard)
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(marker)
+                done: Any = pipe.hget(marker, writer)
+                if done is not None and int(done) >= batch_id:
+                    return False
+                pipe.multi()
+                for payload in payloads:
+                    pipe.xadd(key, encode_raw(payload))  # type: ignore[arg-type]
+                pipe.hset(marker, writer, batch_id)
+                pipe.hincrby(stats_key(self.names, shard), "rows_out", len(payloads))
+                pipe.execute()
+                return True
+            except redis.WatchError:  # another attempt of this task wrote it meanwhile
+                return False
+
+    def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
+        pass
+
+    def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
+        pass
+
+
+class FeatureSink(DataSource):
+    """``writeStream.format("rtad_features")``: options ``secret_redis_url``, ``prefix``,
+    ``shards``."""
+
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
+        return FeatureStreamWriter(dict(self.options))

@@ -1,0 +1,142 @@
+"""The streaming job's wiring: Redis source → per-card features → Redis sink.
+
+``readStream``/``writeStream`` appear only here. :func:`run` is what ``rtad stream`` calls:
+it checks the checkpoint directory, starts Spark and the metrics, runs the query until it
+ends (``--available-now``) or until SIGTERM / Ctrl-C, which stop it after the current batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rtad.common.errors import RtadError
+from rtad.common.redis_streams import connect
+from rtad.streaming.processor import CardFeatureProcessor, FeatureLogic
+from rtad.streaming.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+QUERY_NAME = "rtad-features"
+STOP_GRACE_S = 30.0
+
+
+def prepare_checkpoint(path: Path) -> Path:
+    """Create a missing checkpoint directory; refuse an unusable one with one clear line."""
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise RtadError(f"checkpoint dir {path} is not a directory") from None
+    except OSError as exc:
+        raise RtadError(f"cannot create checkpoint dir {path}: {exc.strerror}") from None
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise RtadError(f"checkpoint dir {path} is not readable and writable by this user")
+    return path
+
+
+def source_options(settings: StreamSettings) -> dict[str, str]:
+    """Options shared by the Redis source and sink (the URL's option name makes Spark redact it)."""
+    return {
+        "secret_redis_url": settings.redis_url.get_secret_value(),
+        "prefix": settings.stream_prefix,
+        "shards": str(settings.shards),
+    }
+
+
+def start_query(
+    spark: Any, settings: StreamSettings, checkpoint: Path, logic: FeatureLogic | None = None
+) -> Any:
+    """Start the feature query; ``logic`` defaults to ``rtad.streaming.features``."""
+    logic = logic or FeatureLogic.default()
+    options = source_options(settings)
+    transactions = (
+        spark.readStream.format("rtad_redis")
+        .options(**options)
+        .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
+        .option("splitRows", str(settings.split_rows))
+        .option("startingOffsets", settings.starting_offsets)
+        .load()
+    )
+    ttl_ms = int(settings.state_ttl_hours * 3_600_000)
+    features = transactions.groupBy("user_id").transformWithStateInPandas(
+        statefulProcessor=CardFeatureProcessor(logic, ttl_ms),
+        outputStructType=logic.output_ddl(),
+        outputMode="Append",
+        timeMode="ProcessingTime",
+    )
+    writer = (
+        features.writeStream.format("rtad_features")
+        .options(**options)
+        .option("checkpointLocation", str(checkpoint))
+        .queryName(QUERY_NAME)
+    )
+    if settings.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=settings.trigger_interval)
+    return writer.start()
+
+
+def run(settings: StreamSettings, logic: FeatureLogic | None = None) -> None:
+    """Run the job until it ends or is asked to stop; one-line errors for expected failures."""
+    checkpoint = prepare_checkpoint(settings.checkpoint_dir)
+    client = connect(settings.redis_url.get_secret_value())
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from rtad.streaming import metrics
+    from rtad.streaming.session import build_session
+
+    spark = build_session(settings)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+    spark.streams.addListener(
+        metrics.MetricsListener(spark, metrics.RedisCounters(client, settings.streams))
+    )
+    query = start_query(spark, settings, checkpoint, logic)
+    log.info("rtad stream: query %s started (checkpoint %s)", query.id, checkpoint)
+    stop = _stop_on_signals()
+    try:
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(0.5)
+        if stop.is_set():
+            stop_after_batch(query)
+        _raise_failure(query)
+    finally:
+        spark.stop()
+
+
+def stop_after_batch(query: Any, grace_s: float = STOP_GRACE_S) -> None:
+    """Let the running micro-batch finish (its rows written and committed), then stop."""
+    deadline = time.monotonic() + grace_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info(
+            "rtad stream: %s received, stopping after the current batch",
+            signal.Signals(signum).name,
+        )
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
+
+
+def _raise_failure(query: Any) -> None:
+    error = query.exception()
+    if error is not None:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RtadError(f"streaming query failed: {first[:500]}")

@@ -1,0 +1,215 @@
+"""Spark streaming source over the sharded ``rtad:tx:{s}`` Redis streams (Python Data Source).
+
+Offsets are the last stream ID read per shard (``{"0": "1700000000000-3", ...}``); a micro-batch
+reads ``(start, end]`` of each shard with XRANGE, so a replayed batch reads the same rows.
+Admission control: ``getDefaultReadLimit`` is ``ReadMaxRows(maxRecordsPerBatch)``, spread over
+the shards. ``commit(end)`` moves the cursor group ``spark`` to ``end`` and trims what every
+reader has committed, so producers' backpressure sees how far Spark has read.
+
+>>> # spark.dataSource.register(RedisStreamSource)
+>>> # spark.readStream.format("rtad_redis").option("secret_redis_url", url).load()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
+from pyspark.sql.types import StructType
+
+from rtad.common.redis_streams import connect, parse_id, set_cursor, trim_to_committed
+from rtad.common.streams import SPARK_GROUP, StreamNames
+from rtad.streaming import redis_scripts
+from rtad.streaming.records import SOURCE_DDL, to_record_batch
+
+FORMAT = "rtad_redis"
+START = "0-0"
+READ_CHUNK = 5_000
+
+
+def shard_limits(max_rows: int, shards: int) -> list[int]:
+    """Split a batch's row budget over the shards (every shard gets at least one row).
+
+    >>> shard_limits(10, 4)
+    [3, 3, 2, 2]
+    """
+    base, extra = divmod(max_rows, shards)
+    return [max(1, base + (1 if s < extra else 0)) for s in range(shards)]
+
+
+@dataclass(frozen=True)
+class ShardRange(InputPartition):
+    """One task's read: entries ``(after, upto]`` of one shard's stream."""
+
+    shard: int
+    after: str
+    upto: str
+
+
+def stats_key(names: StreamNames, shard: int) -> str:
+    """Per-shard counters written by the job (dead letters, feature rows) for the metrics."""
+    return names.meta_key("stream-stats", shard)
+
+
+def deadletter_seen_key(names: StreamNames, shard: int) -> str:
+    """Input IDs of a shard already dead-lettered (makes a replay add nothing)."""
+    return names.meta_key("stream-deadlettered", shard)
+
+
+class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Reads the input shards; see the module docstring for offsets and commits."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        self.url = options["secret_redis_url"]
+        self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
+        self.max_rows = int(options.get("maxRecordsPerBatch", "100000"))
+        self.split_rows = int(options.get("splitRows", "50000"))
+        self.starting = options.get("startingOffsets", "cursor")
+        self._target: dict[str, str] | None = None
+        self._splits: dict[tuple[int, str, str], tuple[str, ...]] = {}
+
+    # ---------------------------------------------------------------- driver side
+    def initialOffset(self) -> dict[str, str]:
+        client = connect(self.url)
+        offsets = {}
+        for shard in range(self.names.shards):
+            key = self.names.key("tx", shard)
+            offsets[str(shard)] = self._starting_id(client, key)
+        return offsets
+
+    def _starting_id(self, client: Any, key: str) -> str:
+        if self.starting == "earliest":
+            return START
+        last = _last_id(client, key)
+        if self.starting == "latest":
+            return last
+        for group in _groups(client, key):
+            if _text(group["name"]) == SPARK_GROUP:
+                return _text(group["last-delivered-id"])
+        return START
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        return ReadMaxRows(self.max_rows)
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        client = connect(self.url)
+        self._target = {
+            str(s): _last_id(client, self.names.key("tx", s)) for s in range(self.names.shards)
+        }
+
+    def latestOffset(self, start: dict[str, str], limit: ReadLimit) -> dict[str, str]:
+        client = connect(self.url)
+        unlimited = isinstance(limit, ReadAllAvailable)
+        budget = limit.max_rows if isinstance(limit, ReadMaxRows) else self.max_rows
+        limits = shard_limits(budget, self.names.shards)
+        end = {}
+        for shard in range(self.names.shards):
+            after = start.get(str(shard), START)
+            upto = self._target[str(shard)] if self._target else "+"
+            if self._target and parse_id(after) >= parse_id(upto):
+                end[str(shard)] = after
+                continue
+            found = redis_scripts.scan(
+                client,
+                self.names.key("tx", shard),
+                after,
+                upto,
+                max_rows=0 if unlimited else limits[shard],
+                step=self.split_rows,
+            )
+            end[str(shard)] = found.last
+            self._splits = {k: v for k, v in self._splits.items() if k[1] != after}
+            self._splits[(shard, after, found.last)] = found.splits
+        return end
+
+    def partitions(self, start: dict[str, str], end: dict[str, str]) -> Sequence[InputPartition]:
+        parts: list[InputPartition] = []
+        client = None
+        for shard in range(self.names.shards):
+            lo, hi = start.get(str(shard), START), end.get(str(shard), START)
+            if parse_id(hi) <= parse_id(lo):
+                continue
+            splits = self._splits.get((shard, lo, hi))
+            if splits is None:  # planned by an earlier run (replay after a restart): rescan
+                client = client or connect(self.url)
+                key = self.names.key("tx", shard)
+                splits = redis_scripts.scan(client, key, lo, hi, step=self.split_rows).splits
+            bounds = [lo, *[s for s in splits if parse_id(s) < parse_id(hi)], hi]
+            parts += [ShardRange(shard, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+        return parts
+
+    def commit(self, end: dict[str, str]) -> None:
+        client = connect(self.url)
+        for shard in range(self.names.shards):
+            offset = end.get(str(shard), START)
+            if offset == START:
+                continue
+            key = self.names.key("tx", shard)
+            set_cursor(client, key, SPARK_GROUP, offset)
+            trim_to_committed(client, key)
+            # a replay never goes below a committed offset: forget older dead-letter marks
+            seen = deadletter_seen_key(self.names, shard)
+            client.zremrangebyscore(seen, "-inf", f"({parse_id(offset)[0]}")
+
+    # ---------------------------------------------------------------- executor side
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, ShardRange)
+        client = connect(self.url)
+        key = self.names.key("tx", partition.shard)
+        dlq_keys = (
+            self.names.key("deadletter", partition.shard),
+            deadletter_seen_key(self.names, partition.shard),
+            stats_key(self.names, partition.shard),
+        )
+        after = partition.after
+        while parse_id(after) < parse_id(partition.upto):
+            entries = client.xrange(key, min=f"({after}", max=partition.upto, count=READ_CHUNK)
+            if not entries:
+                break
+            batch, dead = to_record_batch(entries, key)
+            redis_scripts.deadletter_once(client, dlq_keys, dead)
+            if batch.num_rows:
+                yield batch
+            after = _text(entries[-1][0])
+        client.close()
+
+
+class RedisStreamSource(DataSource):
+    """``spark.readStream.format("rtad_redis")``: options ``secret_redis_url`` (the name makes
+    Spark redact it), ``prefix``, ``shards``, ``maxRecordsPerBatch``, ``splitRows``,
+    ``startingOffsets`` (cursor | earliest | latest)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def schema(self) -> StructType | str:
+        return SOURCE_DDL
+
+    def streamReader(self, schema: StructType) -> DataSourceStreamReader:
+        return RedisStreamReader(dict(self.options))
+
+
+def _last_id(client: Any, key: str) -> str:
+    newest = client.xrevrange(key, count=1)
+    return _text(newest[0][0]) if newest else START
+
+
+def _groups(client: Any, key: str) -> list[dict[str, Any]]:
+    try:
+        return list(client.xinfo_groups(key))
+    except Exception:  # noqa: BLE001 - no such key yet
+        return []
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

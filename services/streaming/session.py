@@ -1,0 +1,65 @@
+"""The job's SparkSession: small and quiet on a laptop, metrics under a fixed namespace."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from rtad.streaming.settings import StreamSettings
+
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+METRICS_NAMESPACE = "rtad"
+
+
+def spark_conf(settings: StreamSettings) -> dict[str, str]:
+    """Every Spark setting the job relies on (also what a test session uses)."""
+    conf = {
+        "spark.app.name": "rtad-stream",
+        # one shuffle partition per shard: a 2-core box gains nothing from 200 tiny tasks
+        "spark.sql.shuffle.partitions": str(settings.shards),
+        # transformWithState refuses the default HDFS-backed provider
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "spark.executor.memory": settings.executor_memory,
+        "spark.ui.enabled": "true" if settings.ui_port else "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.metrics.namespace": METRICS_NAMESPACE,
+        "spark.sql.streaming.metricsEnabled": "true",
+        "spark.metrics.conf.*.sink.prometheusServlet.class": (
+            "org.apache.spark.metrics.sink.PrometheusServlet"
+        ),
+        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+        "spark.ui.prometheus.enabled": "true",
+    }
+    if settings.ui_port:
+        conf["spark.ui.port"] = str(settings.ui_port)
+    if settings.driver_host:
+        conf["spark.driver.host"] = settings.driver_host
+    return conf
+
+
+def build_session(settings: StreamSettings) -> Any:
+    """Start (or reuse) the SparkSession, register the Redis source and sink, log at WARN."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    from rtad.streaming.feature_sink import FeatureSink
+    from rtad.streaming.redis_source import RedisStreamSource
+
+    builder = SparkSession.builder.master(settings.master)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    spark.dataSource.register(RedisStreamSource)
+    spark.dataSource.register(FeatureSink)
+    return spark
+
+
+def executor_count(spark: Any) -> int:
+    """Executors alive now (local mode: the driver is the one executor)."""
+    infos = spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
+    return max(len(infos) - 1, 1) if len(infos) > 1 else len(infos)

@@ -1,0 +1,51 @@
+"""Settings of the streaming job (``rtad stream``): env prefix ``RTAD_``, frozen, validated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from rtad.common.settings import RtadSettings
+
+
+class StreamSettings(RtadSettings):
+    """Everything ``rtad stream`` needs besides the broker and the stream layout."""
+
+    master: str = Field(default="local[*]", description="Spark master URL.")
+    checkpoint_dir: Path = Field(
+        default=Path(".rtad/checkpoints/stream"),
+        description="Checkpoint and RocksDB state location (a volume every Spark pod sees).",
+    )
+    trigger_interval: str = Field(
+        default="1 second",
+        pattern=r"^\d+(\.\d+)?\s*(ms|milliseconds?|s|seconds?|minutes?)$",
+        description="Micro-batch trigger interval (Spark interval text).",
+    )
+    available_now: bool = Field(
+        default=False, description="Process what is in the streams now, then stop."
+    )
+    max_records_per_batch: int = Field(
+        default=100_000, ge=1, description="Admission control: rows per micro-batch, all shards."
+    )
+    split_rows: int = Field(
+        default=50_000, ge=1, description="A shard's range above this is read by several tasks."
+    )
+    state_ttl_hours: float = Field(
+        default=24.0 * 30, gt=0, description="Per-card state of a card idle this long is dropped."
+    )
+    starting_offsets: str = Field(
+        default="cursor",
+        pattern=r"^(cursor|earliest|latest)$",
+        description="Where a new checkpoint starts: the 'spark' cursor group, earliest, latest.",
+    )
+    ui_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Spark UI port (also serves /metrics/prometheus); 0 disables the UI.",
+    )
+    executor_memory: str = Field(default="1g", pattern=r"^\d+[kmgKMG]$")
+    driver_host: str | None = Field(
+        default=None, description="Address executors use to reach the driver (cluster mode)."
+    )
