@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rtad.common.errors import NotImplementedYet, RtadError
+from rtad.common.errors import RtadError
 
 SCENARIOS_HELP = (
     "Fraud mix as name=weight,... (weights are shares of fraudulent records); "
@@ -112,15 +112,44 @@ def parse_start(text: str) -> datetime:
 
 def replay(
     file: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet file of transactions.")],
-    rate: Annotated[float | None, typer.Option(help="Records per second.")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="Records per second; default: as fast as possible.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics here (default RTAD_METRICS_PORT).")
+    ] = None,
 ) -> None:
     """Validate a file of transaction records and write it to the input streams."""
-    raise NotImplementedYet("rtad replay is not implemented yet")
+    from rtad.generator import metrics
+    from rtad.generator.progress import print_replay_summary, progress_bar
+    from rtad.generator.readers import format_of
+    from rtad.generator.replay import replay_file
+    from rtad.generator.runner import stream_producer
+    from rtad.generator.settings import GeneratorSettings
+    from rtad.generator.stopping import stop_on_signals
+
+    format_of(file)  # a missing file or unknown extension fails before connecting
+    settings = GeneratorSettings()
+    metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    producer = stream_producer(settings)
+    with stop_on_signals() as stop, progress_bar(file) as on_progress:
+        summary = replay_file(file, producer, rate=rate, stop=stop, on_progress=on_progress)
+    print_replay_summary(file, summary, stopped=stop.is_set())
 
 
 def export(
-    what: Annotated[str, typer.Argument(help="scores, alerts, deadletter or features")],
+    what: Annotated[str, typer.Argument(help="tx, features, scores, alerts or deadletter")],
     out: Annotated[Path, typer.Option(help="JSONL file to write.")],
 ) -> None:
-    """Dump a stream (all shards) to JSONL, one decoded object per entry."""
-    raise NotImplementedYet("rtad export is not implemented yet")
+    """Dump a stream (all shards) to JSONL, one decoded object per entry (with id and shard)."""
+    from rtad.common.redis_streams import connect
+    from rtad.generator.export import check_kind, export_to_file
+    from rtad.generator.settings import GeneratorSettings
+
+    kind = check_kind(what)
+    settings = GeneratorSettings()
+    client = connect(settings.redis_url.get_secret_value())
+    written = export_to_file(client, settings.streams, kind, out)
+    typer.echo(
+        f"exported {written} {kind} entries from {settings.shards} shards to {out}", err=True
+    )

@@ -27,6 +27,11 @@ class RunSummary:
 
 def stream_sink(settings: GeneratorSettings, source: str) -> StreamSink:
     """A sink into the input streams of ``settings`` (checked connection, backpressure on)."""
+    return StreamSink(stream_producer(settings), source=source)
+
+
+def stream_producer(settings: GeneratorSettings) -> StreamProducer:
+    """A producer into the input streams of ``settings`` (checked connection, backpressure on)."""
     client = connect(settings.redis_url.get_secret_value())
     producer = StreamProducer(
         client,
@@ -38,7 +43,7 @@ def stream_sink(settings: GeneratorSettings, source: str) -> StreamSink:
         on_wait=metrics.BACKPRESSURE_WAIT.inc,
     )
     metrics.watch_backlog(settings.shards, producer.backlog)
-    return StreamSink(producer, source=source)
+    return producer
 
 
 def run_generate(

@@ -1,0 +1,192 @@
+"""Read a transaction file record by record, validating each: JSONL, CSV or Parquet.
+
+Files are streamed, never loaded whole: JSONL and CSV line by line, Parquet in record
+batches (``pyarrow.parquet.ParquetFile.iter_batches``). Each reader yields
+``(line, raw, tx_or_error)``: the 1-based line (row for Parquet), the original text as bytes
+(for the dead-letter entry), and either the validated :class:`Transaction` or the
+:class:`InvalidRecord` saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from rtad.common.errors import RtadError
+from rtad.common.schema import InvalidRecord, Transaction, decode_json, from_mapping
+
+Item = tuple[int, bytes, Transaction | InvalidRecord]
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+PARQUET_BATCH = 8192
+
+
+class Progress:
+    """How far a reader is: ``done`` out of ``total`` (bytes for text files, rows for Parquet)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+
+def format_of(path: Path) -> str:
+    """The reader for ``path``'s extension; one clear line when it is unknown or missing."""
+    if not path.exists():
+        raise RtadError(f"no such file: {path}")
+    if path.is_dir():
+        raise RtadError(f"{path} is a directory, not a transaction file")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        known = ", ".join(sorted(FORMATS))
+        raise RtadError(f"cannot read {path.name}: unknown extension (use one of {known})")
+    return kind
+
+
+def open_records(path: Path) -> tuple[Iterator[Item], Progress]:
+    """An iterator of validated records of ``path`` and its progress counter."""
+    kind = format_of(path)
+    readers: dict[str, Callable[[Path], tuple[Iterator[Item], Progress]]] = {
+        "jsonl": read_jsonl,
+        "csv": read_csv,
+        "parquet": read_parquet,
+    }
+    return readers[kind](path)
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb", buffering=1 << 20)
+    except OSError as exc:
+        raise RtadError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_jsonl(path: Path) -> tuple[Iterator[Item], Progress]:
+    """One JSON object per line; blank lines are skipped (they hold no record)."""
+    progress = Progress(path.stat().st_size)
+    handle = _open_binary(path)
+
+    def items() -> Iterator[Item]:
+        with handle:
+            for number, line in enumerate(handle, 1):
+                progress.done += len(line)
+                raw = line.rstrip(b"\r\n")
+                if not raw.strip():
+                    continue
+                try:
+                    yield number, raw, decode_json(raw)
+                except InvalidRecord as exc:
+                    yield number, raw, exc
+
+    return items(), progress
+
+
+class _LineTap:
+    """Feeds lines to ``csv.reader`` while keeping the raw text of the current record."""
+
+    def __init__(self, handle: IO[str], progress: Progress) -> None:
+        self._handle = handle
+        self._progress = progress
+        self.lines: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._handle)
+        self._progress.done += len(line)
+        self.lines.append(line)
+        return line
+
+
+def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
+    """CSV with a header row naming the fields; blank optional cells mean "absent"."""
+    progress = Progress(path.stat().st_size)
+    try:
+        handle = path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise RtadError(f"cannot read {path}: {exc.strerror}") from None
+    tap = _LineTap(handle, progress)
+    reader = csv.reader(tap)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        handle.close()
+        return iter(()), progress
+    except csv.Error as exc:
+        handle.close()
+        raise RtadError(f"cannot read {path.name}: bad CSV header: {exc}") from None
+
+    def items() -> Iterator[Item]:
+        with handle:
+            while True:
+                tap.lines.clear()
+                first = reader.line_num + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield first, _raw(tap.lines), InvalidRecord(f"bad CSV: {exc}")
+                    continue
+                if not any(c.strip() for c in cells):
+                    continue
+                raw = _raw(tap.lines)
+                if len(cells) != len(header):
+                    reason = f"expected {len(header)} CSV columns, got {len(cells)}"
+                    yield first, raw, InvalidRecord(reason)
+                    continue
+                try:
+                    yield first, raw, from_mapping(dict(zip(header, cells, strict=True)))
+                except InvalidRecord as exc:
+                    yield first, raw, exc
+
+    return items(), progress
+
+
+def _raw(lines: list[str]) -> bytes:
+    return "".join(lines).rstrip("\r\n").encode("utf-8", "surrogateescape")
+
+
+def read_parquet(path: Path) -> tuple[Iterator[Item], Progress]:
+    """Parquet, batch by batch; native types (timestamps, numbers) are accepted as they are."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(str(path))
+    except (pa.ArrowException, OSError) as exc:
+        raise RtadError(f"cannot read {path.name} as Parquet: {_first_line(exc)}") from None
+    progress = Progress(parquet.metadata.num_rows)
+
+    def items() -> Iterator[Item]:
+        number = 0
+        with parquet:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+                for row in batch.to_pylist():
+                    number += 1
+                    progress.done += 1
+                    try:
+                        yield number, b"", from_mapping(row)
+                    except InvalidRecord as exc:
+                        yield number, _row_text(row), exc
+
+    return items(), progress
+
+
+def _row_text(row: dict[str, Any]) -> bytes:
+    """A Parquet row as JSON (the closest thing to its original text) for the dead-letter."""
+    return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
