@@ -1,0 +1,377 @@
+"""Per-card features: each transaction measured against its own card's recent history.
+
+The same code builds training features (:func:`batch_features` over a file) and streaming
+features (:func:`card_step`, called by the Spark job once per card and micro-batch with the
+card's state). Pure numpy/pandas; the state is a small JSON-serialisable dict:
+
+- a window of the card's last :data:`WINDOW` transactions (time, amount, place, merchant and
+  two flags) — medians, spreads, velocity, usual place and usual hours come from it;
+- the last :data:`MERCHANT_MEMORY` distinct merchants with visit counts (LRU order), and the
+  last few currencies, countries, MCCs and channels seen — novelty comes from them.
+
+Every windowed figure looks back at most :data:`WINDOW` transactions, so chunked calls give the
+same rows as one call over the whole history. Late events (older than the window's newest) are
+inserted by event time. Missing optional columns give neutral values (0).
+
+>>> import pandas as pd
+>>> rows = pd.DataFrame({"transaction_id": ["a", "b"], "user_id": "u", "merchant_id": "m",
+...     "amount": [10.0, 80.0], "currency": "EUR", "latitude": 48.85, "longitude": 2.35,
+...     "timestamp": pd.to_datetime(["2026-01-05T10:00:00Z", "2026-01-05T10:05:00Z"])})
+>>> state, out = card_step(None, rows)
+>>> float(out["amount_ratio_log"].iloc[1].round(3)), state["n"]
+(2.079, 2)
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+WINDOW = 32
+MERCHANT_MEMORY = 48
+CATEGORY_MEMORY = 8
+STATE_VERSION = 1
+#: Optional categorical columns whose novelty is a feature (0 when the column is absent).
+CATEGORIES = ("currency", "country", "merchant_category", "channel")
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "history_log_count",  # log1p(previous transactions of this card)
+    "amount_log",  # log(amount)
+    "amount_ratio_log",  # log(amount / median of the card's last WINDOW amounts)
+    "amount_robust_z",  # (log amount - median) / (1.4826 MAD), floored spread
+    "amount_spread",  # 1.4826 MAD of the card's log amounts
+    "gap_log_s",  # log1p(seconds since the previous transaction)
+    "prev_km",  # great-circle km from the previous transaction
+    "speed_log_kmh",  # log1p(km/h implied by prev_km and the gap, gap floored at 1 min)
+    "home_km",  # km from the card's usual place (median lat/lon of its window)
+    "count_10m",  # transactions in the last 10 min, this one included
+    "count_1h",
+    "count_24h",
+    "sum_1h_ratio_log",  # log(amount spent in the last hour / the card's median amount)
+    "sum_24h_ratio_log",
+    "small_count_1h",  # small purchases (<= 1/5 of the median) in the last hour
+    "new_merchants_24h",  # first visits to a merchant in the last 24 h
+    "distinct_merchants_24h",
+    "merchant_new",  # 1 when the merchant is not among the card's remembered merchants
+    "merchant_visits_log",  # log1p(previous visits to this merchant)
+    "hour_rarity",  # log(uniform share / the card's smoothed share of this hour +-1 h)
+    "currency_new",
+    "country_new",
+    "merchant_category_new",
+    "channel_new",
+)
+ID_COLUMNS = ("transaction_id", "user_id", "event_time")
+
+_MIN, _HOUR, _DAY = 60_000, 3_600_000, 86_400_000
+GAP_NEUTRAL_S = 7 * 86_400.0  # gap reported for a card's first transaction
+SPREAD_FLOOR = 0.25  # log-amount spread below this is treated as this (avoids z blow-ups)
+SMALL_SHARE = 0.2
+_WINDOW_KEYS = ("t", "amount", "lat", "lon", "merchant", "small", "newm")
+_W5 = _WINDOW_KEYS[:5]  # the window columns read from the input; the last two are flags
+
+
+def new_state() -> dict[str, Any]:
+    """The state of a card never seen before."""
+    state: dict[str, Any] = {"v": STATE_VERSION, "n": 0, "merchants": []}
+    state.update({k: [] for k in _WINDOW_KEYS})
+    state.update({c: [] for c in CATEGORIES})
+    return state
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """Compact JSON bytes of a state (floats round-trip exactly)."""
+    return orjson.dumps(state)
+
+
+def decode_state(data: bytes | str) -> dict[str, Any]:
+    """Inverse of :func:`encode_state`; an unknown version starts the card afresh."""
+    state = orjson.loads(data)
+    return state if isinstance(state, dict) and state.get("v") == STATE_VERSION else new_state()
+
+
+def card_step(
+    state: dict[str, Any] | None, rows: pd.DataFrame
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Features of one card's new transactions and the card's updated state.
+
+    Row k of the output belongs to row k of ``rows``; ``state`` None means a new card.
+    """
+    state = new_state() if state is None else state
+    if rows.empty:
+        return state, _frame(rows, np.empty((0, len(FEATURE_COLUMNS))))
+    new = _columns(rows)
+    n_hist = len(state["t"])
+    merged: dict[str, Any] = {
+        k: np.concatenate([np.asarray(state[k], dtype=new[k].dtype), new[k]]) for k in _W5
+    }
+    pad = np.zeros(n_hist, dtype=np.int64)  # window rows need no category: they are not scored
+    merged |= {c: None if new[c] is None else np.concatenate([pad, new[c]]) for c in CATEGORIES}
+    flags = {k: np.asarray(state[k] + [0] * len(rows), dtype=np.int64) for k in ("small", "newm")}
+    order = np.argsort(merged["t"], kind="stable")  # a late event slots in by its event time
+    batch: dict[str, Any] = {
+        k: None if v is None else v[order] for k, v in (merged | flags).items()
+    }
+    batch["is_new"] = order >= n_hist
+    batch["start"] = np.zeros(len(order), dtype=np.int64)
+    batch["prior"] = np.full(len(order), state["n"] - n_hist, dtype=np.int64)
+    memories = {k: [state[k]] for k in ("merchants", *CATEGORIES)}
+    feats = _compute(batch, memories)
+    out = np.empty_like(feats)
+    out[order[batch["is_new"]] - n_hist] = feats
+    keep = slice(max(len(order) - WINDOW, 0), None)
+    updated: dict[str, Any] = {"v": STATE_VERSION, "n": state["n"] + len(rows)}
+    updated |= {k: batch[k][keep].tolist() for k in _WINDOW_KEYS}
+    updated |= {k: v[0] for k, v in memories.items()}
+    return updated, _frame(rows, out)
+
+
+def batch_features(tx: pd.DataFrame) -> pd.DataFrame:
+    """Features of every transaction of a file, each card from a fresh state.
+
+    Same rows as :func:`card_step` per card (one vectorised pass over all cards); the result
+    is aligned with ``tx`` (same index, same order).
+    """
+    if tx.empty:
+        return _frame(tx, np.empty((0, len(FEATURE_COLUMNS))))
+    cols = _columns(tx)
+    card, n_cards = _card_codes(tx["user_id"])
+    order = np.lexsort((cols["t"], card))
+    batch = {k: v[order] for k, v in cols.items() if k in _W5}
+    batch |= {c: None if cols[c] is None else cols[c][order] for c in CATEGORIES}
+    sorted_card = card[order]
+    first = np.r_[True, sorted_card[1:] != sorted_card[:-1]]
+    starts = np.flatnonzero(first)
+    batch["start"] = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    batch["prior"] = np.zeros(len(order), dtype=np.int64)
+    batch["is_new"] = np.ones(len(order), dtype=bool)
+    batch["small"] = batch["newm"] = np.zeros(len(order), dtype=np.int64)
+    feats = _compute(batch, {k: [[] for _ in range(n_cards)] for k in ("merchants", *CATEGORIES)})
+    out = np.empty_like(feats)
+    out[order] = feats
+    return _frame(tx, out)
+
+
+def _card_codes(users: pd.Series) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(users, sort=False)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _hash(values: pd.Series) -> np.ndarray:
+    """Stable CRC-32 of each value's text (the same in every process); 0 for a missing value."""
+    return np.fromiter(
+        (0 if v is None or v != v else zlib.crc32(str(v).encode()) for v in values.tolist()),
+        dtype=np.int64,
+        count=len(values),
+    )
+
+
+def _utc(timestamps: pd.Series) -> pd.Series:
+    """A timestamp column as tz-aware UTC (already so in the pipeline: then no copy)."""
+    if isinstance(timestamps.dtype, pd.DatetimeTZDtype) and str(timestamps.dtype.tz) == "UTC":
+        return timestamps
+    return pd.to_datetime(timestamps, utc=True, format="ISO8601")
+
+
+def _epoch_ms(timestamps: pd.Series) -> np.ndarray:
+    """Milliseconds since the epoch of a timestamp column."""
+    timestamps = _utc(timestamps)
+    return np.asarray(timestamps.array.as_unit("ms").asi8, dtype=np.int64)
+
+
+def _columns(rows: pd.DataFrame) -> dict[str, Any]:
+    """The numpy columns the features need; an absent optional column becomes None."""
+    cols: dict[str, Any] = {
+        "t": _epoch_ms(rows["timestamp"]),
+        "amount": rows["amount"].to_numpy(dtype=np.float64),
+        "lat": rows["latitude"].to_numpy(dtype=np.float64),
+        "lon": rows["longitude"].to_numpy(dtype=np.float64),
+        "merchant": _hash(rows["merchant_id"]),
+    }
+    for name in CATEGORIES:
+        column = rows.get(name)
+        codes = None if column is None else _hash(column)
+        cols[name] = codes if codes is not None and codes.any() else None
+    return cols
+
+
+def _frame(rows: pd.DataFrame, feats: np.ndarray) -> pd.DataFrame:
+    """Output rows: ids, event time, then every feature column in order."""
+    columns: dict[str, Any] = {
+        "transaction_id": rows["transaction_id"].to_numpy(),
+        "user_id": rows["user_id"].to_numpy(),
+        "event_time": _utc(rows["timestamp"]).array,
+    }
+    columns.update(zip(FEATURE_COLUMNS, feats.T, strict=True))
+    return pd.DataFrame(columns, index=rows.index, copy=False)
+
+
+def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> np.ndarray:
+    """Feature matrix of the rows flagged ``is_new`` (in ``b``'s order).
+
+    ``b`` holds rows sorted by (card, event time); ``start`` is the index of each row's first
+    card row, ``prior`` the card's transactions before that row. Window rows (``is_new``
+    False) are history only: their stored flags are kept and they are not scored.
+    """
+    n = len(b["t"])
+    i = np.arange(n)
+    seg = np.cumsum(np.r_[0, b["start"][1:] != b["start"][:-1]])
+    has_prev = i > b["start"]
+    f: dict[str, np.ndarray] = {"history_log_count": np.log1p(b["prior"] + i - b["start"])}
+    idx, valid = _window(i, b["start"])
+    log_amount = np.log(b["amount"])
+    med, spread = _median_and_spread(np.where(valid, log_amount[idx], np.nan), valid)
+    f["amount_log"] = log_amount
+    f["amount_ratio_log"] = np.where(has_prev, log_amount - med, 0.0)
+    f["amount_spread"] = np.where(has_prev, spread, 0.0)
+    z = (log_amount - med) / np.maximum(spread, SPREAD_FLOOR)
+    f["amount_robust_z"] = np.where(has_prev, np.clip(z, -50, 50), 0.0)
+    small = has_prev & (log_amount <= med + np.log(SMALL_SHARE))
+    b["small"] = np.where(b["is_new"], small, b["small"]).astype(np.int64)
+    _place_features(f, b, idx, valid, has_prev)
+    new_rows = np.flatnonzero(b["is_new"])
+    flags = _novelty_features(f, b, new_rows, seg, has_prev, memories)
+    b["newm"] = np.where(b["is_new"], flags, b["newm"]).astype(np.int64)
+    _velocity_features(f, b, seg, np.exp(np.where(has_prev, med, log_amount)))
+    f["distinct_merchants_24h"] = _distinct(b["merchant"], idx, f.pop("_lo_24h"))
+    f["hour_rarity"] = _hour_rarity(b["t"], idx, valid)
+    return np.column_stack([f[name][new_rows] for name in FEATURE_COLUMNS])
+
+
+def _window(i: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of each row's previous WINDOW rows of the same card, and which are real."""
+    idx = i[:, None] - np.arange(WINDOW, 0, -1)[None, :]
+    valid = idx >= start[:, None]
+    return np.maximum(idx, 0), valid
+
+
+def _median_and_spread(win: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise median and 1.4826 * MAD of a NaN-padded window matrix."""
+    med = _nan_median(win, valid.sum(axis=1))
+    mad = _nan_median(np.abs(win - med[:, None]), valid.sum(axis=1))
+    return med, 1.4826 * mad
+
+
+def _nan_median(win: np.ndarray, count: np.ndarray) -> np.ndarray:
+    ordered = np.sort(win, axis=1)  # NaN sorts last
+    rows = np.arange(len(win))
+    lower = ordered[rows, np.maximum(count - 1, 0) // 2]
+    upper = ordered[rows, np.minimum(count // 2, win.shape[1] - 1)]
+    return np.where(count > 0, (lower + upper) / 2, np.nan)
+
+
+def _haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat, dlon = p2 - p1, np.radians(lon2) - np.radians(lon1)
+    h = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_prev: Any) -> None:
+    """Gap, distance and implied speed from the previous transaction; distance from home."""
+    prev = np.maximum(np.arange(len(b["t"])) - 1, 0)
+    gap_s = (b["t"] - b["t"][prev]) / 1000.0
+    km = _haversine_km(b["lat"][prev], b["lon"][prev], b["lat"], b["lon"])
+    f["gap_log_s"] = np.log1p(np.where(has_prev, gap_s, GAP_NEUTRAL_S))
+    f["prev_km"] = np.where(has_prev, km, 0.0)
+    speed = km / np.maximum(gap_s / 3600.0, 1 / 60)
+    f["speed_log_kmh"] = np.where(has_prev, np.log1p(speed), 0.0)
+    count = valid.sum(axis=1)
+    home_lat = _nan_median(np.where(valid, b["lat"][idx], np.nan), count)
+    home_lon = _nan_median(np.where(valid, b["lon"][idx], np.nan), count)
+    home = _haversine_km(home_lat, home_lon, b["lat"], b["lon"])
+    f["home_km"] = np.where(has_prev, home, 0.0)
+
+
+def _velocity_features(f: dict, b: dict, seg: np.ndarray, median_amount: np.ndarray) -> None:
+    """Counts and sums over the last 10 min / 1 h / 24 h of event time (this row included).
+
+    Sums use integer cents and prefix sums, so a chunked run adds exactly the same numbers.
+    """
+    t = b["t"]
+    i = np.arange(len(t))
+    key = seg * (int(t.max() - t.min()) + 2 * _DAY) + (t - t.min())  # cards never overlap
+    prefix = {
+        "cents": np.r_[0, np.cumsum(np.round(b["amount"] * 100).astype(np.int64))],
+        "small": np.r_[0, np.cumsum(b["small"])],
+        "newm": np.r_[0, np.cumsum(b["newm"])],
+    }
+    lo = {}
+    for name, span in (("10m", 10 * _MIN), ("1h", _HOUR), ("24h", _DAY)):
+        first = np.searchsorted(key, key - span, side="left")
+        lo[name] = np.maximum(first, np.maximum(i - WINDOW, b["start"]))  # within the window
+        f[f"count_{name}"] = (i - lo[name] + 1).astype(np.float64)
+    for name in ("1h", "24h"):
+        spent = (prefix["cents"][i + 1] - prefix["cents"][lo[name]]) / 100.0
+        f[f"sum_{name}_ratio_log"] = np.log(np.maximum(spent, 0.01) / median_amount)
+    f["small_count_1h"] = (prefix["small"][i + 1] - prefix["small"][lo["1h"]]).astype(float)
+    f["new_merchants_24h"] = (prefix["newm"][i + 1] - prefix["newm"][lo["24h"]]).astype(float)
+    f["_lo_24h"] = lo["24h"]
+
+
+def _distinct(merchant: np.ndarray, idx: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Distinct merchants among a row's window rows from ``lo`` on, and the row itself."""
+    codes = np.where(idx >= lo[:, None], merchant[idx], -1)
+    codes = np.sort(np.column_stack([codes, merchant]), axis=1)
+    changes = (codes[:, 1:] != codes[:, :-1]) & (codes[:, 1:] >= 0)
+    return (changes.sum(axis=1) + (codes[:, 0] >= 0)).astype(np.float64)
+
+
+def _hour_rarity(t: np.ndarray, idx: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """log(1/8 / p), p = smoothed share of the card's window within +-1 h of this hour (UTC)."""
+    hour = (t // _HOUR) % 24
+    diff = np.abs(hour[idx] - hour[:, None])
+    near = valid & (np.minimum(diff, 24 - diff) <= 1)
+    share = (near.sum(axis=1) + 1.0) / (valid.sum(axis=1) + 8.0)  # prior: 8 uniform events
+    return np.log(0.125 / share)
+
+
+def _novelty_features(
+    f: dict, b: dict, rows: np.ndarray, seg: np.ndarray, has_prev: np.ndarray, memories: dict
+) -> np.ndarray:
+    """Merchant and category novelty of the new rows, in time order, updating the memories."""
+    first = ~has_prev[rows]
+    new_m, visits = _remember(b["merchant"][rows], seg[rows], first, memories["merchants"])
+    n = len(b["t"])
+    f["merchant_new"], f["merchant_visits_log"] = np.zeros(n), np.zeros(n)
+    f["merchant_new"][rows], f["merchant_visits_log"][rows] = new_m, np.log1p(visits)
+    for name in CATEGORIES:
+        f[f"{name}_new"] = np.zeros(n)
+        if b[name] is not None:
+            seen, _ = _remember(b[name][rows], seg[rows], first, memories[name], CATEGORY_MEMORY)
+            f[f"{name}_new"][rows] = seen
+    flags = np.zeros(n, dtype=np.int64)
+    flags[rows] = new_m
+    return flags
+
+
+def _remember(
+    keys: np.ndarray, segs: np.ndarray, first: np.ndarray, memory: list, capacity: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(is new, previous visits) per key, through a per-card LRU memory of [key, visits].
+
+    A key is new when the card remembers other keys but not this one.
+    """
+    capacity = capacity or MERCHANT_MEMORY
+    is_new, visits = np.zeros(len(keys)), np.zeros(len(keys))
+    current, seen = -1, dict[int, int]()
+    for j, (key, s, fresh) in enumerate(
+        zip(keys.tolist(), segs.tolist(), first.tolist(), strict=True)
+    ):
+        if s != current:
+            if current >= 0:
+                memory[current] = [[k, v] for k, v in seen.items()]
+            current, seen = s, dict(memory[s])
+        if key == 0:  # a missing value: neither new nor remembered
+            continue
+        count = seen.pop(key, 0)
+        is_new[j], visits[j] = (count == 0 and bool(seen) and not fresh), count
+        seen[key] = count + 1
+        if len(seen) > capacity:
+            del seen[next(iter(seen))]  # least recently used
+    if current >= 0:
+        memory[current] = [[k, v] for k, v in seen.items()]
+    return is_new, visits
