@@ -157,8 +157,13 @@ class Population:
         return [i for i, c in enumerate(self.cities) if not c.home and self.by_city.get(i)]
 
     def merchants_in(self, city: int, mcc: str) -> list[int]:
-        """Physical merchants of ``mcc`` in ``city``, or any merchant of the city as fallback."""
-        return self.by_city_mcc.get((city, mcc)) or self.by_city.get(city, [])
+        """Physical merchants of ``mcc`` in ``city``; else the city's shops (or its ATMs)."""
+        exact = self.by_city_mcc.get((city, mcc))
+        if exact:
+            return exact
+        everything = self.by_city.get(city, [])
+        shops = [m for m in everything if self.merchants[m].channel == "pos"]
+        return shops if mcc != "6011" and shops else everything
 
     def online(self, mcc: str) -> list[int]:
         return self.online_by_mcc.get(mcc) or self.online_by_mcc["5999"]

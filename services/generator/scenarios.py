@@ -99,7 +99,7 @@ def account_takeover(f: RecordFactory, victim: Customer, now: float) -> Episode:
         mcc = str(f.rng.choice(["5732", "5944", "5999", "4511", "5691"]))
         merchant = f.pop.merchants[f.pick(f.pop.online(mcc))]
         typical = victim.medians[MCC_INDEX[merchant.mcc]]
-        amount = typical * f.rng.uniform(2, 8)
+        amount = typical * f.rng.uniform(1.5, 5)
         out.append(
             f.record(ts, victim, merchant, amount, where=device, tz=tz, scenario="account_takeover")
         )
