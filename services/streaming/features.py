@@ -58,7 +58,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "distinct_merchants_24h",
     "merchant_new",  # 1 when the merchant is not among the card's remembered merchants
     "merchant_visits_log",  # log1p(previous visits to this merchant)
-    "hour_rarity",  # log(uniform share / the card's smoothed share of this hour +-1 h)
+    "hour_rarity",  # log(uniform share / the card's share of this local hour +-1 h)
     "currency_new",
     "country_new",
     "merchant_category_new",
@@ -237,7 +237,7 @@ def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> n
     b["newm"] = np.where(b["is_new"], flags, b["newm"]).astype(np.int64)
     _velocity_features(f, b, seg, np.exp(np.where(has_prev, med, log_amount)))
     f["distinct_merchants_24h"] = _distinct(b["merchant"], idx, f.pop("_lo_24h"))
-    f["hour_rarity"] = _hour_rarity(b["t"], idx, valid)
+    f["hour_rarity"] = _hour_rarity(b, idx, valid)
     return np.column_stack([f[name][new_rows] for name in FEATURE_COLUMNS])
 
 
@@ -320,9 +320,14 @@ def _distinct(merchant: np.ndarray, idx: np.ndarray, lo: np.ndarray) -> np.ndarr
     return (changes.sum(axis=1) + (codes[:, 0] >= 0)).astype(np.float64)
 
 
-def _hour_rarity(t: np.ndarray, idx: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """log(1/8 / p), p = smoothed share of the card's window within +-1 h of this hour (UTC)."""
-    hour = (t // _HOUR) % 24
+def _hour_rarity(b: dict, idx: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """log(1/8 / p): p = smoothed share of the card's window within +-1 h of this hour.
+
+    Hours are local solar time at the place of purchase (UTC + longitude / 15): what a card
+    holder's day looks like wherever they are, with no time-zone database.
+    """
+    solar_ms = b["t"] + np.round(b["lon"] * (_HOUR / 15)).astype(np.int64)
+    hour = (solar_ms // _HOUR) % 24
     diff = np.abs(hour[idx] - hour[:, None])
     near = valid & (np.minimum(diff, 24 - diff) <= 1)
     share = (near.sum(axis=1) + 1.0) / (valid.sum(axis=1) + 8.0)  # prior: 8 uniform events
