@@ -62,7 +62,7 @@ def plan_launch(
 ) -> LaunchPlan:
     """Ports, commands and URLs for one ``rtad up`` run."""
     env = child_env(redis_url, shards)
-    generator_port, stream_port = free_port(HOST), free_port(HOST)
+    generator_port, stream_port, spark_ui_port = (free_port(HOST) for _ in range(3))
     serve_args = ["serve", "--port", str(port)]
     if model is not None:
         serve_args += ["--model", str(model.resolve())]
@@ -78,6 +78,8 @@ def plan_launch(
             str(run_dir / "checkpoint"),
             "--metrics-port",
             str(stream_port),
+            "--ui-port",
+            str(spark_ui_port),
         ),
         "scorer": rtad_command(*serve_args),
     }
@@ -88,6 +90,7 @@ def plan_launch(
     targets = [
         ScrapeTarget("generator", f"{HOST}:{generator_port}"),
         ScrapeTarget("stream", f"{HOST}:{stream_port}"),
+        ScrapeTarget("spark", f"{HOST}:{spark_ui_port}", "/metrics/prometheus"),
         ScrapeTarget("scorer", f"{HOST}:{port}"),
     ]
     urls = {
@@ -96,6 +99,7 @@ def plan_launch(
         "scorer metrics": f"http://{HOST}:{port}/metrics",
         "generator metrics": f"http://{HOST}:{generator_port}/metrics",
         "stream metrics": f"http://{HOST}:{stream_port}/metrics",
+        "Spark UI": f"http://{HOST}:{spark_ui_port}/",
     }
     if prometheus is not None:
         prometheus_port = free_port(HOST)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rtad.common.errors import RtadError
 from rtad.common.local_redis import INSTALL_HINT as REDIS_HINT
-from rtad.common.redis_streams import connect
+from rtad.common.redis_streams import RedisUnavailable, connect
 
 JAVA_HINT = "sudo apt-get install -y openjdk-17-jre-headless"
 PROMETHEUS_HINT = "sudo apt-get install -y prometheus"
@@ -81,7 +81,12 @@ def check_java() -> None:
 def check_redis(redis_url: str | None) -> None:
     """An external broker must answer; otherwise ``redis-server`` must be installed."""
     if redis_url:
-        connect(redis_url, attempts=2, first_wait=0.5).close()
+        try:
+            connect(redis_url, attempts=1).close()
+        except RedisUnavailable as exc:
+            raise PreflightError(
+                f"{exc} (fix RTAD_REDIS_URL, or unset it to run a private redis-server)"
+            ) from None
     elif shutil.which("redis-server") is None:
         raise PreflightError(f"redis-server not found on PATH: {REDIS_HINT}")
 

@@ -93,7 +93,8 @@ def _run(plan: LaunchPlan, stop: threading.Event, duration: float | None) -> Chi
         _print_urls(plan)
         return _watch(plan, supervisor, stop, duration)
     finally:
-        console.print("stopping: generator, stream, scorer, prometheus, then redis…")
+        names = ", ".join(child.name for child in supervisor.children)
+        console.print(f"stopping {names}, then redis…")
         supervisor.stop_all()
 
 
