@@ -134,7 +134,7 @@ def test_live_page_shows_live_figures(pipeline: UpRun, tmp_path: Path) -> None:
         time.sleep(4)
         second = number(page.evaluate(figure("scored-total")))
         assert 0 < first < second, "the scored total must grow while the page is open"
-        for name in ("tx-rate", "features-rate", "scored-rate", "latency-p95"):
+        for name in ("tx-rate", "features-rate", "scored-rate", "latency-p99"):
             assert number(page.evaluate(figure(name))) > 0, name
         assert 0 <= number(page.evaluate(figure("anomaly-rate"))) < 100
         items = "document.querySelectorAll('#alerts tr.alert .reasons li')"
