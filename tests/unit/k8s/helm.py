@@ -1,0 +1,150 @@
+"""Real helm v4 / kubectl 1.35 (extracted from their PyPI package into .tools/) and the chart.
+
+Shared by the chart tests here and the promtool tests in tests/integration/k8s.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "rtad"
+TOOLS = ROOT / ".tools"
+KUBE_VERSION = "1.35.0"
+RELEASE = "rtad"
+NAMESPACE = "rtad"
+
+#: Values sets every check runs over (name -> overrides of values.yaml).
+VALUES_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "keda-off": {"scorer": {"autoscaling": {"keda": {"enabled": False}}}},
+    "monitoring-off": {"monitoring": {"enabled": False}},
+    "external-redis": {
+        "redis": {"enabled": False},
+        "externalRedis": {
+            "existingSecret": "rtad-redis-external",
+            "address": "redis.example.internal:6379",
+        },
+    },
+    "static-minimal": {
+        "generator": {"enabled": False},
+        "scorer": {"autoscaling": {"keda": {"enabled": False}, "hpa": {"enabled": False}}},
+        "networkPolicy": {"enabled": False},
+        "tests": {"enabled": False},
+        "pipeline": {"shards": 2},
+    },
+}
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
+CRD_GROUPS = {"monitoring.coreos.com", "keda.sh"}
+
+
+def tool(name: str) -> Path:
+    """``.tools/<name>``, extracted from the aws-cdk kubectl layer wheel when missing."""
+    path = TOOLS / name
+    if not path.exists():
+        subprocess.run(
+            [sys.executable, str(ROOT / "k8s" / "tools" / "extract_k8s_tools.py"), str(TOOLS)],
+            check=True,
+            capture_output=True,
+        )
+    assert path.exists(), f"{path} missing after running k8s/tools/extract_k8s_tools.py"
+    return path
+
+
+def promtool() -> str:
+    """promtool from the Debian ``prometheus`` package; a clear failure when it is missing."""
+    found = shutil.which("promtool")
+    assert found, (
+        "promtool not found: apt-get install prometheus (RTAD_WITH_E2E_TOOLS=1 make prereqs)"
+    )
+    return found
+
+
+def run(args: list[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure the assertion shows its output."""
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
+    assert proc.returncode == 0, f"{' '.join(map(str, args))}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def values_file(overrides: dict[str, Any]) -> Path:
+    """The overrides as a values file (kept for the session: results are cached)."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the cache
+        "w", suffix=".yaml", prefix="rtad-values-", delete=False
+    )
+    with handle:
+        json.dump(overrides, handle)  # JSON is YAML
+    return Path(handle.name)
+
+
+@functools.cache
+def _template(overrides_json: str) -> str:
+    values = values_file(json.loads(overrides_json))
+    proc = run(
+        [
+            tool("helm"), "template", RELEASE, CHART,
+            "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
+            "--values", values,
+        ]
+    )  # fmt: skip
+    return proc.stdout
+
+
+def render(overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``helm template`` of the chart with these overrides: the list of objects."""
+    text = _template(json.dumps(overrides or {}, sort_keys=True))
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    """Objects of one kind, by name."""
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a workload object."""
+    if obj["kind"] == "Pod":
+        return obj["spec"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def pod_labels(obj: dict[str, Any]) -> dict[str, str]:
+    """The labels its pods carry."""
+    if obj["kind"] == "Pod":
+        return obj["metadata"].get("labels", {})
+    return obj["spec"]["template"]["metadata"].get("labels", {})
+
+
+def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod_spec(obj)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def is_test_hook(obj: dict[str, Any]) -> bool:
+    return obj["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def prometheus_rule_groups(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PrometheusRule's spec: a Prometheus rule file (``groups``) as promtool reads it."""
+    (rule,) = by_kind(docs, "PrometheusRule").values()
+    return rule["spec"]
