@@ -131,7 +131,7 @@ def replay(
     format_of(file)  # a missing file or unknown extension fails before connecting
     settings = GeneratorSettings()
     metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    producer = stream_producer(settings)
+    producer = stream_producer(settings, attempts=2)
     with stop_on_signals() as stop, progress_bar(file) as on_progress:
         summary = replay_file(file, producer, rate=rate, stop=stop, on_progress=on_progress)
     print_replay_summary(file, summary, stopped=stop.is_set())
@@ -148,7 +148,7 @@ def export(
 
     kind = check_kind(what)
     settings = GeneratorSettings()
-    client = connect(settings.redis_url.get_secret_value())
+    client = connect(settings.redis_url.get_secret_value(), attempts=2)
     written = export_to_file(client, settings.streams, kind, out)
     typer.echo(
         f"exported {written} {kind} entries from {settings.shards} shards to {out}", err=True

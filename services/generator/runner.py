@@ -30,9 +30,13 @@ def stream_sink(settings: GeneratorSettings, source: str) -> StreamSink:
     return StreamSink(stream_producer(settings), source=source)
 
 
-def stream_producer(settings: GeneratorSettings) -> StreamProducer:
-    """A producer into the input streams of ``settings`` (checked connection, backpressure on)."""
-    client = connect(settings.redis_url.get_secret_value())
+def stream_producer(settings: GeneratorSettings, attempts: int = 5) -> StreamProducer:
+    """A producer into the input streams of ``settings`` (checked connection, backpressure on).
+
+    ``attempts``: connection tries with backoff; a long-running generator waits for Redis to
+    come up, a one-shot command run by a person (replay) should fail fast.
+    """
+    client = connect(settings.redis_url.get_secret_value(), attempts=attempts)
     producer = StreamProducer(
         client,
         settings.streams,

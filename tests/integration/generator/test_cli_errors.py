@@ -1,0 +1,56 @@
+"""Bad input to generate/replay/export: one line saying what is wrong, non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtad.common.local_redis import free_port
+
+from .conftest import Run
+
+
+def assert_one_line_error(result: object, needle: str) -> None:
+    code, err = result.returncode, result.stderr  # type: ignore[attr-defined]
+    assert code != 0
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("rtad: error:")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]
+    assert needle in errors[0], err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["replay", "/nonexistent/tx.jsonl"], "no such file"),
+        (["generate", "--out", "x.csv", "--count", "5"], ".jsonl or .parquet"),
+        (["generate", "--count", "5", "--scenarios", "heist=1"], "unknown scenario"),
+        (["generate", "--count", "5", "--scenarios", "card_testing=x"], "not a number"),
+        (["generate", "--count", "5", "--start", "yesterday"], "--start"),
+        (["generate", "--count", "5", "--fraud-rate", "2"], "fraud_rate"),
+        (["export", "everything", "--out", "x.jsonl"], "cannot export"),
+    ],
+)
+def test_bad_arguments(run_cli: Run, tmp_path: Path, args: list[str], needle: str) -> None:
+    assert_one_line_error(run_cli(*args), needle)
+
+
+def test_unknown_extension(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "tx.xml"
+    path.write_text("<tx/>")
+    assert_one_line_error(run_cli("replay", str(path)), "unknown extension")
+
+
+def test_unreachable_redis(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "tx.jsonl"
+    path.write_text("{}\n")
+    env = {"RTAD_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    assert_one_line_error(run_cli("replay", str(path), env=env), "cannot reach Redis")
+
+
+def test_bad_redis_url_setting(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "tx.jsonl"
+    path.write_text("{}\n")
+    result = run_cli("replay", str(path), env={"RTAD_REDIS_URL": "http://example"})
+    assert_one_line_error(result, "redis_url")
