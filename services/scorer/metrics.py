@@ -1,0 +1,105 @@
+"""Prometheus metrics of the scorer (names ``rtad_scorer_*``, see the BRIEF).
+
+They live in the process-wide default registry: the worker and the API of one process share
+them, and ``/metrics`` exports them. The end-to-end latency histogram is a custom collector fed
+with whole-batch bin counts (see :mod:`rtad.scorer.latency`) instead of one ``observe`` a row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from rtad.scorer.latency import LATENCY_EDGES_S
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+TRANSACTIONS_SCORED = Counter(
+    "rtad_scorer_transactions_scored_total", "Transactions scored and committed by the worker."
+)
+ANOMALIES = Counter(
+    "rtad_scorer_anomalies_total",
+    "Transactions flagged as anomalous, by their first reason code.",
+    ["reason"],
+)
+BATCH_SECONDS = Histogram(
+    "rtad_scorer_batch_seconds",
+    "Time to decode, score and commit one batch.",
+    buckets=BATCH_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "rtad_scorer_consumer_lag_entries",
+    "Feature entries not yet delivered to the scorer group, per shard.",
+    ["shard"],
+)
+PENDING = Gauge(
+    "rtad_scorer_pending_entries",
+    "Feature entries delivered to the scorer group but not yet acknowledged, per shard.",
+    ["shard"],
+)
+DEADLETTER = Counter(
+    "rtad_scorer_deadletter_total",
+    "Feature entries dead-lettered (undecodable, invalid features, too many deliveries).",
+    ["reason"],
+)
+MODEL_INFO = Gauge("rtad_scorer_model_info", "The model in use (value 1).", ["version", "detector"])
+DRIFT_PSI = Gauge(
+    "rtad_scorer_drift_psi",
+    "Population stability index of a feature (or feature='score') against the training data.",
+    ["feature"],
+)
+LABELLED = Counter(
+    "rtad_scorer_labelled_total",
+    "Labelled transactions scored, by fraud scenario and whether they were flagged.",
+    ["scenario", "detected"],
+)
+
+
+class BinnedHistogram(Collector):
+    """A histogram whose observations arrive as per-bin counts of a whole batch."""
+
+    def __init__(self, name: str, documentation: str, edges: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.edges = edges
+        self._counts = np.zeros(len(edges) + 1, dtype=np.int64)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, counts: np.ndarray, total_seconds: float) -> None:
+        with self._lock:
+            self._counts += counts
+            self._sum += total_seconds
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts)
+            total = self._sum
+        buckets = [(_le(edge), float(c)) for edge, c in zip(self.edges, cumulative, strict=False)]
+        buckets.append(("+Inf", float(cumulative[-1])))
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], buckets, total)
+        yield family
+
+
+def _le(edge: float) -> str:
+    return repr(float(edge))
+
+
+END_TO_END_LATENCY = BinnedHistogram(
+    "rtad_scorer_end_to_end_latency_seconds",
+    "Ingest (tx entry ID) to scored, per transaction.",
+    LATENCY_EDGES_S,
+)
+REGISTRY.register(END_TO_END_LATENCY)
+
+
+def set_model_info(version: str, detector: str) -> None:
+    """Export exactly one model_info series: the model now in use."""
+    MODEL_INFO.clear()
+    MODEL_INFO.labels(version=version, detector=detector).set(1)

@@ -1,0 +1,209 @@
+"""Vectorised scoring of a batch of feature rows: decode, build X, one ``model.score(X)``.
+
+Everything per row that can be done by C code is (msgspec decoding with validation,
+``operator.itemgetter`` to pull the features in model order, msgspec encoding of the results);
+reasons are computed in one vectorised call, for the anomalies only (the worker) or for every
+row (the HTTP API). Rows that cannot be scored are returned with a one-line reason, never
+dropped silently and never allowed to fail the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from rtad.scorer.model_holder import ScoringModel
+
+
+class FeatureRow(msgspec.Struct, kw_only=True):
+    """One entry of ``rtad:features:{s}`` (the stream contract in the BRIEF).
+
+    ``features`` is decoded by :func:`row_decoder` into a struct whose fields are the model's
+    feature names in model order, so a missing or non-numeric feature is a decoding error that
+    names the field, and ``msgspec.structs.astuple`` gives the model row in C.
+    """
+
+    transaction_id: str
+    user_id: str
+    merchant_id: str
+    amount: float
+    event_time: str
+    ingest_ms: int
+    features: Any
+    currency: str | None = None
+    feature_ms: int | None = None
+    is_fraud: int | None = None
+    fraud_scenario: str | None = None
+
+
+@cache
+def row_decoder(feature_names: tuple[str, ...]) -> msgspec.json.Decoder[FeatureRow]:
+    """A decoder of feature rows whose ``features`` must hold every name, numbers only."""
+    features = msgspec.defstruct(
+        "ModelFeatures", [(name, float) for name in feature_names], kw_only=True
+    )
+    row = msgspec.defstruct(
+        "ModelFeatureRow", [("features", features)], bases=(FeatureRow,), kw_only=True
+    )
+    return msgspec.json.Decoder(row)
+
+
+class ScoreRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of ``rtad:scores:{s}`` (and of ``rtad:alerts:{s}`` for anomalies)."""
+
+    transaction_id: str
+    user_id: str
+    score: float
+    is_anomaly: bool
+    threshold: float
+    model_version: str
+    reasons: list[dict[str, Any]]
+    event_time: str
+    ingest_ms: int
+    scored_ms: int
+    amount: float
+    merchant_id: str
+    is_fraud: int | None = None
+    fraud_scenario: str | None = None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def decode_row(payload: bytes, decoder: msgspec.json.Decoder[FeatureRow]) -> FeatureRow:
+    """Parse and validate one feature entry; raises ``ValueError`` with a one-line reason."""
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid feature row: {_first_line(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"feature row is not JSON: {_first_line(exc)}") from None
+
+
+def encode_record(record: ScoreRecord) -> bytes:
+    return _encoder.encode(record)
+
+
+def rows_matrix(
+    rows: Sequence[FeatureRow], names: Sequence[str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows."""
+    astuple = msgspec.structs.astuple
+    X = np.array([astuple(r.features) for r in rows], dtype=np.float64)
+    return _drop_non_finite(X.reshape(len(rows), len(names)), names, {})
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def feature_matrix(
+    feature_maps: Sequence[dict[str, float]], names: Sequence[str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """``X`` (rows × names, float64) and ``{row index: reason}`` of the rows left out of it.
+
+    A row is left out when a model feature is missing or not finite. The fast path is one
+    C-level ``itemgetter`` a row; only a failing batch is walked row by row to name the culprit.
+    """
+    getter = operator.itemgetter(*names)
+    try:
+        values = [getter(f) for f in feature_maps]
+        X = np.array(values, dtype=np.float64).reshape(len(feature_maps), len(names))
+        bad: dict[int, str] = {}
+    except (KeyError, TypeError, ValueError):
+        X, bad = _matrix_row_by_row(feature_maps, names)
+    return _drop_non_finite(X, names, bad)
+
+
+def _drop_non_finite(
+    X: np.ndarray, names: Sequence[str], bad: dict[int, str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Add the non-finite rows to ``bad`` and return X without every bad row."""
+    finite = np.isfinite(X).all(axis=1)
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            if i not in bad:
+                column = names[int(np.flatnonzero(~np.isfinite(X[i]))[0])]
+                bad[i] = f"feature {column!r} is not a finite number"
+    if bad:
+        keep = np.ones(len(X), dtype=bool)
+        keep[list(bad)] = False
+        X = X[keep]
+    return X, bad
+
+
+def _matrix_row_by_row(
+    feature_maps: Sequence[dict[str, float]], names: Sequence[str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    X = np.zeros((len(feature_maps), len(names)), dtype=np.float64)
+    bad: dict[int, str] = {}
+    for i, features in enumerate(feature_maps):
+        missing = [n for n in names if n not in features]
+        if missing:
+            bad[i] = f"missing feature(s): {', '.join(missing[:5])}"
+            continue
+        try:
+            X[i] = [float(features[n]) for n in names]
+        except (TypeError, ValueError):
+            bad[i] = "features must be numbers"
+    return X, bad
+
+
+@dataclass
+class ScoredMatrix:
+    """Scores of the rows of ``X``; ``reasons[i]`` is empty unless row i was explained."""
+
+    scores: np.ndarray
+    is_anomaly: np.ndarray
+    reasons: list[list[dict[str, Any]]]
+    failed: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def anomaly_index(self) -> np.ndarray:
+        return np.flatnonzero(self.is_anomaly)
+
+
+def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = False) -> ScoredMatrix:
+    """One ``model.score(X)``; reasons for the anomalies (or for all rows) in one call.
+
+    If the model raises, the batch is bisected to isolate the rows that make it fail: they
+    come back in ``failed`` (index → error) with a NaN score, the others are scored normally.
+    """
+    n = len(X)
+    scores = np.full(n, np.nan)
+    failed: dict[int, str] = {}
+    _score_bisecting(model, X, np.arange(n), scores, failed)
+    ok = ~np.isnan(scores)
+    is_anomaly = ok & (scores >= model.threshold)
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    explain = np.flatnonzero(ok) if explain_all else np.flatnonzero(is_anomaly)
+    if len(explain):
+        for i, row_reasons in zip(explain.tolist(), model.reasons(X[explain]), strict=True):
+            reasons[i] = list(row_reasons)
+    return ScoredMatrix(scores=scores, is_anomaly=is_anomaly, reasons=reasons, failed=failed)
+
+
+def _score_bisecting(
+    model: ScoringModel,
+    X: np.ndarray,
+    index: np.ndarray,
+    out: np.ndarray,
+    failed: dict[int, str],
+) -> None:
+    if len(index) == 0:
+        return
+    try:
+        out[index] = np.asarray(model.score(X[index]), dtype=np.float64).reshape(len(index))
+    except Exception as exc:  # any model failure: isolate the culprit rows, keep the rest
+        if len(index) == 1:
+            failed[int(index[0])] = f"model failed on this row: {_first_line(exc)}"
+            return
+        half = len(index) // 2
+        _score_bisecting(model, X, index[:half], out, failed)
+        _score_bisecting(model, X, index[half:], out, failed)
