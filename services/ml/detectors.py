@@ -1,0 +1,221 @@
+"""rtad's own detectors, following the scikit-learn contract (``fit`` returns ``self``,
+fitted attributes end in ``_``, ``score_samples``: higher = more normal, like scikit-learn's
+outlier detectors; ``decision_function`` = ``score_samples - offset_``).
+
+- :class:`CardTailDetector` — the sum of per-feature tail surprises ``-log P(X_j >= x_j)``
+  (ECOD-like, one-sided per feature in the suspicious direction, exponential tail beyond
+  the training range), so it stays rank-based and robust to each feature's scale.
+- :class:`PCAReconstruction` — distance of a row from the principal subspace.
+- :class:`HalfSpaceTreesDetector` — River's online Half-Space Trees behind ``fit``/``score``.
+- :class:`PyODDetector` — PyOD's ECOD / HBOS behind the same interface.
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(500, 3))
+>>> det = CardTailDetector().fit(X)
+>>> bool(det.score_samples([[5, 5, 5]])[0] < det.score_samples([[0, 0, 0]])[0])
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+TAIL_START = 0.02  # beyond this upper share, the tail is exponential (fit on its excesses)
+
+
+class _Outlier(OutlierMixin, BaseEstimator):
+    """``predict`` / ``decision_function`` from ``score_samples`` and ``offset_``."""
+
+    contamination: float = 0.01
+
+    def _set_offset(self, X: np.ndarray) -> None:
+        self.offset_ = float(np.quantile(self.score_samples(X), self.contamination))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+
+class CardTailDetector(_Outlier):
+    """Sum over features of ``-log`` upper-tail probabilities (ECOD-like, one-sided).
+
+    Parameters
+    ----------
+    directions : sequence of {-1, 0, 1} or None
+        Per feature: 1 = large values are suspicious, -1 = small ones, 0 = ignored (context
+        only). None = both tails of every feature (the larger surprise).
+    contamination : float
+        Share of training rows flagged by ``predict``.
+    """
+
+    def __init__(self, directions: Any = None, contamination: float = 0.01) -> None:
+        self.directions = directions
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> CardTailDetector:
+        X = validate_data(self, X, dtype=np.float64)
+        self._dirs(X.shape[1])  # checks the directions early
+        self.levels_ = np.unique(np.r_[np.linspace(0, 1 - TAIL_START, 50), 1 - TAIL_START])
+        # One grid per oriented column: +x for the upper tail, -x for the lower one.
+        self.grid_up_ = np.quantile(X, self.levels_, axis=0)
+        self.grid_down_ = np.quantile(-X, self.levels_, axis=0)
+        self.scale_up_ = _tail_scale(X, self.grid_up_[-1])
+        self.scale_down_ = _tail_scale(-X, self.grid_down_[-1])
+        self._set_offset(X)
+        return self
+
+    def _dirs(self, n_features: int) -> np.ndarray:
+        if self.directions is None:
+            return np.full(n_features, 2)
+        dirs = np.asarray(self.directions, dtype=np.int64)
+        if dirs.shape != (n_features,) or not np.isin(dirs, (-1, 0, 1)).all():
+            raise ValueError(f"directions must be {n_features} values in -1, 0, 1")
+        return dirs
+
+    def surprises(self, X: Any) -> np.ndarray:
+        """Per-feature ``-log P`` of each row (0 for ignored features)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        dirs = self._dirs(X.shape[1])
+        up = _surprise(X, self.grid_up_, self.scale_up_, self.levels_)
+        down = _surprise(-X, self.grid_down_, self.scale_down_, self.levels_)
+        both = np.maximum(up, down)
+        return np.select([dirs == 1, dirs == -1, dirs == 2], [up, down, both], 0.0)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        return -self.surprises(X).sum(axis=1)
+
+
+def _tail_scale(X: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Mean excess over the tail start per column (the exponential tail's MLE scale)."""
+    excess = np.where(X > start, X - start, np.nan)
+    with np.errstate(invalid="ignore"):
+        scale = np.nanmean(np.where(np.isnan(excess).all(axis=0), 1.0, excess), axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
+    spread = np.quantile(X, 0.75, axis=0) - np.quantile(X, 0.25, axis=0)
+    fallback = np.where(spread > 0, spread, 1.0)
+    return np.where(np.isnan(scale), fallback, scale)
+
+
+def _surprise(X: np.ndarray, grid: np.ndarray, scale: np.ndarray, levels: Any) -> np.ndarray:
+    """-log P(X >= x) per cell: empirical grid in the body, exponential beyond its end."""
+    out = np.empty_like(X)
+    for j in range(X.shape[1]):
+        below = np.searchsorted(grid[:, j], X[:, j], side="left") - 1
+        p = np.where(below >= 0, 1 - levels[np.maximum(below, 0)], 1.0)
+        beyond = X[:, j] > grid[-1, j]
+        tail = -np.log(TAIL_START) + (X[:, j] - grid[-1, j]) / scale[j]
+        out[:, j] = np.where(beyond, tail, -np.log(p))
+    return out
+
+
+class PCAReconstruction(_Outlier):
+    """Squared distance of a (robustly scaled) row from its projection on the top components."""
+
+    def __init__(self, n_components: float = 0.9, contamination: float = 0.01) -> None:
+        self.n_components = n_components
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> PCAReconstruction:
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import RobustScaler
+
+        X = validate_data(self, X, dtype=np.float64)
+        self.scaler_ = RobustScaler(quantile_range=(5.0, 95.0)).fit(X)
+        Z = self.scaler_.transform(X)
+        k = self.n_components
+        self.pca_ = PCA(n_components=k if X.shape[1] > 1 else None, random_state=0).fit(Z)
+        self._set_offset(X)
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        Z = self.scaler_.transform(X)
+        back = self.pca_.inverse_transform(self.pca_.transform(Z))
+        return -np.square(Z - back).sum(axis=1)
+
+
+class PyODDetector(_Outlier):
+    """A PyOD detector (``ECOD`` or ``HBOS``) with scikit-learn's score convention."""
+
+    def __init__(self, kind: str = "ecod", contamination: float = 0.01) -> None:
+        self.kind = kind
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> PyODDetector:
+        X = validate_data(self, X, dtype=np.float64)
+        if self.kind == "ecod":
+            from pyod.models.ecod import ECOD
+
+            self.model_ = ECOD(contamination=self.contamination)
+        elif self.kind == "hbos":
+            from pyod.models.hbos import HBOS
+
+            self.model_ = HBOS(contamination=self.contamination)
+        else:
+            raise ValueError(f"kind must be 'ecod' or 'hbos', not {self.kind!r}")
+        self.model_.fit(X)
+        self._set_offset(X)
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return -np.asarray(self.model_.decision_function(X), dtype=np.float64)
+
+
+class HalfSpaceTreesDetector(_Outlier):
+    """River's Half-Space Trees: learns row by row; ``partial_fit`` keeps learning online.
+
+    Inputs are min-max scaled with the first fit's bounds (HST expects features in [0, 1]).
+    """
+
+    def __init__(
+        self, n_trees: int = 25, height: int = 8, window_size: int = 250, seed: int = 0
+    ) -> None:
+        self.n_trees = n_trees
+        self.height = height
+        self.window_size = window_size
+        self.seed = seed
+
+    def fit(self, X: Any, y: Any = None) -> HalfSpaceTreesDetector:
+        from river.anomaly import HalfSpaceTrees
+
+        X = validate_data(self, X, dtype=np.float64)
+        self.low_ = np.quantile(X, 0.001, axis=0)
+        self.high_ = np.quantile(X, 0.999, axis=0)
+        self.model_ = HalfSpaceTrees(
+            n_trees=self.n_trees, height=self.height, window_size=self.window_size, seed=self.seed
+        )
+        self._learn(self._scaled(X))
+        self._set_offset(X)
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None) -> HalfSpaceTreesDetector:
+        check_is_fitted(self)
+        self._learn(self._scaled(validate_data(self, X, dtype=np.float64, reset=False)))
+        return self
+
+    def _scaled(self, X: np.ndarray) -> list[dict[int, float]]:
+        span = np.where(self.high_ > self.low_, self.high_ - self.low_, 1.0)
+        Z = np.clip((X - self.low_) / span, 0.0, 1.0)
+        return [dict(enumerate(row)) for row in Z.tolist()]
+
+    def _learn(self, rows: list[dict[int, float]]) -> None:
+        for row in rows:
+            self.model_.learn_one(row)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        rows = self._scaled(validate_data(self, X, dtype=np.float64, reset=False))
+        return -np.array([self.model_.score_one(row) for row in rows], dtype=np.float64)
