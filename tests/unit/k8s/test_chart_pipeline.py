@@ -119,6 +119,20 @@ def test_driver_and_executors_share_the_checkpoint_volume(
     assert driver_env["RTAD_CHECKPOINT_DIR"]["value"].startswith("/checkpoint/")
 
 
+def test_the_jobs_own_spark_settings_agree_with_spark_defaults(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    """rtad stream sets driver host, executor memory and UI on its SparkSession: same values."""
+    driver = _main_container(_pipeline(default_docs)["rtad-spark-driver"])
+    env, conf = env_of(driver), _spark_defaults(default_docs)
+    assert env["RTAD_DRIVER_HOST"]["value"] == conf["spark.driver.host"]
+    assert env["RTAD_EXECUTOR_MEMORY"]["value"] == conf["spark.executor.memory"]
+    args = driver["args"]
+    assert args[args.index("--ui-port") + 1] == conf["spark.ui.port"]
+    ui = {p["name"]: p["containerPort"] for p in driver["ports"]}["spark-ui"]
+    assert driver["readinessProbe"]["tcpSocket"]["port"] == "spark-ui" and ui == 4040
+
+
 def test_keda_scales_the_scorer_on_group_lag_with_one_trigger_per_shard() -> None:
     docs = render({"pipeline": {"shards": 3}})
     scaled = by_kind(docs, "ScaledObject")["rtad-scorer"]["spec"]
