@@ -1,0 +1,42 @@
+"""Helpers of the scorer's integration tests: build and drive real workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from rtad.scorer.faults import FaultPlan
+from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.settings import ScorerSettings
+from rtad.scorer.worker import ScoringWorker
+
+
+def settings_for(url: str, model_dir: Path, **overrides: Any) -> ScorerSettings:
+    values: dict[str, Any] = {
+        "redis_url": url,
+        "model_path": model_dir,
+        "batch_count": 200,
+        "block_ms": 50,
+        "claim_interval_s": 0.05,
+        "maintenance_interval_s": 0.2,
+    }
+    return ScorerSettings(**(values | overrides))
+
+
+def make_worker(
+    url: str, model_dir: Path, faults: FaultPlan | None = None, **overrides: Any
+) -> ScoringWorker:
+    settings = settings_for(url, model_dir, **overrides)
+    return ScoringWorker(redis.Redis.from_url(url), settings, ModelHolder(model_dir), faults)
+
+
+def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Run worker steps until ``done()``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "worker did not get there in time"
+        worker.step()

@@ -1,0 +1,92 @@
+"""Decoding and vectorised scoring of feature rows (pure: no Redis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from rtad.ml.model_store import load_model
+from rtad.scorer.faults import PoisonedModel
+from rtad.scorer.scoring import decode_row, feature_matrix, row_decoder, rows_matrix, score_matrix
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: Path) -> Any:
+    return load_model(model_dir)
+
+
+def test_rows_decode_into_the_model_feature_order(model: Any, scorer_rows: list[dict]) -> None:
+    decoder = row_decoder(tuple(model.feature_names))
+    rows = [decode_row(orjson.dumps(r), decoder) for r in scorer_rows[:50]]
+    X, bad = rows_matrix(rows, model.feature_names)
+    expected = [[r["features"][n] for n in model.feature_names] for r in scorer_rows[:50]]
+    assert bad == {}
+    np.testing.assert_array_equal(X, np.array(expected))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["features"].pop("count_1h"), "missing required field `count_1h`"),
+        (lambda r: r["features"].__setitem__("count_1h", None), "Expected `float`, got `null`"),
+        (lambda r: r["features"].__setitem__("count_1h", "3"), "Expected `float`, got `str`"),
+        (lambda r: r.pop("ingest_ms"), "missing required field `ingest_ms`"),
+    ],
+)
+def test_an_invalid_row_is_refused_with_a_one_line_reason(
+    model: Any, scorer_rows: list[dict], change: Any, message: str
+) -> None:
+    row = orjson.loads(orjson.dumps(scorer_rows[0]))
+    change(row)
+    with pytest.raises(ValueError, match="invalid feature row") as info:
+        decode_row(orjson.dumps(row), row_decoder(tuple(model.feature_names)))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_payload_that_is_not_json_is_refused(model: Any) -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        decode_row(b'{"transaction_id": ', row_decoder(tuple(model.feature_names)))
+
+
+def test_feature_matrix_names_missing_and_non_finite_rows(model: Any) -> None:
+    names = model.feature_names
+    good = dict.fromkeys(names, 0.5)
+    maps = [good, {**good, names[3]: float("nan")}, {n: 1.0 for n in names[1:]}, good]
+    X, bad = feature_matrix(maps, names)
+    assert X.shape == (2, len(names))
+    assert bad == {1: f"feature {names[3]!r} is not a finite number", 2: bad[2]}
+    assert bad[2].startswith("missing feature(s): " + names[0])
+
+
+def test_scores_and_reasons_only_for_anomalies(model: Any, scorer_rows: list[dict]) -> None:
+    X = np.array([[r["features"][n] for n in model.feature_names] for r in scorer_rows])
+    scored = score_matrix(model, X)
+    flagged = scored.is_anomaly
+    assert 0 < flagged.sum() < len(X)
+    np.testing.assert_array_equal(flagged, model.score(X) >= model.threshold)
+    assert all(scored.reasons[i] for i in np.flatnonzero(flagged))
+    assert not any(scored.reasons[i] for i in np.flatnonzero(~flagged))
+    codes = {r["code"] for i in np.flatnonzero(flagged) for r in scored.reasons[i]}
+    assert codes and all(isinstance(c, str) for c in codes)
+
+
+def test_explain_all_gives_every_row_its_reasons(model: Any, scorer_rows: list[dict]) -> None:
+    X = np.array([[r["features"][n] for n in model.feature_names] for r in scorer_rows[:20]])
+    scored = score_matrix(model, X, explain_all=True)
+    assert len(scored.reasons) == 20 and all(isinstance(r, list) for r in scored.reasons)
+
+
+def test_a_row_the_model_fails_on_is_isolated_and_the_rest_scored(
+    model: Any, scorer_rows: list[dict]
+) -> None:
+    X = np.array([[r["features"][n] for n in model.feature_names] for r in scorer_rows[:64]])
+    X[37, 0] = 12345.0
+    scored = score_matrix(PoisonedModel(model, 12345.0), X)
+    assert list(scored.failed) == [37] and "poisoned row" in scored.failed[37]
+    ok = np.arange(64) != 37
+    np.testing.assert_allclose(scored.scores[ok], model.score(X[ok]))
+    assert np.isnan(scored.scores[37]) and not scored.is_anomaly[37]
