@@ -100,10 +100,24 @@ def _template(overrides_json: str) -> str:
     return proc.stdout
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (PyYAML keeps the last one silently;
+    the API server's strict decoding rejects them)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        duplicates = {k for k in keys if keys.count(k) > 1}
+        if duplicates:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate keys {sorted(map(str, duplicates))}", node.start_mark
+            )
+        return super().construct_mapping(node, deep=deep)
+
+
 def render(overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """``helm template`` of the chart with these overrides: the list of objects."""
     text = _template(json.dumps(overrides or {}, sort_keys=True))
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=StrictLoader) if doc]  # noqa: S506
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
