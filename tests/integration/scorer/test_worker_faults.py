@@ -1,0 +1,126 @@
+"""Crashes and stops of real worker processes: SIGKILL mid-batch, SIGTERM after the batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from rtad.common.local_redis import LocalRedis, free_port
+from rtad.common.streams import StreamNames
+from tests.integration.scorer.helpers import make_worker, step_until
+from tests.unit.scorer.support import pending_total, publish, read_stream
+
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
+
+RTAD = str(Path(sys.executable).parent / "rtad")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _env(url: str, model_dir: Path, marker: Path, fault: str) -> dict[str, str]:
+    return os.environ | {
+        "RTAD_REDIS_URL": url,
+        "RTAD_MODEL_PATH": str(model_dir),
+        "RTAD_BATCH_COUNT": "100",
+        "RTAD_FAULT_INJECTION": fault,
+        "RTAD_FAULT_MARKER": str(marker),
+    }
+
+
+def _wait_for(marker: Path, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
+        assert time.monotonic() < deadline, "the fault point was never reached"
+        time.sleep(0.05)
+
+
+def test_sigkill_between_read_and_exec_loses_and_doubles_nothing(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+    tmp_path: Path,
+    processes: list,
+) -> None:
+    publish(redis_client, names, scorer_rows)
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtad.scorer.worker"],
+        env=_env(redis_server.url, model_dir, marker, "pause_before_commit@2:120"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    processes.append(proc)
+    _wait_for(marker, proc)
+    in_flight = pending_total(redis_client, names)
+    committed = len(read_stream(redis_client, names, "scores"))
+    assert in_flight > 0 and committed > 0  # batch 1 committed, batch 2 read, not committed
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert pending_total(redis_client, names) == in_flight  # still pending: not lost
+    successor = make_worker(redis_server.url, model_dir, claim_idle_ms=300)
+    step_until(successor, lambda: committed + successor.scored == len(scorer_rows))
+    ids = [s["transaction_id"] for s in read_stream(redis_client, names, "scores")]
+    assert len(ids) == len(set(ids)) == len(scorer_rows)
+    assert pending_total(redis_client, names) == 0
+
+
+def test_sigterm_finishes_and_acknowledges_the_current_batch_then_exits(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+    tmp_path: Path,
+    processes: list,
+) -> None:
+    publish(redis_client, names, scorer_rows)
+    marker = tmp_path / "paused"
+    proc = subprocess.Popen(
+        [
+            RTAD,
+            "serve",
+            "--model",
+            str(model_dir),
+            "--port",
+            str(free_port()),
+            "--host",
+            "127.0.0.1",
+        ],
+        env=_env(redis_server.url, model_dir, marker, "pause_before_commit@2:2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    processes.append(proc)
+    _wait_for(marker, proc)
+    in_flight = pending_total(redis_client, names)
+    assert in_flight > 0
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    log = err.decode()
+    # uvicorn re-raises the SIGTERM it caught once the shutdown is complete
+    assert proc.returncode in (0, -signal.SIGTERM), log[-2000:]
+    assert "Traceback" not in log and "stopped after 2 batches" in log, log[-2000:]
+    assert pending_total(redis_client, names) == 0  # the batch in hand was committed
+    scores = read_stream(redis_client, names, "scores")
+    assert len(scores) == len({s["transaction_id"] for s in scores}) > 0
+    unread = sum(g["lag"] for k in names.all("features") for g in redis_client.xinfo_groups(k))
+    assert unread == len(scorer_rows) - len(scores) > 0  # it stopped instead of draining
