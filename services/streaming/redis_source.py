@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import redis
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
     ReadAllAvailable,
@@ -76,6 +77,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.starting = options.get("startingOffsets", "cursor")
         self._target: dict[str, str] | None = None
         self._splits: dict[tuple[int, str, str], tuple[str, ...]] = {}
+        self._committed: dict[str, str] = {}
 
     # ---------------------------------------------------------------- driver side
     def initialOffset(self) -> dict[str, str]:
@@ -108,6 +110,10 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def latestOffset(self, start: dict[str, str], limit: ReadLimit) -> dict[str, str]:
         client = connect(self.url)
+        # Spark plans a batch only after the previous one is committed, so ``start`` is
+        # committed; but it calls commit(end) only when it constructs the NEXT batch, so the
+        # last batch before an idle spell (or of an --available-now run) would stay unrecorded.
+        self._record_committed(client, start)
         unlimited = isinstance(limit, ReadAllAvailable)
         budget = limit.max_rows if isinstance(limit, ReadMaxRows) else self.max_rows
         limits = shard_limits(budget, self.names.shards)
@@ -148,17 +154,21 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return parts
 
     def commit(self, end: dict[str, str]) -> None:
-        client = connect(self.url)
+        self._record_committed(connect(self.url), end)
+
+    def _record_committed(self, client: Any, offsets: dict[str, str]) -> None:
+        """Move the ``spark`` cursor group to ``offsets``, trim, forget old dead-letter marks."""
         for shard in range(self.names.shards):
-            offset = end.get(str(shard), START)
-            if offset == START:
+            offset = offsets.get(str(shard), START)
+            if offset == START or self._committed.get(str(shard)) == offset:
                 continue
             key = self.names.key("tx", shard)
             set_cursor(client, key, SPARK_GROUP, offset)
             trim_to_committed(client, key)
-            # a replay never goes below a committed offset: forget older dead-letter marks
+            # a replay never goes below a committed offset: older dead-letter marks are done
             seen = deadletter_seen_key(self.names, shard)
             client.zremrangebyscore(seen, "-inf", f"({parse_id(offset)[0]}")
+            self._committed[str(shard)] = offset
 
     # ---------------------------------------------------------------- executor side
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
@@ -207,7 +217,7 @@ def _last_id(client: Any, key: str) -> str:
 def _groups(client: Any, key: str) -> list[dict[str, Any]]:
     try:
         return list(client.xinfo_groups(key))
-    except Exception:  # noqa: BLE001 - no such key yet
+    except redis.ResponseError:  # no such key yet
         return []
 
 

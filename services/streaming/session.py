@@ -22,6 +22,10 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
+        # transformWithState in ProcessingTime mode (needed for state TTL) asks for a no-data
+        # batch after every batch: an endless stream of empty batches that would also keep an
+        # --available-now run from ever finishing. Expired state is evicted in data batches.
+        "spark.sql.streaming.noDataMicroBatches.enabled": "false",
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "spark.executor.memory": settings.executor_memory,
         "spark.ui.enabled": "true" if settings.ui_port else "false",

@@ -1,0 +1,120 @@
+"""The feature query on a real local[2] Spark session and a real redis-server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+import redis
+
+from rtad.common.redis_streams import parse_id
+from rtad.common.schema import to_dict
+from rtad.common.streams import StreamNames, shard_of
+from rtad.streaming import features
+from rtad.streaming.job import start_query
+from rtad.streaming.settings import StreamSettings
+
+from .txdata import produce, produce_raw, transactions
+
+pytestmark = [pytest.mark.spark, pytest.mark.redis]
+
+
+def run_available_now(spark: Any, settings: StreamSettings) -> Any:
+    query = start_query(spark, settings, settings.checkpoint_dir)
+    try:
+        assert query.awaitTermination(120), "an --available-now run did not finish"
+    finally:
+        query.stop()
+    assert query.exception() is None
+    return query
+
+
+def feature_entries(client: redis.Redis, names: StreamNames) -> dict[int, list[tuple[bytes, dict]]]:
+    return {
+        s: [(i, orjson.loads(f[b"d"])) for i, f in client.xrange(names.key("features", s))]
+        for s in range(names.shards)
+    }
+
+
+def test_one_feature_entry_per_transaction_in_the_card_shard(
+    spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    records = transactions(300, users=25, labels=True)
+    unlabelled = transactions(20, users=5, seed=9, labels=False)
+    produce(redis_client, names, records + unlabelled)
+    tx_ms = {
+        orjson.loads(f[b"d"])["transaction_id"]: parse_id(i)[0]
+        for s in range(4)
+        for i, f in redis_client.xrange(names.key("tx", s))
+    }
+    query = run_available_now(spark, stream_settings)
+    assert query.lastProgress is not None
+    entries = feature_entries(redis_client, names)
+    rows = [row for shard_rows in entries.values() for _, row in shard_rows]
+    assert sorted(r["transaction_id"] for r in rows) == sorted(tx_ms)
+    for shard, shard_rows in entries.items():
+        assert all(shard_of(row["user_id"], 4) == shard for _, row in shard_rows)
+    by_id = {r["transaction_id"]: r for r in rows}
+    first = by_id[records[0].transaction_id]
+    assert set(first["features"]) == set(features.FEATURE_COLUMNS)
+    assert first["ingest_ms"] == tx_ms[records[0].transaction_id]
+    assert first["feature_ms"] >= first["ingest_ms"]
+    assert first["event_time"] == to_dict(records[0])["timestamp"].replace("+00:00", "Z")
+    assert first["is_fraud"] == records[0].is_fraud and "fraud_scenario" in {
+        *first,
+        *(["fraud_scenario"] if records[0].fraud_scenario is None else []),
+    }
+    plain = by_id[unlabelled[0].transaction_id]
+    assert "is_fraud" not in plain and "fraud_scenario" not in plain
+    # the cursor group followed the committed batches: every input entry was trimmed
+    assert sum(redis_client.xlen(names.key("tx", s)) for s in range(4)) == 0
+
+
+def test_second_available_now_run_writes_nothing_and_poison_is_dead_lettered(
+    spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    produce(redis_client, names, transactions(100, users=10, seed=11))
+    produce_raw(redis_client, names.key("tx", 2), {b"v": b"1", b"d": b"not json"})
+    produce(redis_client, names, transactions(100, users=10, seed=12))
+    run_available_now(spark, stream_settings)
+    written = sum(redis_client.xlen(names.key("features", s)) for s in range(4))
+    assert written == 200
+    letters = redis_client.xrange(names.key("deadletter", 2))
+    assert [f[b"payload"] for _, f in letters] == [b"not json"]
+    run_available_now(spark, stream_settings)
+    assert sum(redis_client.xlen(names.key("features", s)) for s in range(4)) == written
+    assert redis_client.xlen(names.key("deadletter", 2)) == 1
+
+
+def test_streaming_features_equal_batch_features(
+    spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """No training/serving skew: micro-batches of 40 rows give what one batch pass gives."""
+    records = transactions(400, users=12, seed=21)
+    half = len(records) // 2
+    produce(redis_client, names, records[:half])
+    small_batches = stream_settings.model_copy(update={"max_records_per_batch": 40})
+    run_available_now(spark, small_batches)
+    produce(redis_client, names, records[half:])  # the state carries over between runs
+    run_available_now(spark, small_batches)
+    streamed = pd.DataFrame(
+        [
+            {"transaction_id": r["transaction_id"], **r["features"]}
+            for rows in feature_entries(redis_client, names).values()
+            for _, r in rows
+        ]
+    ).set_index("transaction_id")
+    frame = pd.DataFrame([to_dict(tx) for tx in records])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    batch = features.batch_features(frame).set_index("transaction_id")
+    columns = list(features.FEATURE_COLUMNS)
+    assert len(streamed) == len(batch) == len(records)
+    np.testing.assert_allclose(
+        streamed.loc[batch.index, columns].to_numpy(dtype=float),
+        batch[columns].to_numpy(dtype=float),
+        rtol=1e-9,
+        atol=1e-12,
+    )
