@@ -35,6 +35,11 @@ VALUES_SETS: dict[str, dict[str, Any]] = {
             "address": "redis.example.internal:6379",
         },
     },
+    # What skaffold's kind/minikube profiles install: k8s/values/rtad-laptop.yaml + storage.
+    "laptop": {
+        **yaml.safe_load((ROOT / "k8s" / "values" / "rtad-laptop.yaml").read_text()),
+        "redis": {"persistence": {"size": "1Gi", "storageClass": "standard"}},
+    },
     "static-minimal": {
         "generator": {"enabled": False},
         "scorer": {"autoscaling": {"keda": {"enabled": False}, "hpa": {"enabled": False}}},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -69,6 +71,16 @@ def test_skaffold_builds_one_artifact_per_service_dockerfile() -> None:
     assert {p["name"] for p in config["profiles"]} >= {"kind", "minikube"}
     forwarded = {(p["namespace"], p["resourceName"]) for p in config["portForward"]}
     assert forwarded == {("rtad", "rtad-scorer"), ("monitoring", "kps-grafana")}
+
+
+def test_skaffold_yaml_matches_the_skaffold_v4beta14_schema() -> None:
+    """The schema skaffold itself publishes (vendored, strict: unknown fields are errors)."""
+    schema = json.loads((Path(__file__).parent / "schemas" / "skaffold_v4beta14.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    config = _yaml("skaffold.yaml")
+    assert not [e.message for e in validator.iter_errors(config)]
+    config["deploy"]["helm"]["releases"][0]["setValueTemplate"] = {}  # a typo must fail
+    assert list(validator.iter_errors(config))
 
 
 def test_skaffold_values_templates_are_chart_values() -> None:
