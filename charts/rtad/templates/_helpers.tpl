@@ -97,7 +97,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The settings every service shares (rtad.common.settings.RtadSettings). */}}
 {{- define "rtad.pipelineEnv" -}}
-{{ include "rtad.redisEnv" . }}
+{{ include "rtad.redisEnv" . | trim }}
 - name: RTAD_SHARDS
   value: {{ .Values.pipeline.shards | quote }}
 - name: RTAD_STREAM_PREFIX
