@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+from fastapi.testclient import TestClient
 
+from rtad.scorer.app import create_app
 from rtad.scorer.faults import FaultPlan
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
@@ -40,3 +43,18 @@ def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float =
     while not done():
         assert time.monotonic() < deadline, "worker did not get there in time"
         worker.step()
+
+
+@contextmanager
+def app_client(url: str, model_dir: Path, **overrides: Any) -> Iterator[TestClient]:
+    """A TestClient of the real app; its lifespan runs (and stops) the worker thread."""
+    settings = settings_for(url, model_dir, **overrides)
+    with TestClient(create_app(settings, ModelHolder(model_dir))) as client:
+        yield client
+
+
+def wait_until(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
