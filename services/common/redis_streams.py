@@ -166,6 +166,15 @@ class ProducerStats:
     trimmed: int = 0
 
 
+def pack_command(*parts: bytes) -> bytes:
+    """One Redis command in the RESP wire format (arguments already bytes).
+
+    >>> pack_command(b"XLEN", b"k")
+    b'*2\\r\\n$4\\r\\nXLEN\\r\\n$1\\r\\nk\\r\\n'
+    """
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
 @dataclass
 class StreamProducer:
     """Pipelined, batched XADD into the shards of one stream kind, with backpressure.
@@ -175,6 +184,11 @@ class StreamProducer:
     shards just written is checked; above ``high_water`` the producer first trims what every
     reader has committed, then waits (sleeping with backoff) until the backlog drops below
     ``low_water``. With no reader registered nothing is trimmed, and the producer waits.
+
+    The hot path packs each XADD itself from a per-shard prefix (only the payload varies) and
+    writes the whole batch on one of the client's pooled connections, reading the replies with
+    the client's parser: ~3x the throughput of redis-py's generic pipeline (see the README's
+    replay benchmark).
 
     >>> # producer = StreamProducer(client, StreamNames(), "tx")
     >>> # producer.send(shard, payload); producer.close()
@@ -194,16 +208,21 @@ class StreamProducer:
     def __post_init__(self) -> None:
         self._keys = self.names.all(self.kind)
         self._dlq_keys = self.names.all("deadletter")
-        self._pipe = self.client.pipeline(transaction=False)
+        # Everything of an XADD but the payload: "*7 XADD <key> * v 1 d", then "$<len> payload".
+        self._prefixes = [
+            pack_command(
+                b"XADD", k.encode(), b"*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD
+            ).replace(b"*6\r\n", b"*7\r\n", 1)
+            for k in self._keys
+        ]
+        self._buffer: list[bytes] = []
         self._queued = 0
         self._queued_dlq = 0
         self._touched: set[int] = set()
 
     def send(self, shard: int, payload: bytes) -> None:
         """Queue one JSON payload for ``shard``."""
-        self._pipe.execute_command(
-            "XADD", self._keys[shard], "*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD, payload
-        )
+        self._buffer += (self._prefixes[shard], b"$%d\r\n" % len(payload), payload, b"\r\n")
         self._queued += 1
         self._touched.add(shard)
         if self._queued + self._queued_dlq >= self.batch_size:
@@ -213,7 +232,9 @@ class StreamProducer:
         self, shard: int, reason: str, stage: str, payload: bytes | str, source: str = ""
     ) -> None:
         """Queue a dead-letter entry (reason + original payload) in the same pipeline."""
-        self._pipe.xadd(self._dlq_keys[shard], deadletter_fields(reason, stage, payload, source))
+        fields = deadletter_fields(reason, stage, payload, source)
+        flat = [part for item in fields.items() for part in item]
+        self._buffer.append(pack_command(b"XADD", self._dlq_keys[shard].encode(), b"*", *flat))
         self._queued_dlq += 1
         if self._queued + self._queued_dlq >= self.batch_size:
             self.flush()
@@ -222,11 +243,32 @@ class StreamProducer:
         """Send what is queued, then wait while a written shard's backlog is too high."""
         if not (self._queued or self._queued_dlq):
             return
-        self._pipe.execute()
+        data, self._buffer = b"".join(self._buffer), []
+        self._execute(data, self._queued + self._queued_dlq)
         self.stats.sent += self._queued
         self.stats.deadlettered += self._queued_dlq
         self._queued = self._queued_dlq = 0
         self._apply_backpressure()
+
+    def _execute(self, data: bytes, replies: int) -> None:
+        """Write a packed batch on a pooled connection and read every reply (errors raise)."""
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        error: redis.ResponseError | None = None
+        try:
+            conn.send_packed_command([data])
+            for _ in range(replies):
+                try:
+                    conn.read_response()
+                except redis.ResponseError as exc:  # keep reading: the replies must be drained
+                    error = error or exc
+        except BaseException:
+            conn.disconnect()  # a half-read connection must not go back to the pool
+            raise
+        finally:
+            pool.release(conn)
+        if error is not None:
+            raise error
 
     def close(self) -> ProducerStats:
         self.flush()

@@ -16,7 +16,9 @@ nothing is downloaded.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 from faker import Faker
@@ -127,7 +129,6 @@ class Customer:
     """One card holder: where they live and how they spend."""
 
     user_id: str
-    name: str
     city: int
     latitude: float
     longitude: float
@@ -139,6 +140,12 @@ class Customer:
     hour_weights: np.ndarray  # 24 probabilities, local time
     online_share: float
     usual: dict[str, list[int]] = field(default_factory=dict)  # mcc -> merchant indices
+    mcc_cum: list[float] = field(default_factory=list)  # cumulative weights, for fast draws
+    hour_cum: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.mcc_cum = list(accumulate(self.mcc_weights.tolist()))
+        self.hour_cum = list(accumulate(self.hour_weights.tolist()))
 
 
 @dataclass
@@ -181,10 +188,15 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
 
 
-def jitter(rng: np.random.Generator, lat: float, lon: float, km: float) -> tuple[float, float]:
-    """A point about ``km`` around (lat, lon): shops are spread over a city, not on one spot."""
-    dlat = rng.normal(0, km / 111.0)
-    dlon = rng.normal(0, km / (111.0 * max(0.2, math.cos(math.radians(lat)))))
+def jitter(
+    normal: Callable[[float, float], float], lat: float, lon: float, km: float
+) -> tuple[float, float]:
+    """A point about ``km`` around (lat, lon): shops are spread over a city, not on one spot.
+
+    ``normal(mean, sd)`` draws the offsets (``numpy``'s ``rng.normal`` or ``random.gauss``).
+    """
+    dlat = float(normal(0, km / 111.0))
+    dlon = float(normal(0, km / (111.0 * max(0.2, math.cos(math.radians(lat))))))
     return round(min(89.9, max(-89.9, lat + dlat)), 5), round(((lon + dlon + 180) % 360) - 180, 5)
 
 
@@ -210,7 +222,7 @@ def _new_merchant(
 ) -> Merchant:
     c = cities[city]
     channel = "atm" if cat.atm else ("online" if rng.random() < cat.online else "pos")
-    lat, lon = jitter(rng, c.latitude, c.longitude, 4.0)
+    lat, lon = jitter(rng.normal, c.latitude, c.longitude, 4.0)
     name = f"{faker.company()} ATM" if cat.atm else faker.company()
     currency = LOCAL_CURRENCY.get(c.country, "EUR")
     return Merchant(f"m{idx:06d}", name, cat.mcc, city, lat, lon, channel, c.country, currency)
@@ -258,7 +270,7 @@ def _hour_weights(rng: np.random.Generator) -> np.ndarray:
 
 
 def _build_customer(
-    rng: np.random.Generator, faker: Faker, idx: int, pop: Population, amount_scale: float
+    rng: np.random.Generator, idx: int, pop: Population, amount_scale: float
 ) -> Customer:
     home = pop.home_cities()
     shares = np.array([HOME_COUNTRIES[pop.cities[c].country] for c in home])
@@ -269,10 +281,9 @@ def _build_customer(
     wealth = rng.lognormal(0, 0.45)
     medians = np.array([cat.median for cat in CATEGORIES]) * wealth * amount_scale
     medians *= rng.lognormal(0, 0.25, len(CATEGORIES))
-    lat, lon = jitter(rng, c.latitude, c.longitude, 5.0)
+    lat, lon = jitter(rng.normal, c.latitude, c.longitude, 5.0)
     customer = Customer(
         user_id=f"c{idx:07d}",
-        name=faker.name(),
         city=city,
         latitude=lat,
         longitude=lon,
@@ -314,5 +325,5 @@ def build_population(
             by_city_mcc.setdefault((m.city, m.mcc), []).append(i)
             by_city.setdefault(m.city, []).append(i)
     pop = Population(cities, shops, [], by_city_mcc, online_by_mcc, by_city)
-    pop.customers = [_build_customer(rng, faker, i, pop, amount_scale) for i in range(customers)]
+    pop.customers = [_build_customer(rng, i, pop, amount_scale) for i in range(customers)]
     return pop

@@ -69,6 +69,8 @@ class RecordFactory:
         self.pop = pop
         self.rng = rng
         self._ids = random.Random(seed)  # noqa: S311 - ids need to be reproducible, not secret
+        # Scalar draws of the hot path: random.Random is ~20x cheaper per call than numpy's.
+        self.rnd = random.Random(seed + 1)  # noqa: S311
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
@@ -108,7 +110,7 @@ class RecordFactory:
     def device_at(self, city: int) -> tuple[float, float]:
         """Geolocation of a device somewhere in ``city``."""
         c = self.pop.cities[city]
-        return jitter(self.rng, c.latitude, c.longitude, 6.0)
+        return jitter(self.rnd.gauss, c.latitude, c.longitude, 6.0)
 
     def pick(self, items: list[int]) -> int:
-        return items[int(self.rng.integers(len(items)))]
+        return items[self.rnd.randrange(len(items))]

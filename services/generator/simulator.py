@@ -40,8 +40,9 @@ from rtad.generator.scenarios import SCENARIOS
 
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 DAY = 86400.0
-_TRAVEL = np.array([MCC_INDEX[m] for m in TRAVEL_MCCS])
-_BIG_TICKET = np.array([MCC_INDEX[m] for m in ("5732", "5311", "4511", "5944", "5691")])
+_TRAVEL = [MCC_INDEX[m] for m in TRAVEL_MCCS]
+_BIG_TICKET = [MCC_INDEX[m] for m in ("5732", "5311", "4511", "5944", "5691")]
+_ALL = range(len(CATEGORIES))
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Simulator:
             amount_scale=config.amount_scale,
         )
         self.factory = RecordFactory(self.pop, self.rng, config.seed)
+        self.rnd = self.factory.rnd
         self.start_ts = config.start.timestamp()
         self.start_day: date = config.start.astimezone(UTC).date() - timedelta(days=1)
         self._heap: list[tuple[float, int, Any]] = []
@@ -155,11 +157,12 @@ class Simulator:
         midnight = local_midnight(day, tz)
         travelling = state.trip_city is not None
         lam = customer.tx_per_day * WEEKDAY_FACTOR[day.weekday()] * (1.3 if travelling else 1.0)
-        hours = self.rng.choice(24, size=int(self.rng.poisson(lam)), p=customer.hour_weights)
+        count = int(self.rng.poisson(lam))
+        hours = self.rnd.choices(range(24), cum_weights=customer.hour_cum, k=count)
         for hour in hours:
             if arriving and hour < 12:
                 hour = 12 + hour // 2  # the traveller lands around noon
-            ts = midnight + hour * 3600 + float(self.rng.uniform(0, 3600))
+            ts = midnight + hour * 3600 + self.rnd.random() * 3600
             if ts < now:  # a trip east of home: the local day began before the home day
                 continue
             self._push(ts, self._purchase(ts, customer, city, travelling, tz))
@@ -170,30 +173,34 @@ class Simulator:
         """End or start a trip; True on the day a trip starts."""
         if state.trip_city is not None and state.day > state.trip_until:
             state.trip_city = None
-        if state.trip_city is None and self.rng.random() < self.config.trip_rate:
-            abroad = self.rng.random() < 0.25
+        if state.trip_city is None and self.rnd.random() < self.config.trip_rate:
+            abroad = self.rnd.random() < 0.25
             pool = self.pop.abroad_cities() if abroad else self.pop.home_cities()
             choices = [c for c in pool if c != customer.city]
             state.trip_city = self.factory.pick(choices)
-            state.trip_until = state.day + int(self.rng.integers(1, 6))
+            state.trip_until = state.day + self.rnd.randint(1, 5)
             return True
         return False
+
+    def _category(self, customer: Customer, travelling: bool) -> int:
+        rnd = self.rnd
+        if travelling and rnd.random() < 0.6:
+            return _TRAVEL[rnd.randrange(len(_TRAVEL))]
+        return rnd.choices(_ALL, cum_weights=customer.mcc_cum)[0]
 
     def _purchase(
         self, ts: float, customer: Customer, city: int, travelling: bool, tz: str
     ) -> Record:
-        rng = self.rng
-        if travelling and rng.random() < 0.6:
-            cat_index = int(rng.choice(_TRAVEL))
-        else:
-            cat_index = int(rng.choice(len(CATEGORIES), p=customer.mcc_weights))
+        rnd = self.rnd
+        cat_index = self._category(customer, travelling)
         cat = CATEGORIES[cat_index]
-        amount = customer.medians[cat_index] * rng.lognormal(0, cat.sigma * customer.sigma_scale)
-        if rng.random() < self.config.big_purchase_rate:
-            cat_index = int(rng.choice(_BIG_TICKET))
+        sigma = cat.sigma * customer.sigma_scale
+        amount = float(customer.medians[cat_index]) * rnd.lognormvariate(0, sigma)
+        if rnd.random() < self.config.big_purchase_rate:
+            cat_index = _BIG_TICKET[rnd.randrange(len(_BIG_TICKET))]
             cat = CATEGORIES[cat_index]
-            amount = customer.medians[cat_index] * rng.uniform(4, 12)
-        online = rng.random() < min(1.0, cat.online * (0.4 + 2 * customer.online_share))
+            amount = float(customer.medians[cat_index]) * rnd.uniform(4, 12)
+        online = rnd.random() < min(1.0, cat.online * (0.4 + 2 * customer.online_share))
         if online and (shops := self.pop.online_by_mcc.get(cat.mcc)):
             merchant = self.pop.merchants[self._usual_online(customer, cat.mcc, shops)]
             where = self.factory.device_at(city) if travelling else None
@@ -206,13 +213,13 @@ class Simulator:
 
     def _usual_online(self, customer: Customer, mcc: str, shops: list[int]) -> int:
         key = f"online:{mcc}"
-        if key not in customer.usual or self.rng.random() < self.config.new_merchant_rate:
+        if key not in customer.usual or self.rnd.random() < self.config.new_merchant_rate:
             customer.usual.setdefault(key, []).append(self.factory.pick(shops))
         return self.factory.pick(customer.usual[key])
 
     def _local_merchant(self, customer: Customer, mcc: str, city: int, travelling: bool) -> int:
         usual = customer.usual.get(mcc)
-        if not travelling and usual and self.rng.random() >= self.config.new_merchant_rate:
+        if not travelling and usual and self.rnd.random() >= self.config.new_merchant_rate:
             return self.factory.pick(usual)
         return self.factory.pick(self.pop.merchants_in(city, mcc))
 
