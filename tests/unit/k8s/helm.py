@@ -42,6 +42,7 @@ VALUES_SETS: dict[str, dict[str, Any]] = {
     },
     "static-minimal": {
         "generator": {"enabled": False},
+        "streaming": {"enabled": False},
         "scorer": {"autoscaling": {"keda": {"enabled": False}, "hpa": {"enabled": False}}},
         "networkPolicy": {"enabled": False},
         "tests": {"enabled": False},
