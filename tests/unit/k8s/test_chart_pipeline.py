@@ -230,3 +230,21 @@ def _spark_defaults(docs: list[dict[str, Any]]) -> dict[str, str]:
     text = by_kind(docs, "ConfigMap")["rtad-spark-driver"]["data"]["spark-defaults.conf"]
     pairs = (line.split(None, 1) for line in text.splitlines() if line and not line.startswith("#"))
     return {k: v.strip() for k, v in pairs}
+
+
+def test_the_chart_passes_options_the_rtad_cli_understands(
+    default_docs: list[dict[str, Any]],
+) -> None:
+    """Parse each container's arguments with rtad's own Typer app (without running them)."""
+    import typer
+
+    from rtad.cli.main import app
+
+    group: Any = typer.main.get_command(app)  # a Click group (typer vendors its own Click)
+    root = group.make_context("rtad", [], resilient_parsing=True)
+    for name in ("rtad-generator", "rtad-spark-driver", "rtad-scorer"):
+        command_name, *args = _main_container(_pipeline(default_docs)[name])["args"]
+        command = group.get_command(root, command_name)
+        assert command is not None, name
+        with command.make_context(command_name, list(args), parent=root) as ctx:
+            assert ctx.params, name
