@@ -18,6 +18,8 @@ from rtad.common.settings import mask_url
 
 HOST = "127.0.0.1"
 SPARK_MASTER = "local[2]"
+MIN_BATCH_ROWS = 5_000
+BATCH_SECONDS_OF_INPUT = 5
 #: Seconds each child gets to stop after SIGTERM; their sum stays under the 30 s promise.
 STOP_TIMEOUTS = {"generator": 4.0, "stream": 14.0, "scorer": 5.0, "prometheus": 3.0}
 
@@ -46,6 +48,12 @@ def child_env(redis_url: str, shards: int) -> dict[str, str]:
     return env
 
 
+def batch_rows(rate: float) -> int:
+    """Rows admitted per micro-batch: the backlog piled up while Spark started drains in a
+    few short batches instead of one long first batch (admission control)."""
+    return int(max(MIN_BATCH_ROWS, rate * BATCH_SECONDS_OF_INPUT))
+
+
 def rtad_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "rtad.cli.main", *args]
 
@@ -58,14 +66,12 @@ def plan_launch(
     port: int,
     shards: int,
     prometheus: str | None,
-    model: Path | None,
+    model: Path,
 ) -> LaunchPlan:
     """Ports, commands and URLs for one ``rtad up`` run."""
     env = child_env(redis_url, shards)
     generator_port, stream_port, spark_ui_port = (free_port(HOST) for _ in range(3))
-    serve_args = ["serve", "--port", str(port)]
-    if model is not None:
-        serve_args += ["--model", str(model.resolve())]
+    serve_args = ["serve", "--port", str(port), "--model", str(model.resolve())]
     commands = {
         "generator": rtad_command(
             "generate", "--rate", f"{rate:g}", "--metrics-port", str(generator_port)
@@ -80,6 +86,8 @@ def plan_launch(
             str(stream_port),
             "--ui-port",
             str(spark_ui_port),
+            "--max-records-per-batch",
+            str(batch_rows(rate)),
         ),
         "scorer": rtad_command(*serve_args),
     }

@@ -29,6 +29,8 @@ class PreflightError(RtadError):
 def check_port_free(port: int, option: str = "--port") -> None:
     """Fail if something listens on ``port`` on any interface."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn does: connections of a previous run in TIME_WAIT do not make it busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))  # the scorer may listen on every interface
         except OSError as exc:
@@ -96,7 +98,18 @@ def find_prometheus(wanted: bool) -> str | None:
     return shutil.which("prometheus") if wanted else None
 
 
-def check_model(model: Path | None) -> None:
-    """A model given explicitly must exist (the scorer checks what is inside)."""
-    if model is not None and not model.exists():
-        raise PreflightError(f"model not found: {model} (train one with: rtad train)")
+def check_model(model: Path | None) -> Path:
+    """The model the scorer will load (``--model``, else its settings' default), which must exist.
+
+    Resolved here to an absolute path: the scorer's default is relative to the directory
+    ``rtad up`` was started in.
+    """
+    from rtad.scorer.settings import ScorerSettings
+
+    path = model if model is not None else ScorerSettings().model_path
+    if not path.exists():
+        raise PreflightError(
+            f"no model at {path}: train one with `rtad train --data FILE --out {path}`, "
+            "or pass --model"
+        )
+    return path.resolve()

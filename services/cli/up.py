@@ -58,7 +58,7 @@ def up(
     preflight.check_port_free(port)
     preflight.check_java()
     preflight.check_redis(external_redis)
-    preflight.check_model(model)
+    model = preflight.check_model(model)
     prometheus = preflight.find_prometheus(not no_prometheus)
     if not no_prometheus and prometheus is None:
         errors.print(
@@ -132,7 +132,7 @@ def _announce(watch: PipelineWatch, stage: str, plan: LaunchPlan) -> None:
         return
     console.print(f"{stage}: first {what} after {after:.1f} s")
     if stage == "scorer":
-        console.print(f"[bold green]ready[/]: scores are flowing — open {plan.urls['page']}")
+        console.print(f"[bold green]ready[/]: scores are flowing — open {plan.urls['live page']}")
 
 
 def _print_urls(plan: LaunchPlan) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"^\s{2}(?P<label>[A-Za-z][A-Za-z ]+?)\s{2,}(?P<url>\S+)\s*$")
 
 
@@ -112,6 +113,7 @@ def launch_up(args: list[str], run_dir: Path, env: dict[str, str] | None = None)
             stdout=out,
             stderr=err,
             env=base | (env or {}),
+            cwd=REPO_ROOT,  # where the champion model is (models/champion)
             start_new_session=True,
         )
     return UpRun(process, run_dir, out_path, err_path)

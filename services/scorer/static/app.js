@@ -217,14 +217,31 @@
     return tr;
   }
 
-  function addAlert(alert) {
+  const shown = new Set(); // cursors of the alerts on the page: the feed and the page overlap
+
+  function addAlert(alert, where = "top") {
+    if (alert.cursor && shown.has(alert.cursor)) return;
+    shown.add(alert.cursor);
     const body = $("alerts");
     body.querySelector("tr.empty")?.remove();
-    body.prepend(alertRow(alert));
-    while (body.children.length > MAX_ALERTS) body.lastElementChild.remove();
+    const row = alertRow(alert);
+    row.dataset.cursor = alert.cursor || "";
+    if (where === "top") body.prepend(row);
+    else body.append(row);
+    while (body.children.length > MAX_ALERTS) {
+      shown.delete(body.lastElementChild.dataset.cursor);
+      body.lastElementChild.remove();
+    }
   }
 
-  function listenForAlerts() {
+  /** The latest alerts at once (newest first), then the live feed. */
+  async function listenForAlerts() {
+    try {
+      const response = await fetch(`v1/alerts?limit=${MAX_ALERTS}`, { cache: "no-store" });
+      if (response.ok) for (const alert of (await response.json()).alerts) addAlert(alert, "end");
+    } catch (err) {
+      console.warn("recent alerts", err);
+    }
     const source = new EventSource("v1/alerts/stream");
     const onAlert = (event) => {
       try {

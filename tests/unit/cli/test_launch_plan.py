@@ -9,7 +9,7 @@ from rtad.cli.launch_plan import STOP_TIMEOUTS, plan_launch
 from rtad.cli.prometheus_local import ScrapeTarget, scrape_config
 
 
-def plan(tmp_path: Path, prometheus: str | None = "/usr/bin/prometheus", model: Path | None = None):
+def plan(tmp_path: Path, prometheus: str | None = "/usr/bin/prometheus", model: Path = Path("m")):
     return plan_launch(
         redis_url="redis://:pw@127.0.0.1:6399/0",
         run_dir=tmp_path,
@@ -29,7 +29,7 @@ def test_children_in_stop_order_with_their_commands(tmp_path: Path) -> None:
     assert generator[generator.index("--rate") + 1] == "500"
     assert stream[stream.index("--master") + 1] == "local[2]"
     assert stream[stream.index("--checkpoint-dir") + 1] == str(tmp_path / "checkpoint")
-    assert scorer[3:] == ["serve", "--port", "8123"]
+    assert scorer[3:] == ["serve", "--port", "8123", "--model", str(Path("m").resolve())]
 
 
 def test_every_child_points_at_the_pipeline_redis(tmp_path: Path) -> None:

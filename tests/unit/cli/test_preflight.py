@@ -59,11 +59,16 @@ def test_external_redis_needs_no_local_server(
         preflight.check_redis(url)
 
 
-def test_missing_model(tmp_path: Path) -> None:
-    preflight.check_model(None)
-    preflight.check_model(tmp_path)
-    with pytest.raises(PreflightError, match="model not found"):
+def test_model_given_or_the_scorer_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert preflight.check_model(tmp_path) == tmp_path.resolve()
+    with pytest.raises(PreflightError, match="no model at .*nope: train one with `rtad train"):
         preflight.check_model(tmp_path / "nope")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RTAD_MODEL_PATH", raising=False)
+    with pytest.raises(PreflightError, match="no model at models/champion"):
+        preflight.check_model(None)
+    (tmp_path / "models" / "champion").mkdir(parents=True)
+    assert preflight.check_model(None) == (tmp_path / "models" / "champion").resolve()
 
 
 def test_prometheus_is_optional(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
