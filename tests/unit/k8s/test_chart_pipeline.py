@@ -248,3 +248,24 @@ def test_the_chart_passes_options_the_rtad_cli_understands(
         assert command is not None, name
         with command.make_context(command_name, list(args), parent=root) as ctx:
             assert ctx.params, name
+
+
+SETTINGS = {
+    "rtad-generator": "rtad.generator.settings.GeneratorSettings",
+    "rtad-spark-driver": "rtad.streaming.settings.StreamSettings",
+    "rtad-spark-worker": "rtad.streaming.settings.StreamSettings",
+    "rtad-scorer": "rtad.scorer.settings.ScorerSettings",
+}
+
+
+def test_every_rtad_env_var_is_a_setting_of_that_service(rendered: list[dict[str, Any]]) -> None:
+    """RTAD_* names in the chart are fields of the service's settings class (no dead config)."""
+    import importlib
+
+    for name, obj in _pipeline(rendered).items():
+        module, _, cls = SETTINGS[name].rpartition(".")
+        settings = getattr(importlib.import_module(module), cls)
+        known = {f"RTAD_{field.upper()}" for field in settings.model_fields}
+        given = {e for e in env_of(_main_container(obj)) if e.startswith("RTAD_")}
+        # RTAD_REDIS_PASSWORD only feeds the $(…) expansion of RTAD_REDIS_URL.
+        assert given - {"RTAD_REDIS_PASSWORD"} <= known, f"{name}: {sorted(given - known)}"
