@@ -80,7 +80,7 @@ def card_testing(f: RecordFactory, victim: Customer, now: float) -> Episode:
     for _ in range(int(f.rng.integers(1, 3))):
         ts += f.rng.uniform(2, 50) * MINUTE
         merchant = f.pop.merchants[f.pick(f.pop.online(str(f.rng.choice(["5732", "5944"]))))]
-        amount = max(250.0, _median(victim) * f.rng.uniform(8, 30)) * f.rng.uniform(0.9, 1.1)
+        amount = max(250.0, _median(victim) * f.rng.uniform(8, 30))
         out.append(
             f.record(ts, victim, merchant, amount, where=device, tz=tz, scenario="card_testing")
         )
