@@ -37,7 +37,7 @@ def serve(
             f"no model at {settings.model_path} (train one with `rtad train`, or pass --model)"
         )
     holder = ModelHolder(settings.model_path)
-    refused = check_redis(settings.redis_url.get_secret_value())
+    refused = check_redis(settings.redis_url.get_secret_value(), settings.redis_attempts)
     if refused:
         log.error(
             "%s; serving anyway: the worker retries with backoff, /readyz answers 503", refused

@@ -25,11 +25,15 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep, client: RedisDep) -> JSONResponse:
     """Readiness: a model is loaded AND Redis answers (503 with the reason otherwise)."""
     model = state.holder.current
+    where = state.settings.redis_url_masked
     try:
         await client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        detail = f"Redis at {where} refused the credentials ({exc}): check RTAD_REDIS_URL"
+        return JSONResponse({"status": "unready", "detail": detail}, status_code=503)
     except (redis.RedisError, OSError) as exc:
-        reason = state.runner.last_error if state.runner and state.runner.last_error else str(exc)
-        return JSONResponse({"status": "unready", "detail": f"Redis: {reason}"}, status_code=503)
+        detail = f"Redis at {where} is not reachable ({exc})"
+        return JSONResponse({"status": "unready", "detail": detail}, status_code=503)
     return JSONResponse({"status": "ready", "model_version": model.version})
 
 

@@ -41,10 +41,10 @@ def credentials_refused(url: str) -> bool:
     return False
 
 
-def check_redis(url: str) -> str | None:
+def check_redis(url: str, attempts: int = 5) -> str | None:
     """None if Redis answers; the refusal message on bad credentials; raises if unreachable."""
     try:
-        connect(url).close()
+        connect(url, attempts=attempts).close()
         return None
     except RedisUnavailable as exc:
         if credentials_refused(url):

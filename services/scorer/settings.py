@@ -29,6 +29,9 @@ class ScorerSettings(RtadSettings):
         default=None,
         description="Key of the admin endpoints (model reload). Unset: admin API disabled.",
     )
+    redis_attempts: int = Field(
+        default=5, ge=1, le=100, description="Connection attempts (with backoff) at start."
+    )
     host: str = Field(default="0.0.0.0", description="HTTP bind address.")
     port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
     worker_enabled: bool = Field(default=True, description="Run the stream worker in the app.")
