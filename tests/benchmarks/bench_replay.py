@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -54,10 +55,11 @@ def redis_benchmark(
     return float(found[-1])
 
 
-def timed(fn: Callable[[], int]) -> tuple[int, float]:
-    started = time.perf_counter()
+def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
+    """(count, wall seconds, CPU seconds of this process) of ``fn()``."""
+    started, cpu = time.perf_counter(), time.process_time()
     count = fn()
-    return count, time.perf_counter() - started
+    return count, time.perf_counter() - started, time.process_time() - cpu
 
 
 def write_files(workdir: Path) -> dict[str, Path]:
@@ -83,8 +85,10 @@ def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
     payloads = [sample] * min(RECORDS, 50_000)
     rows: list[Row] = []
 
-    def add(name: str, how: str, count: int, seconds: float) -> None:
-        rows.append({"what": name, "how": how, "records": count, "per_second": count / seconds})
+    def add(name: str, how: str, count: int, seconds: float, cpu: float | None = None) -> None:
+        cpu_us = None if cpu is None else cpu / count * 1e6
+        row = {"what": name, "how": how, "records": count, "per_second": count / seconds}
+        rows.append({**row, "cpu_us_per_record": cpu_us})
         client.flushall()
 
     n = RECORDS
@@ -117,25 +121,27 @@ def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
     names = StreamNames(shards=4)
     for ext in ("jsonl", "csv", "parquet"):
         producer = StreamProducer(client, names, "tx", batch_size=BATCH, high_water=10**9)
-        summary = replay_file(paths[ext], producer)
-        add(
-            f"rtad replay {ext.upper()}",
-            "validate + encode + XADD, 4 shards",
-            summary.sent,
-            summary.seconds,
-        )
+        replay = partial(lambda path, p: replay_file(path, p).sent, paths[ext], producer)
+        add(f"rtad replay {ext.upper()}", "validate + encode + XADD, 4 shards", *timed(replay))
     config = SimConfig(seed=2, count=n // 2, customers=max(500, n // 400))
     producer = StreamProducer(client, names, "tx", batch_size=BATCH, high_water=10**9)
-    summary = run_generate(config, StreamSink(producer))
-    add("rtad generate", "simulate + validate + XADD", summary.records, summary.seconds)
+    generate = partial(lambda c, p: run_generate(c, StreamSink(p)).records, config, producer)
+    add("rtad generate", "simulate + validate + XADD", *timed(generate))
     add("simulator alone", "no output", *timed(lambda: sum(1 for _ in generate_records(config))))
     return rows
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = ["| what | how | records | records/s |", "|---|---|---:|---:|"]
+    lines = [
+        "| what | how | records | records/s | CPU µs/record (client) |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['what']} | {r['how']} | {r['records']:,} | {r['per_second']:,.0f} |")
+        cpu = r["cpu_us_per_record"]
+        cpu_text = "–" if cpu is None else f"{cpu:.1f}"
+        lines.append(
+            f"| {r['what']} | {r['how']} | {r['records']:,} | {r['per_second']:,.0f} | {cpu_text} |"
+        )
     return "\n".join(lines)
 
 
@@ -148,11 +154,21 @@ def main() -> None:
         with LocalRedis(workdir / "redis") as server:
             rows = bench_rows(server, paths)
     table = markdown(rows)
-    print(f"\n### replay / generate throughput ({RECORDS:,} records, {os.cpu_count()} cores)\n")
+    load = os.getloadavg()[0]
+    print(
+        f"\n### replay / generate throughput ({RECORDS:,} records, {os.cpu_count()} cores, "
+        f"load average {load:.1f} at the end)\n"
+    )
     print(table)
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
-    meta = {"records": RECORDS, "cpus": os.cpu_count(), "python": platform.python_version()}
+    meta = {
+        "records": RECORDS,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "command": "python -m tests.benchmarks replay",
+    }
     (out / "replay.json").write_bytes(
         orjson.dumps({"meta": meta, "rows": rows}, option=orjson.OPT_INDENT_2)
     )
