@@ -74,6 +74,7 @@ class ScoreRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 _encoder = msgspec.json.Encoder()
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 def decode_row(payload: bytes, decoder: msgspec.json.Decoder[FeatureRow]) -> FeatureRow:
@@ -174,11 +175,16 @@ def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = Fals
 
     If the model raises, the batch is bisected to isolate the rows that make it fail: they
     come back in ``failed`` (index → error) with a NaN score, the others are scored normally.
+    A NaN score is a failure too; an infinite one is clipped to the largest float (JSON has
+    no infinity, and "as suspicious as it gets" is what the model meant).
     """
     n = len(X)
     scores = np.full(n, np.nan)
     failed: dict[int, str] = {}
     _score_bisecting(model, X, np.arange(n), scores, failed)
+    for i in np.flatnonzero(np.isnan(scores)).tolist():
+        failed.setdefault(i, "model returned NaN for this row")
+    np.clip(scores, -_FLOAT_MAX, _FLOAT_MAX, out=scores)
     ok = ~np.isnan(scores)
     is_anomaly = ok & (scores >= model.threshold)
     reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]

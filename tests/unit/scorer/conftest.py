@@ -1,3 +1,9 @@
 """Fixtures of the scorer's unit tests."""
 
-from tests.unit.scorer.fixtures import model_dir, models_dir, scorer_rows, scorer_tx  # noqa: F401
+from tests.unit.scorer.fixtures import (  # noqa: F401
+    model_dir,
+    models_dir,
+    scorer_data,
+    scorer_rows,
+    scorer_tx,
+)

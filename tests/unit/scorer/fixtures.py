@@ -8,13 +8,23 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.unit.scorer.support import feature_rows, train_artifact, transactions
+from tests.unit.scorer.support import (
+    feature_rows,
+    train_artifact,
+    transactions,
+    write_transactions,
+)
 
 
 @pytest.fixture(scope="session")
-def scorer_tx() -> pd.DataFrame:
-    """3,000 simulated labelled transactions of 80 cards."""
-    return transactions(seed=0, count=3000)
+def scorer_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A JSONL file of 3,000 simulated labelled transactions of 80 cards."""
+    return write_transactions(tmp_path_factory.mktemp("data") / "tx.jsonl", seed=0, count=3000)
+
+
+@pytest.fixture(scope="session")
+def scorer_tx(scorer_data: Path) -> pd.DataFrame:
+    return transactions(scorer_data)
 
 
 @pytest.fixture(scope="session")
@@ -24,11 +34,11 @@ def scorer_rows(scorer_tx: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, scorer_tx: pd.DataFrame) -> Path:
-    """A models/ directory with two real artifacts: ``champion`` and ``challenger``."""
+def models_dir(tmp_path_factory: pytest.TempPathFactory, scorer_data: Path) -> Path:
+    """A models/ directory with two artifacts trained by rtad.ml: champion and challenger."""
     root = tmp_path_factory.mktemp("models")
-    train_artifact(root / "champion", scorer_tx, seed=0)
-    train_artifact(root / "challenger", scorer_tx, seed=1)
+    train_artifact(scorer_data, root / "champion", detector="card_tails")
+    train_artifact(scorer_data, root / "challenger", detector="isolation_forest")
     return root
 
 

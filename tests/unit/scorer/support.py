@@ -7,21 +7,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pandas as pd
 import redis
 
 from rtad.common.streams import StreamNames
-from rtad.generator.simulator import SimConfig, generate_frame
-from rtad.ml.model_store import save_model
-from rtad.ml.reasons import reference_grid
+from rtad.generator.simulator import SimConfig, generate_records
+from rtad.ml.data import load_transactions
+from rtad.ml.train import train
 from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
 
-def transactions(seed: int = 0, count: int = 3000, fraud_rate: float = 0.03) -> pd.DataFrame:
-    """Simulated labelled transactions (the generator's own simulator)."""
-    return generate_frame(SimConfig(seed=seed, count=count, customers=80, fraud_rate=fraud_rate))
+def write_transactions(path: Path, seed: int = 0, count: int = 3000) -> Path:
+    """Simulated labelled transactions (the generator's simulator) as a JSONL file."""
+    config = SimConfig(seed=seed, count=count, customers=80, fraud_rate=0.03)
+    with path.open("wb") as out:
+        for record in generate_records(config):
+            out.write(orjson.dumps(record) + b"\n")
+    return path
+
+
+def transactions(path: Path) -> pd.DataFrame:
+    """The validated frame of a transaction file (what ``rtad train`` reads)."""
+    return load_transactions(path)
 
 
 def feature_rows(tx: pd.DataFrame, ingest_ms: int | None = None) -> list[dict[str, Any]]:
@@ -50,38 +58,12 @@ def feature_rows(tx: pd.DataFrame, ingest_ms: int | None = None) -> list[dict[st
     return rows
 
 
-def train_artifact(path: Path, tx: pd.DataFrame, seed: int = 0, alert_share: float = 0.02) -> Path:
-    """Fit an Isolation Forest on the features of ``tx`` and save it with rtad.ml's store."""
-    from sklearn.ensemble import IsolationForest
-
-    names = list(FEATURE_COLUMNS)
-    X = batch_features(tx)[names].to_numpy(dtype=np.float64)
-    forest = IsolationForest(n_estimators=50, random_state=seed).fit(X)
-    scores = -forest.score_samples(X)
-    card = {
-        "detector": "isolation_forest",
-        "score_method": "neg_score_samples",
-        "feature_names": names,
-        "threshold": float(np.quantile(scores, 1 - alert_share)),
-        "reason_reference": reference_grid(X, names),
-        "drift_reference": drift_reference(X, scores, names),
-    }
-    return save_model(path, forest, card)
-
-
-def drift_reference(X: np.ndarray, scores: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-    """Deciles of the training scores and of a few features (what the scorer's PSI reads)."""
-
-    def bins(values: np.ndarray) -> dict[str, list[float]]:
-        edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        return {"edges": edges.tolist(), "counts": counts.tolist()}
-
-    main = ("amount_ratio_log", "speed_log_kmh", "count_1h")
-    return {
-        "score": bins(scores),
-        "features": {n: bins(X[:, names.index(n)]) for n in main if n in names},
-    }
+def train_artifact(
+    data: Path, out: Path, detector: str = "card_tails", alert_rate: float = 0.02
+) -> Path:
+    """A real artifact: ``rtad train`` (rtad.ml.train) on a transaction file."""
+    train(data, out, detector=detector, alert_rate=alert_rate, seed=0)
+    return out
 
 
 def publish(client: redis.Redis, names: StreamNames, rows: Sequence[dict[str, Any]]) -> list[bytes]:

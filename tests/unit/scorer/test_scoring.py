@@ -90,3 +90,27 @@ def test_a_row_the_model_fails_on_is_isolated_and_the_rest_scored(
     ok = np.arange(64) != 37
     np.testing.assert_allclose(scored.scores[ok], model.score(X[ok]))
     assert np.isnan(scored.scores[37]) and not scored.is_anomaly[37]
+
+
+class _Extreme:
+    """A model answering NaN for row 0 and +inf for row 1 (delegates the rest)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        out = self._model.score(X)
+        out[: min(len(out), 2)] = [np.nan, np.inf][: min(len(out), 2)]
+        return out
+
+
+def test_nan_scores_fail_the_row_and_infinite_ones_are_clipped(
+    model: Any, scorer_rows: list[dict]
+) -> None:
+    X = np.array([[r["features"][n] for n in model.feature_names] for r in scorer_rows[:5]])
+    scored = score_matrix(_Extreme(model), X)
+    assert scored.failed == {0: "model returned NaN for this row"}
+    assert np.isfinite(scored.scores[1:]).all() and scored.is_anomaly[1]
