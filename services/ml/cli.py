@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from rtad.common.errors import NotImplementedYet
-
 
 def train(
     data: Annotated[Path, typer.Option(help="Transaction file (JSONL, CSV or Parquet).")],
@@ -33,8 +31,28 @@ def train(
 
 
 def compare(
-    data: Annotated[Path, typer.Option(help="Transaction file (JSONL, CSV or Parquet).")],
+    data: Annotated[Path, typer.Option(help="Labelled transaction file (JSONL, CSV, Parquet).")],
     out: Annotated[Path, typer.Option(help="Report directory.")] = Path("models/report"),
+    detector: Annotated[
+        list[str] | None, typer.Option(help="Only these detectors (repeatable; default: all).")
+    ] = None,
+    train_share: Annotated[float, typer.Option(help="Share of the period to train on.")] = 0.5,
+    delay_share: Annotated[
+        float, typer.Option(help="Share of the period skipped as feedback delay.")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed of the detectors.")] = 0,
 ) -> None:
     """Compare detectors on a time-ordered split and write the report."""
-    raise NotImplementedYet("rtad compare is not implemented yet")
+    from rtad.common.errors import RtadError
+    from rtad.ml.compare import TimeSplit
+    from rtad.ml.compare import compare as run
+
+    if not (0 < train_share < 1 and 0 <= delay_share < 1 - train_share):
+        raise RtadError("need 0 < --train-share < 1 and 0 <= --delay-share < 1 - train share")
+    summary = run(data, out, detector, TimeSplit(train_share, delay_share), seed)
+    best = summary["detectors"].get(summary["champion"], {})
+    typer.echo(
+        f"wrote {out}/comparison.md: champion {summary['champion']} "
+        f"(AP {best.get('average_precision', 0):.3f}, "
+        f"recall@1% {best.get('recall_at_1.0%', 0):.3f})"
+    )

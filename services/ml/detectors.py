@@ -50,9 +50,9 @@ class CardTailDetector(_Outlier):
 
     Parameters
     ----------
-    directions : sequence of {-1, 0, 1} or None
-        Per feature: 1 = large values are suspicious, -1 = small ones, 0 = ignored (context
-        only). None = both tails of every feature (the larger surprise).
+    directions : sequence of {-1, 0, 1, 2} or None
+        Per feature: 1 = large values are suspicious, -1 = small ones, 2 = both (the larger
+        surprise), 0 = ignored (context only). None = 2 for every feature.
     contamination : float
         Share of training rows flagged by ``predict``.
     """
@@ -77,8 +77,8 @@ class CardTailDetector(_Outlier):
         if self.directions is None:
             return np.full(n_features, 2)
         dirs = np.asarray(self.directions, dtype=np.int64)
-        if dirs.shape != (n_features,) or not np.isin(dirs, (-1, 0, 1)).all():
-            raise ValueError(f"directions must be {n_features} values in -1, 0, 1")
+        if dirs.shape != (n_features,) or not np.isin(dirs, (-1, 0, 1, 2)).all():
+            raise ValueError(f"directions must be {n_features} values in -1, 0, 1, 2")
         return dirs
 
     def surprises(self, X: Any) -> np.ndarray:

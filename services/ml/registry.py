@@ -15,9 +15,12 @@ from typing import Any
 SUSPICIOUS_DIRECTION: dict[str, int] = {
     "history_log_count": 0,
     "amount_log": 1,
-    "amount_ratio_log": 1,
+    "amount_ratio_log": 2,  # tiny charges (card testing) are as telling as large ones
     "amount_robust_z": 1,
     "amount_spread": 0,
+    "amount_vs_max_log": 1,
+    "nearest_km": 1,
+    "count_1h_excess": 1,
     "gap_log_s": -1,
     "prev_km": 1,
     "speed_log_kmh": 1,

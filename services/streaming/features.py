@@ -44,13 +44,16 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "amount_ratio_log",  # log(amount / median of the card's last WINDOW amounts)
     "amount_robust_z",  # (log amount - median) / (1.4826 MAD), floored spread
     "amount_spread",  # 1.4826 MAD of the card's log amounts
+    "amount_vs_max_log",  # log(amount / the largest of the card's last WINDOW amounts)
     "gap_log_s",  # log1p(seconds since the previous transaction)
     "prev_km",  # great-circle km from the previous transaction
-    "speed_log_kmh",  # log1p(km/h implied by prev_km and the gap, gap floored at 1 min)
+    "speed_log_kmh",  # log1p(km/h to cover prev_km beyond a town's size, gap floored at 5 min)
     "home_km",  # km from the card's usual place (median lat/lon of its window)
+    "nearest_km",  # km from the nearest place of the card's window (0: a known place)
     "count_10m",  # transactions in the last 10 min, this one included
     "count_1h",
     "count_24h",
+    "count_1h_excess",  # count_1h minus the most the card did in an hour within its window
     "sum_1h_ratio_log",  # log(amount spent in the last hour / the card's median amount)
     "sum_24h_ratio_log",
     "small_count_1h",  # small purchases (<= 1/5 of the median) in the last hour
@@ -70,8 +73,10 @@ _MIN, _HOUR, _DAY = 60_000, 3_600_000, 86_400_000
 GAP_NEUTRAL_S = 7 * 86_400.0  # gap reported for a card's first transaction
 SPREAD_FLOOR = 0.25  # log-amount spread below this is treated as this (avoids z blow-ups)
 SMALL_SHARE = 0.2
-_WINDOW_KEYS = ("t", "amount", "lat", "lon", "merchant", "small", "newm")
-_W5 = _WINDOW_KEYS[:5]  # the window columns read from the input; the last two are flags
+TOWN_KM = 30.0  # distances within a town are not travel
+_WINDOW_KEYS = ("t", "amount", "lat", "lon", "merchant", "small", "newm", "c1h")
+_W5 = _WINDOW_KEYS[:5]  # the window columns read from the input; the others are derived
+_DERIVED = _WINDOW_KEYS[5:]  # per-row results the window must remember (not recomputable)
 
 
 def new_state() -> dict[str, Any]:
@@ -110,7 +115,7 @@ def card_step(
     }
     pad = np.zeros(n_hist, dtype=np.int64)  # window rows need no category: they are not scored
     merged |= {c: None if new[c] is None else np.concatenate([pad, new[c]]) for c in CATEGORIES}
-    flags = {k: np.asarray(state[k] + [0] * len(rows), dtype=np.int64) for k in ("small", "newm")}
+    flags = {k: np.asarray(state[k] + [0] * len(rows), dtype=np.int64) for k in _DERIVED}
     order = np.argsort(merged["t"], kind="stable")  # a late event slots in by its event time
     batch: dict[str, Any] = {
         k: None if v is None else v[order] for k, v in (merged | flags).items()
@@ -148,7 +153,7 @@ def batch_features(tx: pd.DataFrame) -> pd.DataFrame:
     batch["start"] = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     batch["prior"] = np.zeros(len(order), dtype=np.int64)
     batch["is_new"] = np.ones(len(order), dtype=bool)
-    batch["small"] = batch["newm"] = np.zeros(len(order), dtype=np.int64)
+    batch |= {k: np.zeros(len(order), dtype=np.int64) for k in _DERIVED}
     feats = _compute(batch, {k: [[] for _ in range(n_cards)] for k in ("merchants", *CATEGORIES)})
     out = np.empty_like(feats)
     out[order] = feats
@@ -236,6 +241,11 @@ def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> n
     flags = _novelty_features(f, b, new_rows, seg, has_prev, memories)
     b["newm"] = np.where(b["is_new"], flags, b["newm"]).astype(np.int64)
     _velocity_features(f, b, seg, np.exp(np.where(has_prev, med, log_amount)))
+    b["c1h"] = np.where(b["is_new"], f["count_1h"], b["c1h"]).astype(np.int64)
+    usual_1h = np.where(valid, b["c1h"][idx], 0).max(axis=1)
+    f["count_1h_excess"] = np.where(has_prev, f["count_1h"] - np.maximum(usual_1h, 1), 0.0)
+    top = np.where(valid, log_amount[idx], -np.inf).max(axis=1)
+    f["amount_vs_max_log"] = np.where(has_prev, log_amount - top, 0.0)
     f["distinct_merchants_24h"] = _distinct(b["merchant"], idx, f.pop("_lo_24h"))
     f["hour_rarity"] = _hour_rarity(b, idx, valid)
     return np.column_stack([f[name][new_rows] for name in FEATURE_COLUMNS])
@@ -277,13 +287,17 @@ def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_pr
     km = _haversine_km(b["lat"][prev], b["lon"][prev], b["lat"], b["lon"])
     f["gap_log_s"] = np.log1p(np.where(has_prev, gap_s, GAP_NEUTRAL_S))
     f["prev_km"] = np.where(has_prev, km, 0.0)
-    speed = km / np.maximum(gap_s / 3600.0, 1 / 60)
+    # Two shops of one town a minute apart are no journey: only the distance beyond
+    # TOWN_KM counts, and no gap is shorter than 5 min (clock and location noise).
+    speed = np.maximum(km - TOWN_KM, 0.0) / np.maximum(gap_s / 3600.0, 1 / 12)
     f["speed_log_kmh"] = np.where(has_prev, np.log1p(speed), 0.0)
     count = valid.sum(axis=1)
     home_lat = _nan_median(np.where(valid, b["lat"][idx], np.nan), count)
     home_lon = _nan_median(np.where(valid, b["lon"][idx], np.nan), count)
     home = _haversine_km(home_lat, home_lon, b["lat"], b["lon"])
     f["home_km"] = np.where(has_prev, home, 0.0)
+    seen = _haversine_km(b["lat"][idx], b["lon"][idx], b["lat"][:, None], b["lon"][:, None])
+    f["nearest_km"] = np.where(has_prev, np.where(valid, seen, np.inf).min(axis=1), 0.0)
 
 
 def _velocity_features(f: dict, b: dict, seg: np.ndarray, median_amount: np.ndarray) -> None:
