@@ -109,6 +109,7 @@ def test_dockerfile_is_multi_stage_non_root_and_slim(service: str) -> None:
     assert ("HEALTHCHECK CMD" in runtime or "HEALTHCHECK --" in runtime) == (service == "scorer")
     if service == "streaming":
         assert "openjdk-17-jre-headless" in runtime and "JAVA_HOME" in runtime
+        assert "SPARK_HOME=/opt/venv/lib/python3.11/site-packages/pyspark" in runtime
         assert "slim-bookworm" in text, "trixie has no openjdk-17"
 
 
