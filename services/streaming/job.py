@@ -88,6 +88,8 @@ def run(settings: StreamSettings, logic: FeatureLogic | None = None) -> None:
     checkpoint = prepare_checkpoint(settings.checkpoint_dir)
     client = connect(settings.redis_url.get_secret_value())
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.errors import PySparkException
+
     from rtad.streaming import metrics
     from rtad.streaming.session import build_session
 
@@ -99,7 +101,11 @@ def run(settings: StreamSettings, logic: FeatureLogic | None = None) -> None:
     spark.streams.addListener(
         metrics.MetricsListener(spark, metrics.RedisCounters(client, settings.streams))
     )
-    query = start_query(spark, settings, checkpoint, logic)
+    try:
+        query = start_query(spark, settings, checkpoint, logic)
+    except PySparkException as exc:
+        spark.stop()
+        raise RtadError(f"cannot start the streaming query: {_first_line(exc)}") from None
     log.info("rtad stream: query %s started (checkpoint %s)", query.id, checkpoint)
     stop = _stop_on_signals()
     try:
@@ -138,5 +144,9 @@ def _stop_on_signals() -> threading.Event:
 def _raise_failure(query: Any) -> None:
     error = query.exception()
     if error is not None:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RtadError(f"streaming query failed: {first[:500]}")
+        raise RtadError(f"streaming query failed: {_first_line(error)}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else type(error).__name__

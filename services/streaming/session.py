@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -10,6 +11,11 @@ from rtad.streaming.settings import StreamSettings
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 METRICS_NAMESPACE = "rtad"
+#: Loggers that warn at every new card or every few batches about normal conditions.
+QUIET_LOGGERS = (
+    "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer",
+    "org.apache.spark.sql.execution.streaming.state.StateStoreCoordinator",
+)
 
 
 def spark_conf(settings: StreamSettings) -> dict[str, str]:
@@ -58,9 +64,19 @@ def build_session(settings: StreamSettings) -> Any:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet(spark)
     spark.dataSource.register(RedisStreamSource)
     spark.dataSource.register(FeatureSink)
     return spark
+
+
+def _quiet(spark: Any) -> None:
+    """Raise the noisiest loggers to ERROR (the state server warns once per new card)."""
+    jvm = spark.sparkContext._jvm
+    error = jvm.org.apache.logging.log4j.Level.ERROR
+    for name in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, error)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def executor_count(spark: Any) -> int:

@@ -19,8 +19,8 @@ class StreamSettings(RtadSettings):
     )
     trigger_interval: str = Field(
         default="1 second",
-        pattern=r"^\d+(\.\d+)?\s*(ms|milliseconds?|s|seconds?|minutes?)$",
-        description="Micro-batch trigger interval (Spark interval text).",
+        pattern=r"^\d+\s*(milliseconds?|seconds?|minutes?|hours?)$",
+        description="Micro-batch trigger interval, Spark interval text ('500 milliseconds').",
     )
     available_now: bool = Field(
         default=False, description="Process what is in the streams now, then stop."
