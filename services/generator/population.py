@@ -156,9 +156,13 @@ class Population:
     by_city_mcc: dict[tuple[int, str], list[int]]
     online_by_mcc: dict[str, list[int]]
     by_city: dict[int, list[int]]
+    _shops: dict[int, list[int]] = field(default_factory=dict)  # city -> in-person shops
+    _home: list[int] = field(default_factory=list)
 
     def home_cities(self) -> list[int]:
-        return [i for i, c in enumerate(self.cities) if c.home]
+        if not self._home:
+            self._home = [i for i, c in enumerate(self.cities) if c.home]
+        return self._home
 
     def abroad_cities(self) -> list[int]:
         return [i for i, c in enumerate(self.cities) if not c.home and self.by_city.get(i)]
@@ -169,7 +173,11 @@ class Population:
         if exact:
             return exact
         everything = self.by_city.get(city, [])
-        shops = [m for m in everything if self.merchants[m].channel == "pos"]
+        shops = self._shops.get(city)
+        if shops is None:
+            shops = self._shops[city] = [
+                m for m in everything if self.merchants[m].channel == "pos"
+            ]
         return shops if mcc != "6011" and shops else everything
 
     def online(self, mcc: str) -> list[int]:
@@ -261,47 +269,64 @@ def _as_online(m: Merchant) -> Merchant:
     )
 
 
-def _hour_weights(rng: np.random.Generator) -> np.ndarray:
-    shift = int(round(rng.normal(0, 1.2)))
-    hours = np.roll(BASE_HOURS, shift) * rng.lognormal(0, 0.25, 24)
-    if rng.random() < 0.06:  # night owls and night-shift workers
-        hours[[22, 23, 0, 1, 2, 3]] *= rng.uniform(3, 8)
-    return hours / hours.sum()
+def _hour_weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Each card's daily rhythm: the base profile shifted by its chronotype, with some noise."""
+    shift = np.rint(rng.normal(0, 1.2, n)).astype(int)
+    hours = BASE_HOURS[(np.arange(24)[None, :] - shift[:, None]) % 24]
+    hours = hours * rng.lognormal(0, 0.25, (n, 24))
+    owls = rng.random(n) < 0.06  # night owls and night-shift workers
+    night = np.array([22, 23, 0, 1, 2, 3])
+    hours[np.ix_(owls, night)] *= rng.uniform(3, 8, int(owls.sum()))[:, None]
+    return hours / hours.sum(axis=1, keepdims=True)
 
 
-def _build_customer(
-    rng: np.random.Generator, idx: int, pop: Population, amount_scale: float
-) -> Customer:
+_BASE_WEIGHTS = np.array([cat.weight for cat in CATEGORIES])
+_BASE_MEDIANS = np.array([cat.median for cat in CATEGORIES])
+
+
+def _build_customers(
+    rng: np.random.Generator, n: int, pop: Population, amount_scale: float
+) -> list[Customer]:
+    """``n`` card holders, their habits drawn for all at once (numpy, vectorised)."""
     home = pop.home_cities()
     shares = np.array([HOME_COUNTRIES[pop.cities[c].country] for c in home])
-    city = home[int(rng.choice(len(home), p=shares / shares.sum()))]
-    c = pop.cities[city]
-    base = np.array([cat.weight for cat in CATEGORIES])
-    weights = rng.dirichlet(base * 40)
-    wealth = rng.lognormal(0, 0.45)
-    medians = np.array([cat.median for cat in CATEGORIES]) * wealth * amount_scale
-    medians *= rng.lognormal(0, 0.25, len(CATEGORIES))
-    lat, lon = jitter(rng.normal, c.latitude, c.longitude, 5.0)
-    customer = Customer(
-        user_id=f"c{idx:07d}",
-        city=city,
-        latitude=lat,
-        longitude=lon,
-        currency=BILLING_CURRENCY.get(c.country, "EUR"),
-        tx_per_day=float(np.clip(rng.lognormal(math.log(2.6), 0.5), 0.4, 12)),
-        mcc_weights=weights,
-        medians=medians,
-        sigma_scale=float(rng.uniform(0.7, 1.2)),
-        hour_weights=_hour_weights(rng),
-        online_share=float(rng.beta(2, 5)),
-    )
-    for cat in CATEGORIES:
-        nearby = pop.merchants_in(city, cat.mcc)
-        nearby = [m for m in nearby if pop.merchants[m].mcc == cat.mcc] or nearby
-        if nearby:
-            k = min(len(nearby), int(rng.integers(1, 4)))
-            customer.usual[cat.mcc] = [int(m) for m in rng.choice(nearby, size=k, replace=False)]
-    return customer
+    cities = np.array(home)[rng.choice(len(home), size=n, p=shares / shares.sum())]
+    weights = rng.dirichlet(_BASE_WEIGHTS * 40, size=n)
+    wealth = rng.lognormal(0, 0.45, n)[:, None]
+    medians = _BASE_MEDIANS * wealth * amount_scale * rng.lognormal(0, 0.25, (n, len(CATEGORIES)))
+    per_day = np.clip(rng.lognormal(math.log(2.6), 0.5, n), 0.4, 12)
+    sigma_scale = rng.uniform(0.7, 1.2, n)
+    online = rng.beta(2, 5, n)
+    hours = _hour_weights(rng, n)
+    offsets = rng.normal(0, 5.0 / 111.0, (n, 2))  # homes spread ~5 km around the city centre
+    # 1-3 usual merchants per category near home: three uniform draws per (card, category),
+    # the first k of them (duplicates collapse: a card may have fewer usual shops).
+    picks = rng.random((n, len(CATEGORIES), 3))
+    kinds = rng.integers(1, 4, (n, len(CATEGORIES)))
+    customers = []
+    for i in range(n):
+        c = pop.cities[int(cities[i])]
+        lon_scale = max(0.2, math.cos(math.radians(c.latitude)))
+        customer = Customer(
+            user_id=f"c{i:07d}",
+            city=int(cities[i]),
+            latitude=round(min(89.9, max(-89.9, c.latitude + offsets[i, 0])), 5),
+            longitude=round(((c.longitude + offsets[i, 1] / lon_scale + 180) % 360) - 180, 5),
+            currency=BILLING_CURRENCY.get(c.country, "EUR"),
+            tx_per_day=float(per_day[i]),
+            mcc_weights=weights[i],
+            medians=medians[i],
+            sigma_scale=float(sigma_scale[i]),
+            hour_weights=hours[i],
+            online_share=float(online[i]),
+        )
+        for j, cat in enumerate(CATEGORIES):
+            nearby = pop.merchants_in(customer.city, cat.mcc)
+            if nearby:
+                chosen = {int(r * len(nearby)) for r in picks[i, j, : kinds[i, j]]}
+                customer.usual[cat.mcc] = [nearby[x] for x in sorted(chosen)]
+        customers.append(customer)
+    return customers
 
 
 def build_population(
@@ -325,5 +350,5 @@ def build_population(
             by_city_mcc.setdefault((m.city, m.mcc), []).append(i)
             by_city.setdefault(m.city, []).append(i)
     pop = Population(cities, shops, [], by_city_mcc, online_by_mcc, by_city)
-    pop.customers = [_build_customer(rng, i, pop, amount_scale) for i in range(customers)]
+    pop.customers = _build_customers(rng, customers, pop, amount_scale)
     return pop

@@ -18,7 +18,6 @@ Conventions of the generated records (documented in the README):
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -73,7 +72,10 @@ class RecordFactory:
         self.rnd = random.Random(seed + 1)  # noqa: S311
 
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        """A random (version 4) UUID, drawn from the seeded generator."""
+        h = f"{self._ids.getrandbits(122):031x}"
+        variant = "89ab"[int(h[15], 16) & 3]
+        return f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{variant}{h[16:19]}-{h[19:31]}"
 
     def record(
         self,
