@@ -165,9 +165,8 @@ def atm_cashout(f: RecordFactory, victim: Customer, now: float) -> Episode:
     out: Episode = []
     for _ in range(int(f.rng.integers(4, 11))):
         merchant = f.pop.merchants[f.pick(atms or f.pop.merchants_in(city, "6011"))]
-        amount = float(f.rng.choice([200, 250, 300, 400, 500])) * max(
-            1.0, victim.medians[MCC_INDEX["6011"]] / 100
-        )
+        limit = float(f.rng.choice([200, 250, 300, 400, 500]))
+        amount = round(limit * max(1.0, victim.medians[MCC_INDEX["6011"]] / 100) / 20) * 20.0
         out.append(f.record(ts, victim, merchant, amount, scenario="atm_cashout"))
         ts += f.rng.uniform(1, 12) * MINUTE
     return out
