@@ -6,6 +6,7 @@ Shared by the chart tests here and the promtool tests in tests/integration/k8s.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import shutil
 import subprocess
@@ -83,14 +84,16 @@ def run(args: list[str | Path], **kwargs: Any) -> subprocess.CompletedProcess[st
     return proc
 
 
+# Values files live as long as the test process (helm results are cached by content).
+_VALUES_DIR = tempfile.TemporaryDirectory(prefix="rtad-chart-values-")
+
+
 def values_file(overrides: dict[str, Any]) -> Path:
-    """The overrides as a values file (kept for the session: results are cached)."""
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the cache
-        "w", suffix=".yaml", prefix="rtad-values-", delete=False
-    )
-    with handle:
-        json.dump(overrides, handle)  # JSON is YAML
-    return Path(handle.name)
+    """The overrides as a values file (JSON is YAML), named after its content."""
+    text = json.dumps(overrides, sort_keys=True)
+    path = Path(_VALUES_DIR.name) / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    path.write_text(text)
+    return path
 
 
 @functools.cache
