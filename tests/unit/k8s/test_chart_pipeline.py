@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from rtad.common.streams import SCORER_GROUP, StreamNames
 from tests.unit.k8s.helm import (
     CHART,
     VALUES_SETS,
@@ -138,14 +139,13 @@ def test_keda_scales_the_scorer_on_group_lag_with_one_trigger_per_shard() -> Non
     scaled = by_kind(docs, "ScaledObject")["rtad-scorer"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == "rtad-scorer"
     triggers = scaled["triggers"]
-    assert [t["metadata"]["stream"] for t in triggers] == [
-        f"rtad:features:{{{s}}}" for s in range(3)
-    ]
+    streams = [t["metadata"]["stream"] for t in triggers]
+    assert streams == StreamNames(prefix="rtad", shards=3).all("features")  # the contract
     auth = by_kind(docs, "TriggerAuthentication")
     secrets = by_kind(docs, "Secret")
     for t in triggers:
         assert t["type"] == "redis-streams"
-        assert t["metadata"]["consumerGroup"] == "scorer"
+        assert t["metadata"]["consumerGroup"] == SCORER_GROUP
         assert int(t["metadata"]["lagCount"]) > 0
         (ref,) = auth[t["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
         assert ref["parameter"] == "password" and ref["key"] in secrets[ref["name"]]["data"]
