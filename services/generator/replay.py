@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +21,12 @@ from rtad.common.redis_streams import StreamProducer
 from rtad.common.schema import Transaction, to_json
 from rtad.common.streams import shard_of
 from rtad.generator import metrics
-from rtad.generator.readers import Progress, open_records
+from rtad.generator.readers import Item, Progress, open_records
 from rtad.generator.sinks import Pacer
 
 STAGE = "replay"
 PROGRESS_EVERY = 4096
+CARD_CACHE = 1_000_000  # user_id -> shard entries kept (CRC-32 once per card)
 
 
 @dataclass
@@ -72,29 +73,11 @@ def replay_file(
 ) -> ReplaySummary:
     """Validate and send every record of ``path``; returns what was sent and dead-lettered."""
     items, progress = open_records(path)
-    shards = producer.names.shards
-    pacer = Pacer(rate)
     summary = ReplaySummary()
     publisher = _Publisher()
-    source = str(path)
     started = time.perf_counter()
     try:
-        for n, (line, raw, result) in enumerate(items, 1):
-            if isinstance(result, Transaction):
-                producer.send(shard_of(result.user_id, shards), to_json(result))
-                summary.sent += 1
-            else:
-                where = f"{source}:{line}"
-                producer.deadletter(shard_of(where, shards), str(result), STAGE, raw, where)
-                summary.deadlettered += 1
-                summary.reasons[reason_code(str(result))] += 1
-            pacer.tick()
-            if n % PROGRESS_EVERY == 0:
-                publisher.publish(summary)
-                if on_progress is not None:
-                    on_progress(progress)
-            if stop is not None and stop.is_set():
-                break
+        _pump(items, producer, summary, str(path), rate, stop, publisher, progress, on_progress)
         producer.close()
     except redis.RedisError as exc:
         raise RtadError(f"Redis failed during replay after {summary.sent} records: {exc}") from None
@@ -104,3 +87,42 @@ def replay_file(
         on_progress(progress)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _pump(
+    items: Iterator[Item],
+    producer: StreamProducer,
+    summary: ReplaySummary,
+    source: str,
+    rate: float | None,
+    stop: threading.Event | None,
+    publisher: _Publisher,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """The hot loop (~5 µs of CPU a record): names bound locally, shards of cards cached."""
+    shards = producer.names.shards
+    send, encode, tick = producer.send, to_json, Pacer(rate).tick
+    cards: dict[str, int] = {}
+    for n, (line, raw, result) in enumerate(items, 1):
+        if type(result) is Transaction:
+            shard = cards.get(result.user_id)
+            if shard is None:
+                if len(cards) > CARD_CACHE:
+                    cards.clear()
+                shard = cards[result.user_id] = shard_of(result.user_id, shards)
+            send(shard, encode(result))
+            summary.sent += 1
+        else:
+            where = f"{source}:{line}"
+            producer.deadletter(shard_of(where, shards), str(result), STAGE, raw, where)
+            summary.deadlettered += 1
+            summary.reasons[reason_code(str(result))] += 1
+        if rate is not None:
+            tick()
+        if n % PROGRESS_EVERY == 0:
+            publisher.publish(summary)
+            if on_progress is not None:
+                on_progress(progress)
+        if stop is not None and stop.is_set():
+            return
