@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 import redis
 
 from rtad.common.encoding import payload_of
+from rtad.common.local_redis import free_port
 from rtad.common.schema import decode_json
 from rtad.common.streams import StreamNames, shard_of
 from rtad.generator import metrics
@@ -56,8 +58,10 @@ def test_cli_generate_writes_the_requested_count(
 def test_rate_mode_runs_until_sigterm_then_flushes(
     rtad_env: dict[str, str], redis_client: redis.Redis, names: StreamNames
 ) -> None:
+    port = free_port()
+    command = ["generate", "--rate", "300", "--customers", "50", "--metrics-port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "rtad.cli.main", "generate", "--rate", "300", "--customers", "50"],
+        [sys.executable, "-m", "rtad.cli.main", *command],
         env={**os.environ, "RTAD_PRODUCER_BATCH": "64"},
         stderr=subprocess.PIPE,
         text=True,
@@ -69,6 +73,7 @@ def test_rate_mode_runs_until_sigterm_then_flushes(
             time.sleep(0.2)
             seen = sum(redis_client.xlen(k) for k in names.all("tx"))
         assert process.poll() is None and seen >= 300
+        exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read()
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     finally:
@@ -78,3 +83,21 @@ def test_rate_mode_runs_until_sigterm_then_flushes(
     written = sum(redis_client.xlen(k) for k in names.all("tx"))
     assert f"generated {written} transactions" in err  # the last partial batch was flushed
     assert written >= seen
+    assert_metrics(exposition.decode())
+
+
+def assert_metrics(text: str) -> None:
+    """The generator's exposition has the agreed series and promtool finds nothing to lint."""
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("rtad_generator_")
+    }
+    assert values['rtad_generator_transactions_total{scenario="genuine"}'] >= 300
+    assert values['rtad_generator_records_sent_total{source="generate"}'] >= 300
+    assert "rtad_generator_backpressure_wait_seconds_total" in values
+    assert {f'rtad_generator_backlog_entries{{shard="{s}"}}' for s in range(4)} <= values.keys()
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -14,6 +14,10 @@ import redis
 from rtad.common.encoding import payload_of
 from rtad.common.schema import REQUIRED_FIELDS, decode_json, from_mapping, to_json
 from rtad.common.streams import StreamNames, shard_of
+from rtad.generator import metrics
+from rtad.generator.replay import replay_file
+from rtad.generator.runner import stream_producer
+from rtad.generator.settings import GeneratorSettings
 from rtad.generator.simulator import SimConfig, generate_records
 
 from .conftest import Run
@@ -117,3 +121,22 @@ def test_export_round_trip(
     assert (
         orjson.loads(next(d for d in dead if d["source"].endswith(":11"))["payload"]) == BAD[0][0]
     )
+
+
+def test_replay_counts_sent_and_deadlettered_records_in_metrics(
+    tmp_path: Path, rtad_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    path = tmp_path / "tx.jsonl"
+    write_file(path)
+    with path.open("ab") as handle:
+        handle.write(b"{this is not json\n")
+    counters = {
+        "sent": metrics.RECORDS_SENT.labels(source="replay"),
+        "invalid_record": metrics.DEADLETTER.labels(reason="invalid_record"),
+        "invalid_json": metrics.DEADLETTER.labels(reason="invalid_json"),
+    }
+    before = {name: c._value.get() for name, c in counters.items()}
+    summary = replay_file(path, stream_producer(GeneratorSettings()))
+    after = {name: c._value.get() - before[name] for name, c in counters.items()}
+    assert after == {"sent": len(GOOD), "invalid_record": 3, "invalid_json": 1}
+    assert summary.reasons == {"invalid_record": 3, "invalid_json": 1}
