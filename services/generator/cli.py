@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rtad.common.errors import RtadError
+
+if TYPE_CHECKING:
+    from rtad.generator.simulator import SimConfig
 
 SCENARIOS_HELP = (
     "Fraud mix as name=weight,... (weights are shares of fraudulent records); "
@@ -45,40 +48,44 @@ def generate(
     from rtad.generator import metrics
     from rtad.generator.runner import run_generate, stream_sink
     from rtad.generator.settings import GeneratorSettings
-    from rtad.generator.simulator import SimConfig
     from rtad.generator.sinks import open_file_sink
     from rtad.generator.stopping import stop_on_signals
 
     if count is None and out is not None:
         count = 10_000
-    if count is not None and count < 0:
-        raise RtadError("--count must be >= 0")
-    try:
-        config = SimConfig(
-            seed=seed,
-            count=count,
-            customers=customers,
-            merchants=merchants,
-            fraud_rate=fraud_rate,
-            amount_scale=amount_scale,
-            scenarios=parse_scenarios(scenarios),
-            start=parse_start(start),
-        )
-    except ValueError as exc:
-        raise RtadError(str(exc)) from None
+    config = sim_config(
+        seed=seed,
+        count=count,
+        customers=customers,
+        merchants=merchants,
+        fraud_rate=fraud_rate,
+        amount_scale=amount_scale,
+        scenarios=parse_scenarios(scenarios),
+        start=parse_start(start),
+    )
     settings = GeneratorSettings()
     metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
     sink = open_file_sink(out) if out is not None else stream_sink(settings, "generate")
     with stop_on_signals() as stop:
         summary = run_generate(config, sink, rate=rate, stop=stop)
-    where = (
-        str(out) if out is not None else f"{settings.redis_url_masked} ({settings.shards} shards)"
-    )
+    where = out if out is not None else f"{settings.redis_url_masked} ({settings.shards} shards)"
     typer.echo(
         f"generated {summary.records} transactions ({summary.fraud} fraudulent) to {where} "
         f"in {summary.seconds:.1f}s ({summary.per_second:,.0f}/s)",
         err=True,
     )
+
+
+def sim_config(**options: Any) -> SimConfig:
+    """The simulator's config; an impossible option is one line saying which and why."""
+    from rtad.generator.simulator import SimConfig
+
+    if options.get("count") is not None and options["count"] < 0:
+        raise RtadError("--count must be >= 0")
+    try:
+        return SimConfig(**options)
+    except ValueError as exc:
+        raise RtadError(str(exc)) from None
 
 
 def parse_scenarios(text: str | None) -> dict[str, float]:

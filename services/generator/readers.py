@@ -17,7 +17,13 @@ from typing import IO, Any
 import orjson
 
 from rtad.common.errors import RtadError
-from rtad.common.schema import InvalidRecord, Transaction, decode_json, from_mapping
+from rtad.common.schema import (
+    REQUIRED_FIELDS,
+    InvalidRecord,
+    Transaction,
+    decode_json,
+    from_mapping,
+)
 
 Item = tuple[int, bytes, Transaction | InvalidRecord]
 FORMATS = {
@@ -140,32 +146,44 @@ def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
     except csv.Error as exc:
         handle.close()
         raise RtadError(f"cannot read {path.name}: bad CSV header: {exc}") from None
+    try:
+        require_columns(path, header)
+    except RtadError:
+        handle.close()
+        raise
+    return _csv_items(handle, reader, tap, header), progress
 
-    def items() -> Iterator[Item]:
-        with handle:
-            while True:
-                tap.lines.clear()
-                first = reader.line_num + 1
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield first, _raw(tap.lines), InvalidRecord(f"bad CSV: {exc}")
-                    continue
-                if not any(c.strip() for c in cells):
-                    continue
-                raw = _raw(tap.lines)
-                if len(cells) != len(header):
-                    reason = f"expected {len(header)} CSV columns, got {len(cells)}"
-                    yield first, raw, InvalidRecord(reason)
-                    continue
-                try:
-                    yield first, raw, from_mapping(dict(zip(header, cells, strict=True)))
-                except InvalidRecord as exc:
-                    yield first, raw, exc
 
-    return items(), progress
+def require_columns(path: Path, columns: list[str]) -> None:
+    """A file whose header lacks a required field is refused whole (no row could be valid)."""
+    missing = [name for name in REQUIRED_FIELDS if name not in columns]
+    if missing:
+        raise RtadError(f"{path.name} has no column {', '.join(missing)} (required fields)")
+
+
+def _csv_items(handle: IO[str], reader: Any, tap: _LineTap, header: list[str]) -> Iterator[Item]:
+    with handle:
+        while True:
+            tap.lines.clear()
+            first = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield first, _raw(tap.lines), InvalidRecord(f"bad CSV: {exc}")
+                continue
+            if not any(c.strip() for c in cells):
+                continue
+            raw = _raw(tap.lines)
+            if len(cells) != len(header):
+                reason = f"expected {len(header)} CSV columns, got {len(cells)}"
+                yield first, raw, InvalidRecord(reason)
+                continue
+            try:
+                yield first, raw, from_mapping(dict(zip(header, cells, strict=True)))
+            except InvalidRecord as exc:
+                yield first, raw, exc
 
 
 def _raw(lines: list[str]) -> bytes:
@@ -181,6 +199,11 @@ def read_parquet(path: Path) -> tuple[Iterator[Item], Progress]:
         parquet = pq.ParquetFile(str(path))
     except (pa.ArrowException, OSError) as exc:
         raise RtadError(f"cannot read {path.name} as Parquet: {_first_line(exc)}") from None
+    try:
+        require_columns(path, parquet.schema_arrow.names)
+    except RtadError:
+        parquet.close()
+        raise
     progress = Progress(parquet.metadata.num_rows)
 
     def items() -> Iterator[Item]:

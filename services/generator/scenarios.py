@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtad.generator.population import MCC_INDEX, Customer, distance_km
+from rtad.generator.catalogue import MCC_INDEX
+from rtad.generator.population import Customer, distance_km
 from rtad.generator.records import Record, RecordFactory, next_local_time
 
 Episode = list[tuple[float, Record]]

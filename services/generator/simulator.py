@@ -26,15 +26,8 @@ from typing import Any
 import numpy as np
 from faker import Faker
 
-from rtad.generator.population import (
-    CATEGORIES,
-    MCC_INDEX,
-    TRAVEL_MCCS,
-    WEEKDAY_FACTOR,
-    Customer,
-    Population,
-    build_population,
-)
+from rtad.generator.catalogue import CATEGORIES, MCC_INDEX, TRAVEL_MCCS, WEEKDAY_FACTOR
+from rtad.generator.population import Customer, Population, build_population
 from rtad.generator.records import Record, RecordFactory, local_midnight
 from rtad.generator.scenarios import SCENARIOS
 
@@ -113,7 +106,7 @@ class Simulator:
         self._planned_by = dict.fromkeys(names, 0)
         self.genuine = 0
         self.fraud_planned = 0
-        self._threshold = 0.0
+        self._threshold = float(self.rng.uniform(0, 6))  # no fraud on the very first purchase
 
     # ------------------------------------------------------------------ timeline
 

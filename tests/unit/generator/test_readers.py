@@ -88,6 +88,7 @@ def test_parquet_in_batches_with_native_types(tmp_path: Path) -> None:
         ("missing.jsonl", None, "no such file"),
         ("tx.xlsx", b"x", "unknown extension"),
         ("broken.parquet", b"not parquet at all", "as Parquet"),
+        ("no-amount.csv", b"transaction_id,timestamp,user_id\nt1,x,u1\n", "no column merchant_id"),
     ],
 )
 def test_unreadable_files_are_one_clear_error(
@@ -97,4 +98,12 @@ def test_unreadable_files_are_one_clear_error(
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(RtadError, match=needle):
+        open_records(path)
+
+
+def test_parquet_without_a_required_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "partial.parquet"
+    row = {k: v for k, v in ROWS[0].items() if k != "amount"}
+    pq.write_table(pa.Table.from_pylist([row]), path)
+    with pytest.raises(RtadError, match="no column amount"):
         open_records(path)

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from rtad.common.schema import decode_json
-from rtad.generator.population import MCC_INDEX, Customer, distance_km
+from rtad.generator.catalogue import MCC_INDEX
+from rtad.generator.population import Customer, distance_km
 from rtad.generator.records import Record
 from rtad.generator.scenarios import SCENARIOS
 from rtad.generator.simulator import SimConfig, Simulator

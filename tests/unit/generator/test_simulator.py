@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from rtad.common.schema import REQUIRED_FIELDS, decode_json
-from rtad.generator.population import HOME_COUNTRIES
+from rtad.generator.catalogue import HOME_COUNTRIES
 from rtad.generator.records import Record
 from rtad.generator.simulator import SimConfig, generate_frame, generate_records
 
