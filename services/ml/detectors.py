@@ -46,24 +46,43 @@ class _Outlier(OutlierMixin, BaseEstimator):
 
 
 class CardTailDetector(_Outlier):
-    """Sum over features of ``-log`` upper-tail probabilities (ECOD-like, one-sided).
+    """Tail surprises ``-log P(X_j >= x_j)`` per feature, averaged per aspect, summed.
+
+    ECOD-like (rank-based, no scale to tune), but one-sided where the suspicious direction is
+    known, and with features grouped into aspects (amount, journey speed, velocity,
+    novelty...) so that five correlated amount features count once, like one speed feature.
 
     Parameters
     ----------
     directions : sequence of {-1, 0, 1, 2} or None
         Per feature: 1 = large values are suspicious, -1 = small ones, 2 = both (the larger
         surprise), 0 = ignored (context only). None = 2 for every feature.
+    aspects : sequence of str or None
+        Per feature: the aspect it belongs to ("" = not scored). None = each feature is its
+        own aspect (the plain ECOD-like sum).
+    peak_weight : float
+        Weight of the strongest aspect, added to the sum: one glaring aspect (a journey at
+        5,000 km/h) outranks several mildly odd ones (a holiday: new town, new shops).
     contamination : float
         Share of training rows flagged by ``predict``.
     """
 
-    def __init__(self, directions: Any = None, contamination: float = 0.01) -> None:
+    def __init__(
+        self,
+        directions: Any = None,
+        aspects: Any = None,
+        peak_weight: float = 1.0,
+        contamination: float = 0.01,
+    ) -> None:
         self.directions = directions
+        self.aspects = aspects
+        self.peak_weight = peak_weight
         self.contamination = contamination
 
     def fit(self, X: Any, y: Any = None) -> CardTailDetector:
         X = validate_data(self, X, dtype=np.float64)
-        self._dirs(X.shape[1])  # checks the directions early
+        self._dirs(X.shape[1])  # checks the parameters early
+        self._aspect_matrix(X.shape[1])
         self.levels_ = np.unique(np.r_[np.linspace(0, 1 - TAIL_START, 50), 1 - TAIL_START])
         # One grid per oriented column: +x for the upper tail, -x for the lower one.
         self.grid_up_ = np.quantile(X, self.levels_, axis=0)
@@ -91,8 +110,29 @@ class CardTailDetector(_Outlier):
         both = np.maximum(up, down)
         return np.select([dirs == 1, dirs == -1, dirs == 2], [up, down, both], 0.0)
 
+    def _aspect_matrix(self, n_features: int) -> np.ndarray:
+        """(features x aspects) weights: 1 / aspect size for each member feature."""
+        if self.aspects is None:
+            return np.eye(n_features)
+        labels = [str(a) for a in self.aspects]
+        if len(labels) != n_features:
+            raise ValueError(f"aspects must name {n_features} features, got {len(labels)}")
+        names = sorted({a for a in labels if a})
+        weights = np.zeros((n_features, len(names)))
+        for j, label in enumerate(labels):
+            if label:
+                weights[j, names.index(label)] = 1.0
+        return weights / np.maximum(weights.sum(axis=0), 1.0)
+
+    def aspect_surprises(self, X: Any) -> np.ndarray:
+        """Mean surprise of each aspect's features (n x aspects, aspects sorted by name)."""
+        S = self.surprises(X)
+        return S @ self._aspect_matrix(S.shape[1])
+
     def score_samples(self, X: Any) -> np.ndarray:
-        return -self.surprises(X).sum(axis=1)
+        A = self.aspect_surprises(X)
+        peak = A.max(axis=1) if A.shape[1] else 0.0
+        return -(A.sum(axis=1) + self.peak_weight * peak)
 
 
 def _tail_scale(X: np.ndarray, start: np.ndarray) -> np.ndarray:

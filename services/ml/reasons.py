@@ -59,10 +59,10 @@ REASONS: tuple[Reason, ...] = (
         "distance_from_previous",
         "speed_log_kmh",
         lambda r: (
-            f"{r['prev_km']:,.0f} km from the previous purchase "
-            f"{_duration(np.expm1(r['gap_log_s']))} earlier"
+            f"{r['travel_km']:,.0f} km from a purchase "
+            f"{_duration(np.expm1(r['travel_gap_log_s']))} earlier"
         ),
-        ("prev_km", "gap_log_s"),
+        ("travel_km", "travel_gap_log_s"),
     ),
     Reason(
         "far_from_home",

@@ -22,7 +22,9 @@ SUSPICIOUS_DIRECTION: dict[str, int] = {
     "nearest_km": 1,
     "count_1h_excess": 1,
     "gap_log_s": -1,
-    "prev_km": 1,
+    "travel_km": 1,
+    "travel_gap_log_s": 0,
+    "new_merchants_1h": 1,
     "speed_log_kmh": 1,
     "home_km": 1,
     "count_10m": 1,
@@ -40,6 +42,32 @@ SUSPICIOUS_DIRECTION: dict[str, int] = {
     "country_new": 1,
     "merchant_category_new": 1,
     "channel_new": 1,
+}
+
+
+#: The aspect of suspicion each feature measures: a CardTailDetector counts each aspect once.
+ASPECTS: dict[str, str] = {
+    "amount_log": "amount",
+    "amount_ratio_log": "amount",
+    "amount_robust_z": "amount",
+    "amount_vs_max_log": "amount",
+    "sum_1h_ratio_log": "spend",
+    "sum_24h_ratio_log": "spend",
+    "speed_log_kmh": "journey",
+    "travel_km": "place",
+    "nearest_km": "place",
+    "home_km": "place",
+    "count_10m": "velocity",
+    "count_1h": "velocity",
+    "count_1h_excess": "velocity",
+    "small_count_1h": "small_amounts",
+    "new_merchants_1h": "merchants",
+    "merchant_new": "merchants",
+    "hour_rarity": "hour",
+    "currency_new": "currency",
+    "country_new": "country",
+    "merchant_category_new": "category",
+    "channel_new": "channel",
 }
 
 
@@ -73,7 +101,9 @@ def _quantile_normal(estimator: Any, seed: int) -> Any:
 def _card_tails(names: Sequence[str], seed: int) -> Any:
     from rtad.ml.detectors import CardTailDetector
 
-    return CardTailDetector(directions=directions(names))
+    return CardTailDetector(
+        directions=directions(names), aspects=[ASPECTS.get(n, "") for n in names]
+    )
 
 
 def _iforest(names: Sequence[str], seed: int) -> Any:

@@ -46,8 +46,10 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "amount_spread",  # 1.4826 MAD of the card's log amounts
     "amount_vs_max_log",  # log(amount / the largest of the card's last WINDOW amounts)
     "gap_log_s",  # log1p(seconds since the previous transaction)
-    "prev_km",  # great-circle km from the previous transaction
-    "speed_log_kmh",  # log1p(km/h to cover prev_km beyond a town's size, gap floored at 5 min)
+    "speed_log_kmh",  # log1p(fastest km/h implied from any window place: km beyond a town,
+    # gap floored at 5 min) -- catches every purchase of a far burst, not just the first
+    "travel_km",  # km of that fastest journey
+    "travel_gap_log_s",  # log1p(seconds) of that fastest journey
     "home_km",  # km from the card's usual place (median lat/lon of its window)
     "nearest_km",  # km from the nearest place of the card's window (0: a known place)
     "count_10m",  # transactions in the last 10 min, this one included
@@ -57,7 +59,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "sum_1h_ratio_log",  # log(amount spent in the last hour / the card's median amount)
     "sum_24h_ratio_log",
     "small_count_1h",  # small purchases (<= 1/5 of the median) in the last hour
-    "new_merchants_24h",  # first visits to a merchant in the last 24 h
+    "new_merchants_1h",  # first visits to a merchant in the last hour
+    "new_merchants_24h",
     "distinct_merchants_24h",
     "merchant_new",  # 1 when the merchant is not among the card's remembered merchants
     "merchant_visits_log",  # log1p(previous visits to this merchant)
@@ -281,23 +284,29 @@ def _haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
 
 
 def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_prev: Any) -> None:
-    """Gap, distance and implied speed from the previous transaction; distance from home."""
+    """Gap since the previous purchase; fastest journey implied from any window place; home."""
     prev = np.maximum(np.arange(len(b["t"])) - 1, 0)
     gap_s = (b["t"] - b["t"][prev]) / 1000.0
-    km = _haversine_km(b["lat"][prev], b["lon"][prev], b["lat"], b["lon"])
     f["gap_log_s"] = np.log1p(np.where(has_prev, gap_s, GAP_NEUTRAL_S))
-    f["prev_km"] = np.where(has_prev, km, 0.0)
+    km = _haversine_km(b["lat"][idx], b["lon"][idx], b["lat"][:, None], b["lon"][:, None])
+    hours = np.where(valid, b["t"][:, None] - b["t"][idx], 0) / 3_600_000.0
     # Two shops of one town a minute apart are no journey: only the distance beyond
     # TOWN_KM counts, and no gap is shorter than 5 min (clock and location noise).
-    speed = np.maximum(km - TOWN_KM, 0.0) / np.maximum(gap_s / 3600.0, 1 / 12)
-    f["speed_log_kmh"] = np.where(has_prev, np.log1p(speed), 0.0)
+    speed = np.where(valid, np.maximum(km - TOWN_KM, 0.0) / np.maximum(hours, 1 / 12), -1.0)
+    fastest = np.argmax(speed, axis=1)
+    rows = np.arange(len(speed))
     count = valid.sum(axis=1)
     home_lat = _nan_median(np.where(valid, b["lat"][idx], np.nan), count)
     home_lon = _nan_median(np.where(valid, b["lon"][idx], np.nan), count)
-    home = _haversine_km(home_lat, home_lon, b["lat"], b["lon"])
-    f["home_km"] = np.where(has_prev, home, 0.0)
-    seen = _haversine_km(b["lat"][idx], b["lon"][idx], b["lat"][:, None], b["lon"][:, None])
-    f["nearest_km"] = np.where(has_prev, np.where(valid, seen, np.inf).min(axis=1), 0.0)
+    home = np.where(has_prev, _haversine_km(home_lat, home_lon, b["lat"], b["lon"]), 0.0)
+    f["home_km"] = home
+    # A purchase at the card's usual place is no journey, whatever happened elsewhere
+    # (a far purchase minutes earlier is the suspicious one, and it was scored then).
+    away = has_prev & (home > TOWN_KM)
+    f["speed_log_kmh"] = np.where(away, np.log1p(np.maximum(speed[rows, fastest], 0)), 0.0)
+    f["travel_km"] = np.where(away, km[rows, fastest], 0.0)
+    f["travel_gap_log_s"] = np.where(away, np.log1p(hours[rows, fastest] * 3600), 0.0)
+    f["nearest_km"] = np.where(has_prev, np.where(valid, km, np.inf).min(axis=1), 0.0)
 
 
 def _velocity_features(f: dict, b: dict, seg: np.ndarray, median_amount: np.ndarray) -> None:
@@ -322,7 +331,9 @@ def _velocity_features(f: dict, b: dict, seg: np.ndarray, median_amount: np.ndar
         spent = (prefix["cents"][i + 1] - prefix["cents"][lo[name]]) / 100.0
         f[f"sum_{name}_ratio_log"] = np.log(np.maximum(spent, 0.01) / median_amount)
     f["small_count_1h"] = (prefix["small"][i + 1] - prefix["small"][lo["1h"]]).astype(float)
-    f["new_merchants_24h"] = (prefix["newm"][i + 1] - prefix["newm"][lo["24h"]]).astype(float)
+    for name in ("1h", "24h"):
+        new = prefix["newm"][i + 1] - prefix["newm"][lo[name]]
+        f[f"new_merchants_{name}"] = new.astype(np.float64)
     f["_lo_24h"] = lo["24h"]
 
 

@@ -19,7 +19,7 @@ def explainer() -> ReasonExplainer:
     train = np.zeros((5000, len(NAMES)))
     col = {n: j for j, n in enumerate(NAMES)}
     train[:, col["amount_ratio_log"]] = rng.normal(0, 0.5, 5000)
-    train[:, col["prev_km"]] = rng.exponential(5, 5000)
+    train[:, col["travel_km"]] = rng.exponential(5, 5000)
     train[:, col["speed_log_kmh"]] = rng.exponential(1, 5000)
     train[:, col["gap_log_s"]] = rng.normal(9, 1, 5000)
     train[:, col["count_10m"]] = 1 + (rng.random(5000) < 0.05)
@@ -42,13 +42,14 @@ def test_codes_are_a_small_fixed_set() -> None:
 
 
 def test_texts_carry_the_numbers(explainer: ReasonExplainer) -> None:
-    travel = row(prev_km=912, speed_log_kmh=math.log1p(912 / (11 / 60)), gap_log_s=math.log1p(660))
+    speed = math.log1p(912 / (11 / 60))
+    travel = row(travel_km=912, speed_log_kmh=speed, travel_gap_log_s=math.log1p(660))
     spend = row(amount_ratio_log=math.log(8.3))
     burst = row(count_10m=5)
     out = explainer.explain(np.array([travel, spend, burst]), top_k=3)
     assert out[0][0] == {
         "code": "distance_from_previous",
-        "text": "912 km from the previous purchase 11 min earlier",
+        "text": "912 km from a purchase 11 min earlier",
     }
     assert out[1][0] == {"code": "amount_vs_median", "text": "amount 8.3x this card's median"}
     assert out[2][0] == {"code": "velocity_10m", "text": "5 purchases in the last 10 min"}

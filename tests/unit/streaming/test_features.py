@@ -62,7 +62,7 @@ def test_first_transaction_gets_neutral_values() -> None:
     first = batch_features(card([{"amount": 999.0}])).iloc[0]
     assert first["history_log_count"] == 0
     assert first["amount_ratio_log"] == first["amount_robust_z"] == 0
-    assert first["prev_km"] == first["home_km"] == first["speed_log_kmh"] == 0
+    assert first["travel_km"] == first["home_km"] == first["speed_log_kmh"] == 0
     assert first["gap_log_s"] == pytest.approx(math.log1p(GAP_NEUTRAL_S))
     assert first["merchant_new"] == 0 and first["hour_rarity"] == 0
     assert first["count_10m"] == first["count_24h"] == 1
@@ -88,9 +88,23 @@ def test_distance_and_speed_from_the_previous_purchase() -> None:
     rows = [{"min": 0, "lat": paris[0], "lon": paris[1]}]
     rows.append({"min": 30, "lat": new_york[0], "lon": new_york[1]})
     out = last(rows)
-    assert out["prev_km"] == pytest.approx(5837, rel=0.01)
-    assert math.expm1(out["speed_log_kmh"]) == pytest.approx(5837 * 2, rel=0.01)
+    assert out["travel_km"] == pytest.approx(5837, rel=0.01)
+    assert math.expm1(out["speed_log_kmh"]) == pytest.approx((out["travel_km"] - 30) * 2)
     assert math.expm1(out["gap_log_s"]) == pytest.approx(1800)
+    assert math.expm1(out["travel_gap_log_s"]) == pytest.approx(1800)
+
+
+def test_every_purchase_of_a_far_burst_is_fast_but_home_is_no_journey() -> None:
+    paris = [{"min": m, "lat": 48.8566, "lon": 2.3522} for m in (0, 5, 10, 15)]
+    burst = [{"min": m, "lat": 40.7128, "lon": -74.0060} for m in (30, 40)]  # New York
+    burst.append({"min": 41, "lat": 40.75, "lon": -73.99})  # 4 km further, a minute later
+    back_home = {"min": 45, "lat": 48.86, "lon": 2.35}
+    out = batch_features(card([*paris, *burst, back_home]))
+    assert (np.expm1(out["speed_log_kmh"].iloc[4:7]) > 5000).all()  # measured from Paris
+    assert math.expm1(out["travel_gap_log_s"].iloc[5]) == pytest.approx(25 * 60)
+    assert out["speed_log_kmh"].iloc[7] == 0  # at home: the New York ones were the odd ones
+    local = last([{"min": 0}, {"min": 1, "lat": 48.9, "lon": 2.4}])
+    assert local["speed_log_kmh"] == 0
 
 
 def test_home_is_the_median_place_so_one_trip_does_not_move_it() -> None:
