@@ -124,7 +124,7 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine), km.
 
     >>> round(distance_km(52.52, 13.40, 48.86, 2.35))
-    878
+    877
     """
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
