@@ -248,7 +248,7 @@ class Simulator:
 
 
 def generate_records(config: SimConfig) -> Iterator[Record]:
-    """The records of ``config`` in event-time order (a generator: constant memory)."""
+    """The records of ``config`` in event-time order, lazily (memory grows with cards only)."""
     return iter(Simulator(config))
 
 
