@@ -22,6 +22,7 @@ STAGES: tuple[tuple[str, Kind], ...] = (
     ("spark", "features"),
     ("scorer", "scores"),
     ("alerts", "alerts"),
+    ("dead letters", "deadletter"),
 )
 
 

@@ -95,7 +95,9 @@ def _run(plan: LaunchPlan, stop: threading.Event, duration: float | None) -> Chi
     finally:
         names = ", ".join(child.name for child in supervisor.children)
         console.print(f"stopping {names}, then redis…")
-        supervisor.stop_all()
+        for name, code in supervisor.stop_all().items():
+            if code == -signal.SIGKILL:
+                console.print(f"{name} did not stop in time after SIGTERM: killed")
 
 
 def _watch(
@@ -123,14 +125,18 @@ def _watch(
     return None
 
 
+ANNOUNCEMENTS = {
+    "generator": "generator: first transactions",
+    "spark": "spark: first features",
+    "scorer": "scorer: first scores",
+    "alerts": "first alerts",
+    "dead letters": "first dead letters (`rtad export deadletter --out FILE` says why)",
+}
+
+
 def _announce(watch: PipelineWatch, stage: str, plan: LaunchPlan) -> None:
     """One line when a stage produces its first entries (readable in logs, not only a TTY)."""
-    after = watch.first_seen[stage]
-    what = {"generator": "transactions", "spark": "features", "scorer": "scores"}.get(stage)
-    if what is None:
-        console.print(f"first alerts after {after:.1f} s")
-        return
-    console.print(f"{stage}: first {what} after {after:.1f} s")
+    console.print(f"{ANNOUNCEMENTS[stage]} after {watch.first_seen[stage]:.1f} s")
     if stage == "scorer":
         console.print(f"[bold green]ready[/]: scores are flowing — open {plan.urls['live page']}")
 

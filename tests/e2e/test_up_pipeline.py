@@ -19,6 +19,7 @@ import psutil
 import pytest
 import redis
 
+from rtad.cli.pipeline_watch import entries_added
 from rtad.common.encoding import decode
 from rtad.common.local_redis import free_port
 from rtad.common.streams import StreamNames
@@ -53,14 +54,10 @@ def client(pipeline: UpRun) -> Iterator[redis.Redis]:
         yield conn
 
 
-def entries_added(client: redis.Redis, kind: str) -> int:
-    return sum(int(client.xinfo_stream(key)["entries-added"]) for key in NAMES.all(kind))  # type: ignore[arg-type]
-
-
 def latest(client: redis.Redis, kind: str, count: int = 200) -> list[dict]:
     rows = []
     for key in NAMES.all(kind):
-        rows += [decode(fields) for _, fields in client.xrevrange(key, count=count)]
+        rows += [decode(fields) for _, fields in client.xrevrange(key, count=count)]  # type: ignore[union-attr]
     return rows
 
 
@@ -80,9 +77,9 @@ def test_urls_are_printed_and_metrics_answer(pipeline: UpRun) -> None:
 
 
 def test_scores_flow(client: redis.Redis) -> None:
-    before = entries_added(client, "scores")
+    before = entries_added(client, NAMES, "scores")
     time.sleep(5)
-    assert entries_added(client, "scores") > before, "scoring stopped"
+    assert entries_added(client, NAMES, "scores") > before, "scoring stopped"
     scores = latest(client, "scores")
     assert len(scores) >= 100
     for score in scores:
@@ -114,6 +111,20 @@ def test_alerts_for_injected_fraud(client: redis.Redis) -> None:
         "compromised_merchant",
         "atm_cashout",
     }
+
+
+def test_a_broken_feature_entry_is_dead_lettered(client: redis.Redis) -> None:
+    # Written straight into the scorer's input: it must neither stop scoring nor vanish.
+    payload = b'{"transaction_id": "broken-1", "features": "not a mapping"'
+    client.xadd(NAMES.key("features", 0), {b"v": b"1", b"d": payload})
+    deadline = time.monotonic() + 60
+    found: list[dict[bytes, bytes]] = []
+    while not found and time.monotonic() < deadline:
+        entries = client.xrange(NAMES.key("deadletter", 0))
+        found = [fields for _, fields in entries if fields.get(b"payload") == payload]
+        time.sleep(1)
+    assert found, "the broken entry was not dead-lettered"
+    assert found[0][b"reason"] and found[0][b"stage"] == b"scorer"
 
 
 def figure(name: str) -> str:

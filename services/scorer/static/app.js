@@ -100,8 +100,11 @@
     show("kpi-anomalies-total", fmtInt(totals.anomalies));
     const share = totals.scored ? (100 * (totals.anomalies || 0)) / totals.scored : null;
     show("kpi-anomaly-rate", share === null ? "–" : dec2.format(share));
-    show("kpi-latency-p99", stats.p99 === null ? "–" : fmtInt(stats.p99));
-    show("kpi-latency-p50", stats.p50 === null ? "–" : fmtInt(stats.p50));
+    // Milliseconds while small, seconds once a backlog makes them large.
+    const inSeconds = stats.p99 !== null && stats.p99 >= 10000;
+    show("kpi-latency-p99", stats.p99 === null ? "–" : inSeconds ? dec.format(stats.p99 / 1000) : fmtInt(stats.p99));
+    show("kpi-latency-unit", inSeconds ? "s" : "ms");
+    show("kpi-latency-p50", stats.p50 === null ? "–" : duration(stats.p50));
     show("kpi-lag", fmtInt(stats.lag));
     show("updated", `updated ${clock(new Date())}`);
   }

@@ -50,6 +50,8 @@ def test_stages_announced_once_in_pipeline_order(
     assert watch.scoring
     assert "waiting" not in rendered(watch)
     assert set(watch.first_seen) == {"generator", "spark", "scorer"}
+    add(redis_client, names, "deadletter", 1)
+    assert watch.sample() == ["dead letters"]
 
 
 def test_rate_per_second(redis_client: redis.Redis, names: StreamNames) -> None:
