@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtad.generator.catalogue import MCC_INDEX
-from rtad.generator.population import Customer, distance_km
+from rtad.generator.population import City, Customer, distance_km
 from rtad.generator.records import Record, RecordFactory, next_local_time
 
 Episode = list[tuple[float, Record]]
+Point = tuple[float, float]  # (latitude, longitude)
 MINUTE = 60.0
 HOUR = 3600.0
 
@@ -28,7 +29,7 @@ HOUR = 3600.0
 class Scenario:
     name: str
     summary: str
-    build: Callable[[RecordFactory, Customer, float], Episode]
+    build: Callable[[RecordFactory, Customer, float, Point], Episode]
     victims: int = 1  # cards hit by one episode (many for a compromised merchant)
 
 
@@ -39,32 +40,40 @@ def _median(victim: Customer) -> float:
     return float(victim.medians[order][np.searchsorted(cum, 0.5)])
 
 
-def _fraud_city(f: RecordFactory, victim: Customer, far: bool) -> int:
-    """Where the fraudster is: abroad, elsewhere in the victim's country, or even next door."""
+def _far_city(f: RecordFactory, victim: Customer, seen: Point) -> int:
+    """A city abroad more than 2000 km from the card's home and from where it was just used."""
     pop, home = f.pop, f.pop.cities[victim.city]
     abroad = pop.abroad_cities()
-    if far:
-        far_away = [
-            c
-            for c in abroad
-            if distance_km(
-                home.latitude, home.longitude, pop.cities[c].latitude, pop.cities[c].longitude
-            )
-            > 2000
-        ]
-        return f.pick(far_away or abroad)
+    far_away = [
+        c
+        for c in abroad
+        if min(
+            distance_km(home.latitude, home.longitude, *_where(pop.cities[c])),
+            distance_km(*seen, *_where(pop.cities[c])),
+        )
+        > 2000
+    ]
+    return f.pick(far_away or abroad)
+
+
+def _where(city: City) -> Point:
+    return city.latitude, city.longitude
+
+
+def _fraud_city(f: RecordFactory, victim: Customer) -> int:
+    """Where a card-not-present fraudster is: abroad, elsewhere in the country, or next door."""
     draw = f.rng.random()
     if draw < 0.4:
-        return f.pick(abroad)
+        return f.pick(f.pop.abroad_cities())
     if draw < 0.8:
-        others = [c for c in pop.home_cities() if c != victim.city]
+        others = [c for c in f.pop.home_cities() if c != victim.city]
         return f.pick(others or [victim.city])
     return victim.city
 
 
-def card_testing(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def card_testing(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A burst of tiny online charges checks the stolen card works, then a large purchase."""
-    city = _fraud_city(f, victim, far=False)
+    city = _fraud_city(f, victim)
     device = f.device_at(city)
     tz = f.pop.cities[city].tz
     testers = [f.pick(f.pop.online("5816")), f.pick(f.pop.online("5999"))]
@@ -88,9 +97,9 @@ def card_testing(f: RecordFactory, victim: Customer, now: float) -> Episode:
     return out
 
 
-def account_takeover(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def account_takeover(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """Stolen online-banking credentials: a new device buys resellable goods at new shops."""
-    city = _fraud_city(f, victim, far=False)
+    city = _fraud_city(f, victim)
     device = f.device_at(city)
     tz = f.pop.cities[city].tz
     ts = now + f.rng.uniform(0.5, 6) * HOUR
@@ -107,9 +116,9 @@ def account_takeover(f: RecordFactory, victim: Customer, now: float) -> Episode:
     return out
 
 
-def impossible_travel(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def impossible_travel(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A cloned card is used thousands of km away minutes after a genuine purchase."""
-    city = _fraud_city(f, victim, far=True)
+    city = _far_city(f, victim, seen)
     ts = now + f.rng.uniform(3, 45) * MINUTE
     out: Episode = []
     for _ in range(int(f.rng.integers(1, 4))):
@@ -121,7 +130,7 @@ def impossible_travel(f: RecordFactory, victim: Customer, now: float) -> Episode
     return out
 
 
-def amount_spike(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def amount_spike(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A skimmed card used near home for purchases many times the card's usual amounts."""
     ts = now + f.rng.uniform(1, 20) * HOUR
     out: Episode = []
@@ -134,7 +143,7 @@ def amount_spike(f: RecordFactory, victim: Customer, now: float) -> Episode:
     return out
 
 
-def compromised_merchant(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def compromised_merchant(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A breached merchant charges a similar amount to many cards within minutes."""
     merchant = f.pop.merchants[f.pick(f.pop.online(str(f.rng.choice(["5999", "5816", "4899"]))))]
     price = float(f.rng.choice([19.99, 29.99, 49.0, 79.9, 99.0, 149.0]))
@@ -157,9 +166,9 @@ def compromised_merchant(f: RecordFactory, victim: Customer, now: float) -> Epis
     ]
 
 
-def atm_cashout(f: RecordFactory, victim: Customer, now: float) -> Episode:
+def atm_cashout(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """Night-time ATM withdrawals in a burst, far from home, near the card's limit."""
-    city = _fraud_city(f, victim, far=True)
+    city = _far_city(f, victim, seen)
     atms = [m for m in f.pop.merchants_in(city, "6011") if f.pop.merchants[m].channel == "atm"]
     tz = f.pop.cities[city].tz
     ts = next_local_time(now, tz, f.rng.uniform(0.3, 3.5))

@@ -226,7 +226,8 @@ class Simulator:
             return
         name = self._next_scenario()
         card = int(record["user_id"][1:])
-        episode = SCENARIOS[name].build(self.factory, self.pop.customers[card], ts)
+        seen = (record["latitude"], record["longitude"])
+        episode = SCENARIOS[name].build(self.factory, self.pop.customers[card], ts, seen)
         for event_ts, fraud in episode:
             self._push(event_ts, fraud)
         self.fraud_planned += len(episode)
