@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +79,8 @@ def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[s
 class FeatureStreamWriter(DataSourceStreamArrowWriter):
     """Writes a task's feature rows, once per (query, batch, partition, shard)."""
 
-    def __init__(self, options: dict[str, str]) -> None:
-        self.url = options["secret_redis_url"]
+    def __init__(self, options: Mapping[str, str]) -> None:
+        self.url = options["secret_redis_url"]  # Spark's options are case-insensitive
         self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> SinkCommit:
@@ -107,24 +107,29 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
     def _write_shard(
         self, client: redis.Redis, shard: int, payloads: list[bytes], writer: str, batch_id: int
     ) -> bool:
-        """Write one shard's entries with the marker atomically; False if already written."""
+        """Write one shard's entries with the marker atomically; False if already written.
+
+        The marker hash is shared by every task writing the shard, so WATCH also fires when
+        another partition commits: then look again, and write unless it was this partition.
+        """
         marker = sink_marker_key(self.names, shard)
         key = self.names.key("features", shard)
-        with client.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(marker)
-                done: Any = pipe.hget(marker, writer)
-                if done is not None and int(done) >= batch_id:
-                    return False
-                pipe.multi()
-                for payload in payloads:
-                    pipe.xadd(key, encode_raw(payload))  # type: ignore[arg-type]
-                pipe.hset(marker, writer, batch_id)
-                pipe.hincrby(stats_key(self.names, shard), "rows_out", len(payloads))
-                pipe.execute()
-                return True
-            except redis.WatchError:  # another attempt of this task wrote it meanwhile
-                return False
+        while True:
+            with client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(marker)
+                    done: Any = pipe.hget(marker, writer)
+                    if done is not None and int(done) >= batch_id:
+                        return False
+                    pipe.multi()
+                    for payload in payloads:
+                        pipe.xadd(key, encode_raw(payload))  # type: ignore[arg-type]
+                    pipe.hset(marker, writer, batch_id)
+                    pipe.hincrby(stats_key(self.names, shard), "rows_out", len(payloads))
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         pass
@@ -142,4 +147,4 @@ class FeatureSink(DataSource):
         return FORMAT
 
     def streamWriter(self, schema: StructType, overwrite: bool) -> DataSourceStreamWriter:
-        return FeatureStreamWriter(dict(self.options))
+        return FeatureStreamWriter(self.options)

@@ -12,7 +12,7 @@ reader has committed, so producers' backpressure sees how far Spark has read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,14 @@ def deadletter_seen_key(names: StreamNames, shard: int) -> str:
 class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Reads the input shards; see the module docstring for offsets and commits."""
 
-    def __init__(self, options: dict[str, str]) -> None:
+    def __init__(self, options: Mapping[str, str]) -> None:
+        # Spark hands the options over with lower-cased keys
+        options = {key.lower(): value for key, value in options.items()}
         self.url = options["secret_redis_url"]
         self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
-        self.max_rows = int(options.get("maxRecordsPerBatch", "100000"))
-        self.split_rows = int(options.get("splitRows", "50000"))
-        self.starting = options.get("startingOffsets", "cursor")
+        self.max_rows = int(options.get("maxrecordsperbatch", "100000"))
+        self.split_rows = int(options.get("splitrows", "50000"))
+        self.starting = options.get("startingoffsets", "cursor")
         self._target: dict[str, str] | None = None
         self._splits: dict[tuple[int, str, str], tuple[str, ...]] = {}
         self._committed: dict[str, str] = {}
@@ -206,7 +208,7 @@ class RedisStreamSource(DataSource):
         return SOURCE_DDL
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        return RedisStreamReader(dict(self.options))
+        return RedisStreamReader(self.options)
 
 
 def _last_id(client: Any, key: str) -> str:
