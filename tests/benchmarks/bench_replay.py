@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -38,6 +39,7 @@ from rtad.generator.simulator import SimConfig, generate_records
 from rtad.generator.sinks import PARQUET_COLUMNS, JsonlSink, ParquetSink, StreamSink
 
 RECORDS = int(os.environ.get("RTAD_BENCH_RECORDS", "200000"))
+REPEAT = int(os.environ.get("RTAD_BENCH_REPEAT", "3"))
 BATCH = 2000
 Row = dict[str, object]
 
@@ -55,7 +57,7 @@ def redis_benchmark(
     return float(found[-1])
 
 
-def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
+def timed(fn: Callable[[], int]) -> tuple[int, float, float | None]:
     """(count, wall seconds, CPU seconds of this process) of ``fn()``."""
     started, cpu = time.perf_counter(), time.process_time()
     count = fn()
@@ -79,34 +81,29 @@ def write_files(workdir: Path) -> dict[str, Path]:
     return paths
 
 
-def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
-    client = redis.Redis.from_url(server.url)
+Measure = Callable[[], tuple[int, float, float | None]]
+
+
+def cases(
+    client: redis.Redis, server: LocalRedis, paths: dict[str, Path]
+) -> list[tuple[str, str, Measure]]:
+    """(what, how, measure) of every row; ``measure`` returns (records, wall s, client CPU s)."""
     sample = paths["jsonl"].open("rb").readline().rstrip()
     payloads = [sample] * min(RECORDS, 50_000)
-    rows: list[Row] = []
-
-    def add(name: str, how: str, count: int, seconds: float, cpu: float | None = None) -> None:
-        cpu_us = None if cpu is None else cpu / count * 1e6
-        row = {"what": name, "how": how, "records": count, "per_second": count / seconds}
-        rows.append({**row, "cpu_us_per_record": cpu_us})
-        client.flushall()
-
-    n = RECORDS
-    for pipeline, clients, how in (
-        (64, 50, "-P 64 -c 50"),
-        (1, 50, "-P 1 -c 50"),
-        (1, 1, "-P 1 -c 1"),
-    ):
-        count = n if pipeline > 1 else min(n, 50_000)
-        rate = redis_benchmark(server.port, "bench", sample, pipeline, clients, count)
-        add("redis-benchmark XADD (same entry)", how, count, count / rate)
+    names = StreamNames(shards=4)
+    out: list[tuple[str, str, Measure]] = []
+    for pipeline, clients in ((64, 50), (1, 50), (1, 1)):
+        count = RECORDS if pipeline > 1 else min(RECORDS, 50_000)
+        how = f"-P {pipeline} -c {clients}"
+        run = partial(redis_benchmark, server.port, "bench", sample, pipeline, clients, count)
+        out.append(
+            ("redis-benchmark XADD (same entry)", how, partial(_rate_to_measure, run, count))
+        )
 
     def plain_loop() -> int:
         for p in payloads[:20_000]:
             client.xadd("loop", {"v": b"1", "d": p})
         return 20_000
-
-    add("redis-py xadd loop", "one round trip each", *timed(plain_loop))
 
     def plain_pipeline() -> int:
         pipe = client.pipeline(transaction=False)
@@ -117,30 +114,70 @@ def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
         pipe.execute()
         return len(payloads)
 
-    add("redis-py pipeline", "xadd, 1000 per execute", *timed(plain_pipeline))
-    names = StreamNames(shards=4)
-    for ext in ("jsonl", "csv", "parquet"):
+    def replay(ext: str) -> int:
         producer = StreamProducer(client, names, "tx", batch_size=BATCH, high_water=10**9)
-        replay = partial(lambda path, p: replay_file(path, p).sent, paths[ext], producer)
-        add(f"rtad replay {ext.upper()}", "validate + encode + XADD, 4 shards", *timed(replay))
-    config = SimConfig(seed=2, count=n // 2, customers=max(500, n // 400))
-    producer = StreamProducer(client, names, "tx", batch_size=BATCH, high_water=10**9)
-    generate = partial(lambda c, p: run_generate(c, StreamSink(p)).records, config, producer)
-    add("rtad generate", "simulate + validate + XADD", *timed(generate))
-    add("simulator alone", "no output", *timed(lambda: sum(1 for _ in generate_records(config))))
+        return replay_file(paths[ext], producer).sent
+
+    config = SimConfig(seed=2, count=RECORDS // 2, customers=max(500, RECORDS // 400))
+
+    def generate() -> int:
+        producer = StreamProducer(client, names, "tx", batch_size=BATCH, high_water=10**9)
+        return run_generate(config, StreamSink(producer)).records
+
+    out.append(("redis-py xadd loop", "one round trip each", partial(timed, plain_loop)))
+    out.append(("redis-py pipeline", "xadd, 1000 per execute", partial(timed, plain_pipeline)))
+    for ext in ("jsonl", "csv", "parquet"):
+        what = f"rtad replay {ext.upper()}"
+        out.append(
+            (what, "validate + encode + XADD, 4 shards", partial(timed, partial(replay, ext)))
+        )
+    out.append(("rtad generate", "simulate + validate + XADD", partial(timed, generate)))
+    simulate = partial(lambda: sum(1 for _ in generate_records(config)))
+    out.append(("simulator alone", "no output", partial(timed, simulate)))
+    return out
+
+
+def _rate_to_measure(run: Callable[[], float], count: int) -> tuple[int, float, float | None]:
+    return count, count / run(), None
+
+
+def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
+    """Every case REPEAT times, round by round (so all rows see the same machine load)."""
+    client = redis.Redis.from_url(server.url)
+    table = cases(client, server, paths)
+    results: list[list[tuple[int, float, float | None]]] = [[] for _ in table]
+    for _ in range(REPEAT):
+        for i, (_, _, measure) in enumerate(table):
+            results[i].append(measure())
+            client.flushall()
+    rows: list[Row] = []
+    for (what, how, _), runs in zip(table, results, strict=True):
+        rates = sorted(count / wall for count, wall, _ in runs)
+        cpus = [cpu / count * 1e6 for count, _, cpu in runs if cpu is not None]
+        rows.append(
+            {
+                "what": what,
+                "how": how,
+                "records": runs[0][0],
+                "per_second_best": rates[-1],
+                "per_second_median": statistics.median(rates),
+                "cpu_us_per_record": min(cpus) if cpus else None,
+            }
+        )
     return rows
 
 
 def markdown(rows: list[Row]) -> str:
     lines = [
-        "| what | how | records | records/s | CPU µs/record (client) |",
-        "|---|---|---:|---:|---:|",
+        f"| what | how | records | records/s (best of {REPEAT}) | median | client CPU µs/record |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         cpu = r["cpu_us_per_record"]
         cpu_text = "–" if cpu is None else f"{cpu:.1f}"
         lines.append(
-            f"| {r['what']} | {r['how']} | {r['records']:,} | {r['per_second']:,.0f} | {cpu_text} |"
+            f"| {r['what']} | {r['how']} | {r['records']:,} | {r['per_second_best']:,.0f} "
+            f"| {r['per_second_median']:,.0f} | {cpu_text} |"
         )
     return "\n".join(lines)
 
@@ -164,6 +201,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     meta = {
         "records": RECORDS,
+        "repeat": REPEAT,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "python": platform.python_version(),
