@@ -62,7 +62,13 @@ def export_stream(client: redis.Redis, names: StreamNames, kind: Kind, out: IO[b
 
 
 def export_to_file(client: redis.Redis, names: StreamNames, kind: Kind, path: Path) -> int:
+    """:func:`export_stream` into ``path``; a broker or disk failure is one clear line."""
     if not path.parent.exists():
         raise RtadError(f"cannot write {path}: directory {path.parent} does not exist")
-    with path.open("wb") as out:
-        return export_stream(client, names, kind, out)
+    try:
+        with path.open("wb") as out:
+            return export_stream(client, names, kind, out)
+    except redis.RedisError as exc:
+        raise RtadError(f"Redis failed during the export of {kind}: {exc}") from None
+    except OSError as exc:
+        raise RtadError(f"cannot write {path}: {exc.strerror or exc}") from None

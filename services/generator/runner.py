@@ -7,6 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
+from rtad.common.errors import RtadError
 from rtad.common.redis_streams import StreamProducer, connect
 from rtad.generator import metrics
 from rtad.generator.settings import GeneratorSettings
@@ -53,22 +56,41 @@ def stream_producer(settings: GeneratorSettings, attempts: int = 5) -> StreamPro
 def run_generate(
     config: SimConfig, sink: Sink, rate: float | None = None, stop: threading.Event | None = None
 ) -> RunSummary:
-    """Write ``config``'s records to ``sink`` at ``rate``/s until done or ``stop`` is set."""
+    """Write ``config``'s records to ``sink`` at ``rate``/s until done or ``stop`` is set.
+
+    A broker or disk failure on the way is one :class:`RtadError` line, saying how far it got.
+    """
     pacer = Pacer(rate)
-    counters: dict[str, Any] = {}
-    records = fraud = 0
+    summary = RunSummary(0, 0, 0.0)
     started = time.perf_counter()
-    with Closing(sink):
-        for record in generate_records(config):
-            if stop is not None and stop.is_set():
-                break
-            sink.write(record)
-            scenario = record.get("fraud_scenario", "genuine")
-            counter = counters.get(scenario)
-            if counter is None:
-                counter = counters[scenario] = metrics.TRANSACTIONS.labels(scenario=scenario)
-            counter.inc()
-            records += 1
-            fraud += record["is_fraud"]
-            pacer.tick()
-    return RunSummary(records, fraud, time.perf_counter() - started)
+    try:
+        with Closing(sink):
+            _pump(config, sink, pacer, stop, summary)
+    except redis.RedisError as exc:
+        raise RtadError(f"Redis failed after {summary.records} records: {exc}") from None
+    except OSError as exc:
+        raise RtadError(f"cannot write after {summary.records} records: {exc}") from None
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _pump(
+    config: SimConfig,
+    sink: Sink,
+    pacer: Pacer,
+    stop: threading.Event | None,
+    summary: RunSummary,
+) -> None:
+    counters: dict[str, Any] = {}
+    for record in generate_records(config):
+        if stop is not None and stop.is_set():
+            return
+        sink.write(record)
+        scenario = record.get("fraud_scenario", "genuine")
+        counter = counters.get(scenario)
+        if counter is None:
+            counter = counters[scenario] = metrics.TRANSACTIONS.labels(scenario=scenario)
+        counter.inc()
+        summary.records += 1
+        summary.fraud += record["is_fraud"]
+        pacer.tick()

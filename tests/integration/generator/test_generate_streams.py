@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 import redis
 
 from rtad.common.encoding import payload_of
-from rtad.common.local_redis import free_port
+from rtad.common.local_redis import LocalRedis, free_port
 from rtad.common.schema import decode_json
 from rtad.common.streams import StreamNames, shard_of
 from rtad.generator import metrics
@@ -101,3 +102,28 @@ def assert_metrics(text: str) -> None:
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_redis_dying_mid_run_is_one_line_not_a_traceback(
+    redis_factory: Callable[..., LocalRedis],
+) -> None:
+    server = redis_factory()
+    client = redis.Redis.from_url(server.url)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtad.cli.main", "generate", "--rate", "500", "--customers", "30"],
+        env={**os.environ, "RTAD_REDIS_URL": server.url, "RTAD_PRODUCER_BATCH": "20"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while client.exists("rtad:tx:{0}") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.kill()
+        _, err = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("rtad: error: Redis failed after ")
