@@ -15,6 +15,7 @@ from rtad.cli.prometheus_local import ScrapeTarget, prometheus_child
 from rtad.cli.supervisor import ChildSpec
 from rtad.common.local_redis import free_port
 from rtad.common.settings import mask_url
+from rtad.common.streams import StreamNames
 
 HOST = "127.0.0.1"
 SPARK_MASTER = "local[2]"
@@ -30,17 +31,18 @@ class LaunchPlan:
 
     run_dir: Path
     redis_url: str
-    shards: int
+    names: StreamNames
     children: list[ChildSpec] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)
 
 
-def child_env(redis_url: str, shards: int) -> dict[str, str]:
-    """The environment of every child: this one, pointed at the pipeline's Redis."""
+def child_env(redis_url: str, names: StreamNames) -> dict[str, str]:
+    """The environment of every child: this one, pointed at the pipeline's Redis and streams."""
     env = {k: v for k, v in os.environ.items() if k != "RTAD_METRICS_PORT"}
     env.update(
         RTAD_REDIS_URL=redis_url,
-        RTAD_SHARDS=str(shards),
+        RTAD_SHARDS=str(names.shards),
+        RTAD_STREAM_PREFIX=names.prefix,
         PYSPARK_PYTHON=sys.executable,
         PYSPARK_DRIVER_PYTHON=sys.executable,
         PYTHONUNBUFFERED="1",
@@ -64,12 +66,12 @@ def plan_launch(
     run_dir: Path,
     rate: float,
     port: int,
-    shards: int,
+    names: StreamNames,
     prometheus: str | None,
     model: Path,
 ) -> LaunchPlan:
     """Ports, commands and URLs for one ``rtad up`` run."""
-    env = child_env(redis_url, shards)
+    env = child_env(redis_url, names)
     generator_port, stream_port, spark_ui_port = (free_port(HOST) for _ in range(3))
     serve_args = ["serve", "--port", str(port), "--model", str(model.resolve())]
     commands = {
@@ -117,4 +119,4 @@ def plan_launch(
         urls["prometheus"] = f"http://{HOST}:{prometheus_port}/"
     urls["redis"] = mask_url(redis_url)
     urls["logs"] = str(run_dir / "logs")
-    return LaunchPlan(run_dir, redis_url, shards, children, urls)
+    return LaunchPlan(run_dir, redis_url, names, children, urls)

@@ -9,7 +9,6 @@ on Ctrl-C, SIGTERM, ``--duration`` or a crash, stop them producer-first, Redis l
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import redis
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -30,7 +30,7 @@ from rtad.cli.supervisor import ChildExit, Supervisor
 from rtad.common.errors import RtadError
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import connect
-from rtad.common.settings import mask_url
+from rtad.common.settings import RtadSettings, mask_url
 from rtad.common.streams import StreamNames
 
 console = Console(highlight=False, soft_wrap=True)
@@ -41,7 +41,9 @@ REDIS_STOP_TIMEOUT_S = 2.0
 def up(
     rate: Annotated[float, typer.Option(help="Generator rate, transactions per second.")] = 2000.0,
     port: Annotated[int, typer.Option(help="Scorer HTTP port (live page at /).")] = 8000,
-    shards: Annotated[int, typer.Option(min=1, max=1024, help="Shards of every stream.")] = 4,
+    shards: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Shards of every stream [RTAD_SHARDS].")
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Logs, checkpoints, Redis and Prometheus data.")
     ] = None,
@@ -54,7 +56,11 @@ def up(
     model: Annotated[Path | None, typer.Option(help="Model artifact (default: champion).")] = None,
 ) -> None:
     """Run everything at once on this machine: Redis, generator, Spark, scorer, Prometheus."""
-    external_redis = os.environ.get("RTAD_REDIS_URL") or None
+    settings = RtadSettings()
+    # A broker given in the environment is used as it is; otherwise a private one is started.
+    external_redis = (
+        settings.redis_url.get_secret_value() if "redis_url" in settings.model_fields_set else None
+    )
     preflight.check_port_free(port)
     preflight.check_java()
     preflight.check_redis(external_redis)
@@ -72,7 +78,7 @@ def up(
             run_dir=run_dir,
             rate=rate,
             port=port,
-            shards=shards,
+            names=StreamNames(settings.stream_prefix, shards or settings.shards),
             prometheus=prometheus,
             model=model,
         )
@@ -105,7 +111,7 @@ def _watch(
 ) -> ChildExit | None:
     """Show progress until Ctrl-C/SIGTERM, ``duration`` or a child's exit (returned)."""
     client = connect(plan.redis_url, attempts=3)
-    watch = PipelineWatch(client, StreamNames(shards=plan.shards))
+    watch = PipelineWatch(client, plan.names)
     deadline = None if duration is None else time.monotonic() + duration
     try:
         with Live(watch.render(), console=console, refresh_per_second=4, transient=True) as live:
@@ -116,13 +122,20 @@ def _watch(
                 if deadline is not None and time.monotonic() >= deadline:
                     console.print(f"--duration {duration:g} s reached")
                     return None
-                for stage in watch.sample():
+                for stage in _sample(watch):
                     _announce(watch, stage, plan)
                 live.update(watch.render())
     finally:
         client.close()
     console.print("stop requested")
     return None
+
+
+def _sample(watch: PipelineWatch) -> list[str]:
+    try:
+        return watch.sample()
+    except redis.RedisError as exc:
+        raise RtadError(f"lost the connection to Redis: {exc}") from None
 
 
 ANNOUNCEMENTS = {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rtad.cli.launch_plan import STOP_TIMEOUTS, plan_launch
 from rtad.cli.prometheus_local import ScrapeTarget, scrape_config
+from rtad.common.streams import StreamNames
 
 
 def plan(tmp_path: Path, prometheus: str | None = "/usr/bin/prometheus", model: Path = Path("m")):
@@ -15,7 +16,7 @@ def plan(tmp_path: Path, prometheus: str | None = "/usr/bin/prometheus", model: 
         run_dir=tmp_path,
         rate=500,
         port=8123,
-        shards=2,
+        names=StreamNames("demo", 2),
         prometheus=prometheus,
         model=model,
     )
@@ -37,6 +38,7 @@ def test_every_child_points_at_the_pipeline_redis(tmp_path: Path) -> None:
         assert child.env is not None
         assert child.env["RTAD_REDIS_URL"] == "redis://:pw@127.0.0.1:6399/0"
         assert child.env["RTAD_SHARDS"] == "2"
+        assert child.env["RTAD_STREAM_PREFIX"] == "demo"
         assert child.env["PYSPARK_PYTHON"] == sys.executable
         assert "RTAD_METRICS_PORT" not in child.env
 
