@@ -221,12 +221,18 @@ class HalfSpaceTreesDetector(_Outlier):
     """
 
     def __init__(
-        self, n_trees: int = 25, height: int = 8, window_size: int = 250, seed: int = 0
+        self,
+        n_trees: int = 25,
+        height: int = 8,
+        window_size: int = 250,
+        seed: int = 0,
+        contamination: float = 0.01,
     ) -> None:
         self.n_trees = n_trees
         self.height = height
         self.window_size = window_size
         self.seed = seed
+        self.contamination = contamination
 
     def fit(self, X: Any, y: Any = None) -> HalfSpaceTreesDetector:
         from river.anomaly import HalfSpaceTrees
@@ -234,15 +240,18 @@ class HalfSpaceTreesDetector(_Outlier):
         X = validate_data(self, X, dtype=np.float64)
         self.low_ = np.quantile(X, 0.001, axis=0)
         self.high_ = np.quantile(X, 0.999, axis=0)
+        # A window must fill before HST scores anything: never wider than a quarter of X.
+        window = max(1, min(self.window_size, len(X) // 4))
         self.model_ = HalfSpaceTrees(
-            n_trees=self.n_trees, height=self.height, window_size=self.window_size, seed=self.seed
+            n_trees=self.n_trees, height=self.height, window_size=window, seed=self.seed
         )
         self._learn(self._scaled(X))
         self._set_offset(X)
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> HalfSpaceTreesDetector:
-        check_is_fitted(self)
+        if not hasattr(self, "model_"):
+            return self.fit(X)
         self._learn(self._scaled(validate_data(self, X, dtype=np.float64, reset=False)))
         return self
 
