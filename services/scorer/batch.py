@@ -175,46 +175,53 @@ def _lay_out(
     scored = score_matrix(model, X)
     scores = scored.scores.tolist()
     flags = scored.is_anomaly.tolist()
+    reasons = scored.reasons
     threshold = float(model.threshold)
     version = model.version
+    # The one per-row loop left: a C-level struct constructor and encoder per row (positional
+    # arguments: the order of ScoreRecord's fields).
+    payloads = [
+        encode_record(
+            ScoreRecord(
+                r.transaction_id,
+                r.user_id,
+                scores[i],
+                flags[i],
+                threshold,
+                version,
+                reasons[i],
+                r.event_time,
+                r.ingest_ms,
+                now_ms,
+                r.amount,
+                r.merchant_id,
+                r.is_fraud,
+                r.fraud_scenario,
+            )
+        )
+        for i, r in enumerate(rows)
+    ]
+    ok = np.ones(len(rows), dtype=bool)
+    ok[list(scored.failed)] = False
+    shard_of_row = np.fromiter((s for s, _ in owners), dtype=np.int64, count=len(owners))
     ingest = np.fromiter((r.ingest_ms for r in rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
-    ok = np.ones(len(rows), dtype=bool)
-    codes: list[str] = []
-    for i, row in enumerate(rows):
-        shard, entry_id = owners[i]
-        out = outputs[shard]
-        if i in scored.failed:
-            ok[i] = False
-            continue
-        anomalous = flags[i]
-        record = ScoreRecord(
-            transaction_id=row.transaction_id,
-            user_id=row.user_id,
-            score=scores[i],
-            is_anomaly=anomalous,
-            threshold=threshold,
-            model_version=version,
-            reasons=scored.reasons[i],
-            event_time=row.event_time,
-            ingest_ms=row.ingest_ms,
-            scored_ms=now_ms,
-            amount=row.amount,
-            merchant_id=row.merchant_id,
-            is_fraud=row.is_fraud,
-            fraud_scenario=row.fraud_scenario,
+    for shard, out in outputs.items():
+        index = np.flatnonzero(ok & (shard_of_row == shard)).tolist()
+        out.scores = [payloads[i] for i in index]
+        out.ack = [owners[i][1] for i in index]
+        alerts = [i for i in index if flags[i]]
+        out.alerts = [payloads[i] for i in alerts]
+        out.anomalies = len(alerts)
+        out.labelled = Counter(
+            (_scenario(rows[i]), flags[i]) for i in index if rows[i].is_fraud is not None
         )
-        payload = encode_record(record)
-        out.scores.append(payload)
-        out.ack.append(entry_id)
-        if anomalous:
-            out.alerts.append(payload)
-            out.anomalies += 1
-            codes.append(scored.reasons[i][0]["code"] if scored.reasons[i] else "none")
-        if row.is_fraud is not None:
-            scenario = row.fraud_scenario or (GENUINE if row.is_fraud == 0 else "unknown")
-            out.labelled[(scenario, anomalous)] += 1
-    _add_latency_counts(outputs, owners, latencies, ok)
+        if index:
+            out.latency_counts = bin_counts(latencies[index])
+    codes = [
+        reasons[i][0]["code"] if reasons[i] else "none"
+        for i in np.flatnonzero(ok & scored.is_anomaly).tolist()
+    ]
     return BatchResult(
         shards=outputs,
         X=X[ok],
@@ -225,16 +232,5 @@ def _lay_out(
     )
 
 
-def _add_latency_counts(
-    outputs: dict[int, ShardOutput],
-    owners: list[tuple[int, bytes]],
-    latencies: np.ndarray,
-    ok: np.ndarray,
-) -> None:
-    if not len(owners):
-        return
-    shard_of_row = np.fromiter((s for s, _ in owners), dtype=np.int64, count=len(owners))
-    for shard, out in outputs.items():
-        mask = ok & (shard_of_row == shard)
-        if mask.any():
-            out.latency_counts = bin_counts(latencies[mask])
+def _scenario(row: FeatureRow) -> str:
+    return row.fraud_scenario or (GENUINE if row.is_fraud == 0 else "unknown")

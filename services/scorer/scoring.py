@@ -54,7 +54,7 @@ def row_decoder(feature_names: tuple[str, ...]) -> msgspec.json.Decoder[FeatureR
     return msgspec.json.Decoder(row)
 
 
-class ScoreRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ScoreRecord(msgspec.Struct, omit_defaults=True):
     """One entry of ``rtad:scores:{s}`` (and of ``rtad:alerts:{s}`` for anomalies)."""
 
     transaction_id: str

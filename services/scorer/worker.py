@@ -6,10 +6,8 @@ the XACK (:mod:`rtad.scorer.commit`), so a crash can neither double nor lose a s
 ``claim_interval_s`` it takes over what dead consumers left pending (``XAUTOCLAIM`` after
 ``claim_idle_ms``); an entry delivered more than ``max_deliveries`` times is dead-lettered.
 Several replicas share the group (consumer name = pod/host + pid). On SIGTERM the current
-batch is finished and acknowledged, then the loop returns.
-
-A batch that took longer than the claim idle time is abandoned instead of committed: another
-worker may already have claimed it, and committing both would double the scores.
+batch is finished and acknowledged, then the loop returns. Commits run one batch behind on
+their own thread (:mod:`rtad.scorer.committer`), so Redis works while the next batch is scored.
 
     python -m rtad.scorer.worker      # a worker without the HTTP API (settings from RTAD_*)
 """
@@ -32,8 +30,8 @@ from rtad.common.errors import RtadError
 from rtad.common.redis_streams import GroupReader
 from rtad.common.streams import SCORER_GROUP
 from rtad.scorer import metrics
-from rtad.scorer.batch import BatchResult, ShardEntries, build_batch
-from rtad.scorer.commit import commit_shard
+from rtad.scorer.batch import ShardEntries, build_batch
+from rtad.scorer.committer import Committer, Job
 from rtad.scorer.drift import DriftMonitor
 from rtad.scorer.faults import FaultPlan
 from rtad.scorer.latency import N_BINS
@@ -43,7 +41,6 @@ from rtad.scorer.settings import ScorerSettings
 
 log = logging.getLogger(__name__)
 
-FENCE_SHARE = 0.8  # commit only within 80 % of the claim idle time (margin for clock and RTT)
 MAX_BACKOFF_S = 10.0
 SUSPECT_DELIVERIES = 3  # claimed entries delivered this often are scored one at a time
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -106,6 +103,9 @@ class ScoringWorker:
             client, self.names, "features", SCORER_GROUP, settings.consumer_name
         )
         self.maintenance = Maintenance(client, self.reader, settings)
+        self.committer = Committer(
+            client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
+        )
         self.stop_event = threading.Event()
         self.batches = 0
         self.scored = 0
@@ -132,7 +132,16 @@ class ScoringWorker:
                 log.exception("worker step failed; retrying in %.1fs", backoff)
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+        self.close()
         log.info("worker %s stopped after %d batches", self.settings.consumer_name, self.batches)
+
+    def close(self) -> None:
+        """Commit the batch in hand (if any) and stop the commit thread."""
+        self.committer.close()
+        try:
+            self.committer.raise_failure()
+        except Exception as exc:  # the entries stay pending: another worker will claim them
+            log.warning("last batch not committed (%s): it stays pending", exc)
 
     def step(self) -> int:
         """Claim stale entries when due, maintain when due, then read and score one batch."""
@@ -190,7 +199,7 @@ class ScoringWorker:
         read_at: float,
         exhausted: set[tuple[int, bytes]] | None = None,
     ) -> int:
-        """Score one batch with the model of this moment and commit it shard by shard."""
+        """Score one batch with the model of this moment; the commit thread commits it."""
         started = time.perf_counter()
         model = self.faults.wrap(self.holder.current)  # once per batch: reloads apply next batch
         now_ms = int(time.time() * 1000)
@@ -200,16 +209,12 @@ class ScoringWorker:
         )
         self.batches += 1
         self.faults.before_commit(self.batches)
-        elapsed_ms = (time.monotonic() - read_at) * 1000
-        if elapsed_ms > FENCE_SHARE * self.settings.claim_idle_ms:
-            log.warning("batch took %.0f ms (> claim idle): left to its next owner", elapsed_ms)
-            return 0
-        for out in result.shards.values():
-            commit_shard(self.client, self.names, SCORER_GROUP, out, now_ms)
-        self._record(result, model, time.perf_counter() - started)
+        self.committer.submit(Job(result, model, read_at, started, now_ms))
         return result.scored
 
-    def _record(self, result: BatchResult, model: Any, seconds: float) -> None:
+    def _on_committed(self, job: Job, seconds: float) -> None:
+        """Metrics and drift of a committed batch (runs on the commit thread)."""
+        result, model = job.result, job.model
         self.scored += result.scored
         metrics.TRANSACTIONS_SCORED.inc(result.scored)
         metrics.BATCH_SECONDS.observe(seconds)

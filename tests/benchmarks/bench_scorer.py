@@ -1,0 +1,197 @@
+"""Scorer throughput: one worker process, batches of 1k-5k, beside a naive per-entry loop.
+
+    .venv/bin/python -m tests.benchmarks scorer      # RTAD_BENCH_SCORER_ROWS=100000 by default
+
+One private redis-server (``LocalRedis``). Feature rows are real: simulated transactions
+through ``batch_features`` (the streaming job's code), repeated with fresh transaction IDs.
+The model is ``models/champion/`` (rtad.ml's artifact). For each batch size the feature
+streams are filled first (not timed), then one :class:`ScoringWorker` (the production class:
+XREADGROUP, one ``model.score`` per batch, one MULTI/EXEC per shard) drains them; rows/s is
+rows / wall time, the batch latency is read → committed. The naive loop scores the same
+rows one entry at a time (decode, score one row, its own MULTI with XADD + XACK); the
+"model only" row is ``model.score`` on an in-memory matrix, the ceiling of any worker.
+Results: a Markdown table, and ``bench-results/scorer.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+
+from rtad.common.local_redis import LocalRedis
+from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.settings import ScorerSettings
+from rtad.scorer.worker import ScoringWorker
+from tests.unit.scorer.support import feature_rows, transactions, write_transactions
+
+ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))
+NAIVE_ROWS = min(ROWS, 5000)
+BATCHES = (1000, 2500, 5000)
+SHARDS = 4
+CHAMPION = Path("models/champion")
+RESULTS = Path("bench-results")
+
+
+def make_rows(workdir: Path, n: int) -> list[bytes]:
+    """``n`` feature payloads (real features of 10k simulated transactions, repeated)."""
+    data = write_transactions(workdir / "tx.jsonl", seed=7, count=10_000)
+    base = feature_rows(transactions(data))
+    out = []
+    for i in range(n):
+        row = base[i % len(base)]
+        out.append(orjson.dumps(row | {"transaction_id": f"{row['transaction_id']}-{i}"}))
+    return out
+
+
+def fill(client: redis.Redis, names: StreamNames, payloads: list[bytes]) -> None:
+    """XADD every payload to a shard (round robin), pipelined; set the ingest time now."""
+    now = int(time.time() * 1000)
+    for start in range(0, len(payloads), 5000):
+        pipe = client.pipeline(transaction=False)
+        for i, payload in enumerate(payloads[start : start + 5000], start):
+            row = orjson.loads(payload)
+            row["ingest_ms"] = now
+            pipe.xadd(names.key("features", i % SHARDS), {"v": "1", "d": orjson.dumps(row)})
+        pipe.execute()
+
+
+def run_worker(url: str, holder: ModelHolder, payloads: list[bytes], batch: int) -> dict:
+    client = redis.Redis.from_url(url)
+    settings = ScorerSettings(
+        redis_url=url,
+        stream_prefix=f"bench{batch}",
+        shards=SHARDS,
+        batch_count=batch // SHARDS,
+        block_ms=100,
+        claim_interval_s=3600,
+        maintenance_interval_s=3600,
+        consumer_name="bench",
+    )
+    worker = ScoringWorker(client, settings, holder)
+    fill(client, settings.streams, payloads)
+    latencies = []
+    started, cpu = time.perf_counter(), time.process_time()
+    while worker.scored < len(payloads):
+        t = time.perf_counter()
+        if worker.step():
+            latencies.append(time.perf_counter() - t)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    scores = sum(client.xlen(k) for k in settings.streams.all("scores"))
+    assert scores == len(payloads), (scores, len(payloads))
+    return {
+        "variant": f"rtad worker, batch {batch}",
+        "rows": len(payloads),
+        "rows_per_s": len(payloads) / wall,
+        "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
+        "cpu_us_per_row": cpu / len(payloads) * 1e6,
+    }
+
+
+def run_naive(url: str, holder: ModelHolder, payloads: list[bytes]) -> dict:
+    """The per-entry loop a first version would be: one row scored and committed at a time."""
+    client = redis.Redis.from_url(url)
+    names = StreamNames(prefix="naive", shards=SHARDS)
+    for key in names.all("features"):
+        client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
+    fill(client, names, payloads)
+    model = holder.current
+    done, latencies = 0, []
+    started = time.perf_counter()
+    while done < len(payloads):
+        reply: Any = client.xreadgroup(
+            SCORER_GROUP, "naive", {k: ">" for k in names.all("features")}, count=100
+        )
+        for key, entries in reply.items() if isinstance(reply, dict) else reply:
+            shard = names.shard_from_key(key)
+            for entry_id, fields in entries:
+                t = time.perf_counter()
+                row = json.loads(fields[b"d"])
+                x = np.array([[row["features"][n] for n in model.feature_names]])
+                score = float(model.score(x)[0])
+                anomalous = score >= model.threshold
+                out = {"transaction_id": row["transaction_id"], "user_id": row["user_id"]}
+                out |= {"score": score, "is_anomaly": anomalous, "model_version": model.version}
+                out["reasons"] = model.reasons(x)[0] if anomalous else []
+                pipe = client.pipeline(transaction=True)
+                pipe.xadd(names.key("scores", shard), {"v": "1", "d": json.dumps(out)})
+                if anomalous:
+                    pipe.xadd(names.key("alerts", shard), {"v": "1", "d": json.dumps(out)})
+                pipe.xack(key, SCORER_GROUP, entry_id)
+                pipe.execute()
+                latencies.append(time.perf_counter() - t)
+                done += 1
+    wall = time.perf_counter() - started
+    return {
+        "variant": "naive per-entry loop",
+        "rows": len(payloads),
+        "rows_per_s": len(payloads) / wall,
+        "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
+        "cpu_us_per_row": None,
+    }
+
+
+def model_only(holder: ModelHolder, payloads: list[bytes]) -> dict:
+    model = holder.current
+    rows = [orjson.loads(p)["features"] for p in payloads[:20_000]]
+    X = np.array([[r[n] for n in model.feature_names] for r in rows])
+    model.score(X[:1000])  # warm
+    started = time.perf_counter()
+    for start in range(0, len(X), 5000):
+        model.score(X[start : start + 5000])
+    wall = time.perf_counter() - started
+    return {
+        "variant": f"model.score alone ({model.card.get('detector')}), 5k rows",
+        "rows": len(X),
+        "rows_per_s": len(X) / wall,
+        "batch_p50_ms": None,
+        "batch_p99_ms": None,
+        "cpu_us_per_row": None,
+    }
+
+
+def table(results: list[dict]) -> str:
+    def cell(value: Any, fmt: str) -> str:
+        return "—" if value is None else format(value, fmt)
+
+    lines = [
+        "| variant | rows | rows/s | batch p50 (ms) | batch p99 (ms) | worker CPU µs/row |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['variant']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | "
+            f"{cell(r['batch_p50_ms'], '.1f')} | {cell(r['batch_p99_ms'], '.1f')} | "
+            f"{cell(r['cpu_us_per_row'], '.1f')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    holder = ModelHolder(CHAMPION)
+    with tempfile.TemporaryDirectory() as tmp:
+        payloads = make_rows(Path(tmp), ROWS)
+        with LocalRedis(Path(tmp) / "redis") as server:
+            results = [model_only(holder, payloads)]
+            results += [run_worker(server.url, holder, payloads, b) for b in BATCHES]
+            results.append(run_naive(server.url, holder, payloads[:NAIVE_ROWS]))
+    text = table(results)
+    print(f"\n### scorer ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)\n")
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scorer.json").write_text(json.dumps({"rows": ROWS, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
