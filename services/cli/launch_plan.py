@@ -19,8 +19,6 @@ from rtad.common.streams import StreamNames
 
 HOST = "127.0.0.1"
 SPARK_MASTER = "local[2]"
-MIN_BATCH_ROWS = 5_000
-BATCH_SECONDS_OF_INPUT = 5
 #: Seconds each child gets to stop after SIGTERM; their sum stays under the 30 s promise.
 STOP_TIMEOUTS = {"generator": 4.0, "stream": 14.0, "scorer": 5.0, "prometheus": 3.0}
 
@@ -48,12 +46,6 @@ def child_env(redis_url: str, names: StreamNames) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def batch_rows(rate: float) -> int:
-    """Rows admitted per micro-batch: the backlog piled up while Spark started drains in a
-    few short batches instead of one long first batch (admission control)."""
-    return int(max(MIN_BATCH_ROWS, rate * BATCH_SECONDS_OF_INPUT))
 
 
 def rtad_command(*args: str) -> list[str]:
@@ -88,8 +80,6 @@ def plan_launch(
             str(stream_port),
             "--ui-port",
             str(spark_ui_port),
-            "--max-records-per-batch",
-            str(batch_rows(rate)),
         ),
         "scorer": rtad_command(*serve_args),
     }

@@ -29,7 +29,7 @@ from tests.e2e.dashboards import dashboard_queries, query_has_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RATE = 1000
+RATE = 500
 NAMES = StreamNames(shards=4)
 STOP_ORDER = ["generator", "stream", "scorer", "prometheus", "redis"]
 

@@ -168,8 +168,8 @@
 
   // Rates and latencies read best from zero: a flat line must not look like a storm.
   const fromZero = (u, min, max) => [0, max > 0 ? max * 1.15 : 1];
-  const line = (label, stroke, scale = "y") => ({
-    label, stroke, scale, width: 2, spanGaps: true, points: { show: false },
+  const line = (label, stroke, scale = "y", dash = undefined) => ({
+    label, stroke, scale, dash, width: 2, spanGaps: true, points: { show: false },
   });
   const axis = (scale, side, unit) => ({
     scale, side, stroke: "#6b7385", size: 60, grid: { show: side === 3, stroke: "#eef1f6" },
@@ -178,7 +178,7 @@
 
   const throughput = makeChart(
     $("chart-throughput"),
-    [line("generated /s", COLORS.tx), line("features /s", COLORS.features), line("scored /s", COLORS.scored)],
+    [line("generated /s", COLORS.tx), line("features /s", COLORS.features, "y", [6, 4]), line("scored /s", COLORS.scored)],
     [axis("y", 3, "")],
   );
   const latency = makeChart(
