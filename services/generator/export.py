@@ -42,13 +42,13 @@ def entries(client: redis.Redis, key: str) -> Iterator[tuple[bytes, dict[bytes, 
 def export_line(kind: Kind, shard: int, entry_id: bytes, fields: dict[bytes, bytes]) -> bytes:
     head: dict[str, Any] = {"entry_id": entry_id.decode(), "shard": shard}
     if kind == "deadletter":
-        return orjson.dumps({**head, **decode_deadletter(fields)})
+        return orjson.dumps({**head, **decode_deadletter(fields), **head})
     try:
         obj = decode(fields)
     except UndecodableEntry as exc:
         return orjson.dumps({**head, "error": str(exc), "fields": decode_deadletter(fields)})
     body = obj if isinstance(obj, dict) else {"data": obj}
-    return orjson.dumps({**head, **body})
+    return orjson.dumps({**head, **body, **head})  # id and shard first, and never overwritten
 
 
 def export_stream(client: redis.Redis, names: StreamNames, kind: Kind, out: IO[bytes]) -> int:
