@@ -40,6 +40,7 @@ def entries(client: redis.Redis, key: str) -> Iterator[tuple[bytes, dict[bytes, 
 
 
 def export_line(kind: Kind, shard: int, entry_id: bytes, fields: dict[bytes, bytes]) -> bytes:
+    """One JSONL line for one stream entry (see the module docstring for its shape)."""
     head: dict[str, Any] = {"entry_id": entry_id.decode(), "shard": shard}
     if kind == "deadletter":
         return orjson.dumps({**head, **decode_deadletter(fields), **head})

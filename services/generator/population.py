@@ -39,6 +39,8 @@ from rtad.generator.catalogue import (
 
 @dataclass(frozen=True, slots=True)
 class City:
+    """A city of Faker's offline table; ``home`` when the issuer's cards live there."""
+
     name: str
     country: str
     latitude: float
@@ -49,6 +51,8 @@ class City:
 
 @dataclass(frozen=True, slots=True)
 class Merchant:
+    """A merchant: where it is, what it sells (MCC), how it takes cards (channel)."""
+
     merchant_id: str
     name: str
     mcc: str
@@ -86,6 +90,8 @@ class Customer:
 
 @dataclass
 class Population:
+    """Everyone in the simulation, with the indexes purchases need (merchants by city, MCC)."""
+
     cities: list[City]
     merchants: list[Merchant]
     customers: list[Customer]
@@ -256,13 +262,20 @@ def _build_customers(
             hour_weights=hours[i],
             online_share=float(online[i]),
         )
-        for j, cat in enumerate(CATEGORIES):
-            nearby = pop.merchants_in(customer.city, cat.mcc)
-            if nearby:
-                chosen = {int(r * len(nearby)) for r in picks[i, j, : kinds[i, j]]}
-                customer.usual[cat.mcc] = [nearby[x] for x in sorted(chosen)]
+        _choose_usual(customer, pop, picks[i], kinds[i])
         customers.append(customer)
     return customers
+
+
+def _choose_usual(
+    customer: Customer, pop: Population, picks: np.ndarray, kinds: np.ndarray
+) -> None:
+    """The card's usual merchants: the first ``kinds[j]`` uniform ``picks[j]`` per category."""
+    for j, cat in enumerate(CATEGORIES):
+        nearby = pop.merchants_in(customer.city, cat.mcc)
+        if nearby:
+            chosen = {int(r * len(nearby)) for r in picks[j, : kinds[j]]}
+            customer.usual[cat.mcc] = [nearby[x] for x in sorted(chosen)]
 
 
 def build_population(

@@ -31,6 +31,8 @@ CARD_CACHE = 1_000_000  # user_id -> shard entries kept (CRC-32 once per card)
 
 @dataclass
 class ReplaySummary:
+    """What a replay did: records sent, dead-lettered (by reason code), and how fast."""
+
     sent: int = 0
     deadlettered: int = 0
     seconds: float = 0.0

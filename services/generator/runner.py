@@ -19,6 +19,8 @@ from rtad.generator.sinks import Closing, Pacer, Sink, StreamSink
 
 @dataclass
 class RunSummary:
+    """What a generate run wrote: records, of which fraudulent, and how fast."""
+
     records: int
     fraud: int
     seconds: float

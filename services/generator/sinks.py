@@ -93,6 +93,7 @@ class StreamSink:
         self._source = source
 
     def write(self, record: Record) -> None:
+        """Validate ``record`` against the contract and queue it for its card's shard."""
         payload = orjson.dumps(record)
         try:
             tx = decode_json(payload)
@@ -131,6 +132,7 @@ class Pacer:
         self._n = 0
 
     def tick(self) -> None:
+        """Count one iteration; sleep if the loop is ahead of its schedule."""
         if self.rate is None:
             return
         self._n += 1
