@@ -16,7 +16,6 @@ nothing is downloaded.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -35,6 +34,7 @@ from rtad.generator.catalogue import (
     TRAVEL_MCCS,
     Category,
 )
+from rtad.generator.geo import jitter
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,30 +124,6 @@ class Population:
 
     def online(self, mcc: str) -> list[int]:
         return self.online_by_mcc.get(mcc) or self.online_by_mcc["5999"]
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine), km.
-
-    >>> round(distance_km(52.52, 13.40, 48.86, 2.35))
-    877
-    """
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
-
-
-def jitter(
-    normal: Callable[[float, float], float], lat: float, lon: float, km: float
-) -> tuple[float, float]:
-    """A point about ``km`` around (lat, lon): shops are spread over a city, not on one spot.
-
-    ``normal(mean, sd)`` draws the offsets (``numpy``'s ``rng.normal`` or ``random.gauss``).
-    """
-    dlat = float(normal(0, km / 111.0))
-    dlon = float(normal(0, km / (111.0 * max(0.2, math.cos(math.radians(lat))))))
-    return round(min(89.9, max(-89.9, lat + dlat)), 5), round(((lon + dlon + 180) % 360) - 180, 5)
 
 
 def _pick_cities(rng: np.random.Generator, customers: int) -> list[City]:

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from rtad.generator.population import Customer, Merchant, Population, jitter
+from rtad.generator.geo import jitter
+from rtad.generator.population import Customer, Merchant, Population
 
 Record = dict[str, Any]
 

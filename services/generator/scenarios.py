@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtad.generator.catalogue import MCC_INDEX
-from rtad.generator.population import City, Customer, distance_km
+from rtad.generator.geo import distance_km
+from rtad.generator.population import City, Customer
 from rtad.generator.records import Record, RecordFactory, next_local_time
 
 Episode = list[tuple[float, Record]]

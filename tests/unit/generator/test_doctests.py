@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["population", "simulator"])
+@pytest.mark.parametrize("name", ["geo", "population", "simulator"])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(f"rtad.generator.{name}")
     result = doctest.testmod(module)

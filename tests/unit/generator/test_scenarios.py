@@ -9,7 +9,8 @@ import pytest
 
 from rtad.common.schema import decode_json
 from rtad.generator.catalogue import MCC_INDEX
-from rtad.generator.population import Customer, distance_km
+from rtad.generator.geo import distance_km
+from rtad.generator.population import Customer
 from rtad.generator.records import Record
 from rtad.generator.scenarios import SCENARIOS
 from rtad.generator.simulator import SimConfig, Simulator
