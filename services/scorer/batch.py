@@ -133,41 +133,77 @@ def build_batch(
     names = tuple(model.feature_names)
     decoder = row_decoder(names)
     rows: list[FeatureRow] = []
-    owners: list[tuple[int, bytes]] = []
+    ids: list[bytes] = []
     originals: list[bytes] = []
+    counts: list[int] = []
     for shard, entries in groups:
-        out = outputs[shard]
-        for entry_id, fields in entries:
-            if (shard, entry_id) in exhausted:
-                out.deadletters.append(
-                    (entry_id, MAX_DELIVERIES, exhausted_reason, original_bytes(fields))
-                )
-                continue
-            try:
-                payload = payload_from_fields(fields)
-                rows.append(decode_row(payload, decoder))
-                originals.append(payload)
-            except UndecodableEntry as exc:
-                out.deadletters.append((entry_id, UNDECODABLE, str(exc), original_bytes(fields)))
-                continue
-            except ValueError as exc:
-                out.deadletters.append((entry_id, INVALID_ROW, str(exc), payload))
-                continue
-            owners.append((shard, entry_id))
+        decoded = _decode_group(
+            shard, entries, decoder, outputs[shard], exhausted, exhausted_reason
+        )
+        rows += decoded[0]
+        ids += decoded[1]
+        originals += decoded[2]
+        counts.append(len(decoded[0]))
+    shard_of_row = np.repeat(np.array([shard for shard, _ in groups], dtype=np.int64), counts)
     X, bad = rows_matrix(rows, names)
-    for i, reason in bad.items():
-        shard, entry_id = owners[i]
-        outputs[shard].deadletters.append((entry_id, INVALID_FEATURES, reason, originals[i]))
     if bad:
-        rows = [r for i, r in enumerate(rows) if i not in bad]
-        owners = [o for i, o in enumerate(owners) if i not in bad]
-    return _lay_out(outputs, rows, owners, X, model, now_ms)
+        for i, reason in bad.items():
+            outputs[int(shard_of_row[i])].deadletters.append(
+                (ids[i], INVALID_FEATURES, reason, originals[i])
+            )
+        keep = np.ones(len(rows), dtype=bool)
+        keep[list(bad)] = False
+        rows = [r for i, r in enumerate(rows) if keep[i]]
+        ids = [e for i, e in enumerate(ids) if keep[i]]
+        shard_of_row = shard_of_row[keep]
+    return _lay_out(outputs, rows, ids, shard_of_row, X, model, now_ms)
+
+
+def _decode_group(
+    shard: int,
+    entries: Sequence[RawEntry],
+    decoder: Any,
+    out: ShardOutput,
+    exhausted: Collection[tuple[int, bytes]],
+    exhausted_reason: str,
+) -> tuple[list[FeatureRow], list[bytes], list[bytes]]:
+    """Rows, entry IDs and payloads of one shard's entries; the bad ones go to ``out``.
+
+    Fast path: two list comprehensions over the whole group; only a group holding a bad
+    entry (or an exhausted one) is walked entry by entry to dead-letter it.
+    """
+    if not exhausted:
+        try:
+            payloads = [payload_from_fields(fields) for _id, fields in entries]
+            return [decoder.decode(p) for p in payloads], [e[0] for e in entries], payloads
+        except ValueError:  # UndecodableEntry and msgspec's errors are ValueErrors
+            pass
+    rows, ids, originals = [], [], []
+    for entry_id, fields in entries:
+        if (shard, entry_id) in exhausted:
+            dead = (entry_id, MAX_DELIVERIES, exhausted_reason, original_bytes(fields))
+            out.deadletters.append(dead)
+            continue
+        try:
+            payload = payload_from_fields(fields)
+        except UndecodableEntry as exc:
+            out.deadletters.append((entry_id, UNDECODABLE, str(exc), original_bytes(fields)))
+            continue
+        try:
+            rows.append(decode_row(payload, decoder))
+        except ValueError as exc:
+            out.deadletters.append((entry_id, INVALID_ROW, str(exc), payload))
+            continue
+        ids.append(entry_id)
+        originals.append(payload)
+    return rows, ids, originals
 
 
 def _lay_out(
     outputs: dict[int, ShardOutput],
     rows: list[FeatureRow],
-    owners: list[tuple[int, bytes]],
+    ids: list[bytes],
+    shard_of_row: np.ndarray,
     X: np.ndarray,
     model: ScoringModel,
     now_ms: int,
@@ -203,13 +239,12 @@ def _lay_out(
     ]
     ok = np.ones(len(rows), dtype=bool)
     ok[list(scored.failed)] = False
-    shard_of_row = np.fromiter((s for s, _ in owners), dtype=np.int64, count=len(owners))
-    ingest = np.fromiter((r.ingest_ms for r in rows), dtype=np.int64, count=len(rows))
+    ingest = np.array([r.ingest_ms for r in rows], dtype=np.int64)
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
     for shard, out in outputs.items():
         index = np.flatnonzero(ok & (shard_of_row == shard)).tolist()
         out.scores = [payloads[i] for i in index]
-        out.ack = [owners[i][1] for i in index]
+        out.ack = [ids[i] for i in index]
         alerts = [i for i in index if flags[i]]
         out.alerts = [payloads[i] for i in alerts]
         out.anomalies = len(alerts)
@@ -218,10 +253,8 @@ def _lay_out(
         )
         if index:
             out.latency_counts = bin_counts(latencies[index])
-    codes = [
-        reasons[i][0]["code"] if reasons[i] else "none"
-        for i in np.flatnonzero(ok & scored.is_anomaly).tolist()
-    ]
+    anomalous = np.flatnonzero(ok & scored.is_anomaly).tolist()
+    codes = [reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous]
     return BatchResult(
         shards=outputs,
         X=X[ok],

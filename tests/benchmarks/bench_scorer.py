@@ -29,7 +29,9 @@ import redis
 
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.batch import build_batch
 from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.scoring import row_decoder, rows_matrix, score_matrix
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker import ScoringWorker
 from tests.unit.scorer.support import feature_rows, transactions, write_transactions
@@ -161,6 +163,38 @@ def model_only(holder: ModelHolder, payloads: list[bytes]) -> dict:
     }
 
 
+def stages(holder: ModelHolder, payloads: list[bytes]) -> list[tuple[str, float]]:
+    """CPU µs per row of each step of a batch, on in-memory entries (best of 5 runs)."""
+    model = holder.current
+    names = tuple(model.feature_names)
+    decoder = row_decoder(names)
+    sample = payloads[:20_000]
+    entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(sample)]
+    groups = [(s, entries[s::SHARDS]) for s in range(SHARDS)]
+
+    def cpu(fn: Any) -> float:
+        best = float("inf")
+        for _ in range(5):
+            started = time.process_time()
+            fn()
+            best = min(best, time.process_time() - started)
+        return best / len(sample) * 1e6
+
+    rows = [decoder.decode(p) for p in sample]
+    X, _bad = rows_matrix(rows, names)
+    decode = cpu(lambda: [decoder.decode(p) for p in sample])
+    matrix = cpu(lambda: rows_matrix(rows, names))
+    scoring = cpu(lambda: score_matrix(model, X))
+    whole = cpu(lambda: build_batch(groups, model, int(time.time() * 1000)))
+    return [
+        ("decode + validate (msgspec)", decode),
+        ("feature matrix", matrix),
+        ("model.score + reasons of anomalies", scoring),
+        ("score entries (encode, per shard)", whole - decode - matrix - scoring),
+        ("whole batch, without Redis", whole),
+    ]
+
+
 def table(results: list[dict]) -> str:
     def cell(value: Any, fmt: str) -> str:
         return "—" if value is None else format(value, fmt)
@@ -183,14 +217,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         payloads = make_rows(Path(tmp), ROWS)
         with LocalRedis(Path(tmp) / "redis") as server:
+            breakdown = stages(holder, payloads)
             results = [model_only(holder, payloads)]
             results += [run_worker(server.url, holder, payloads, b) for b in BATCHES]
             results.append(run_naive(server.url, holder, payloads[:NAIVE_ROWS]))
     text = table(results)
     print(f"\n### scorer ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)\n")
     print(text)
+    print("\n| step of a batch (CPU) | µs/row |\n|---|---:|")
+    for name, value in breakdown:
+        print(f"| {name} | {value:.2f} |")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scorer.json").write_text(json.dumps({"rows": ROWS, "results": results}, indent=2))
+    document = {"rows": ROWS, "results": results, "cpu_us_per_row": dict(breakdown)}
+    (RESULTS / "scorer.json").write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
