@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-#: Grafana's built-in interval variables, for a Prometheus scraping every 2 s.
-BUILTINS = {"__rate_interval": "20s", "__interval": "4s", "__range": "5m"}
+#: Grafana's built-in interval variables. ``$__rate_interval`` is at least four times the
+#: scrape interval Grafana assumes for a data source (15 s unless set): 1m.
+BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -44,7 +45,7 @@ def substitute(expr: str, variables: list[str]) -> str:
     """Replace ``$name``, ``${name}`` and ``[[name]]`` by their test values.
 
     >>> substitute('rate(x{ns=~"$namespace"}[$__rate_interval])', ["namespace"])
-    'rate(x{ns=~".*"}[20s])'
+    'rate(x{ns=~".*"}[1m])'
     """
     values = dict(BUILTINS) | {name: ".*" for name in variables}
     pattern = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
