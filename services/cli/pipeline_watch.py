@@ -7,6 +7,7 @@ only grows, so trimming a stream does not make the pipeline look like it went ba
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import redis
@@ -16,6 +17,8 @@ from rich.table import Table
 
 from rtad.common.streams import Kind, StreamNames
 
+#: Rates are averaged over about this many seconds (Spark writes a micro-batch at a time).
+RATE_WINDOW_S = 5.0
 #: (stage shown to the user, the stream it writes) in pipeline order.
 STAGES: tuple[tuple[str, Kind], ...] = (
     ("generator", "tx"),
@@ -53,29 +56,33 @@ class PipelineWatch:
     client: redis.Redis
     names: StreamNames
     started: float = field(default_factory=time.monotonic)
-    previous: Sample | None = None
-    latest: Sample | None = None
+    samples: deque[Sample] = field(default_factory=deque)
     first_seen: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> Sample | None:
+        return self.samples[-1] if self.samples else None
 
     def sample(self) -> list[str]:
         """Take a sample; returns the stages that produced their first entries just now."""
         counts = {stage: entries_added(self.client, self.names, kind) for stage, kind in STAGES}
         now = time.monotonic()
-        if self.latest is None or now - self.latest.at >= 1.0:
-            self.previous = self.latest
-        self.latest = Sample(now, counts)
+        self.samples.append(Sample(now, counts))
+        # keep one sample older than the window, so that the rate spans the whole window
+        while len(self.samples) > 2 and now - self.samples[1].at >= RATE_WINDOW_S:
+            self.samples.popleft()
         fresh = [s for s, n in counts.items() if n > 0 and s not in self.first_seen]
         for stage in fresh:
             self.first_seen[stage] = now - self.started
         return fresh
 
     def rate(self, stage: str) -> float:
-        """Entries per second over the last sampling interval."""
-        if self.previous is None or self.latest is None:
+        """Entries per second over the last :data:`RATE_WINDOW_S` seconds or so."""
+        if len(self.samples) < 2:
             return 0.0
-        span = self.latest.at - self.previous.at
-        moved = self.latest.counts[stage] - self.previous.counts[stage]
-        return moved / span if span > 0 else 0.0
+        first, last = self.samples[0], self.samples[-1]
+        span = last.at - first.at
+        return (last.counts[stage] - first.counts[stage]) / span if span > 0 else 0.0
 
     @property
     def scoring(self) -> bool:
