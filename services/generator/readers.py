@@ -10,7 +10,10 @@ batches (``pyarrow.parquet.ParquetFile.iter_batches``). Each reader yields
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,14 +66,17 @@ class Progress:
 
 
 def format_of(path: Path) -> str:
-    """The reader for ``path``'s extension; one clear line when it is unknown or missing."""
+    """The reader for ``path``'s extension (``.gz`` allowed on text formats); one clear line
+    when it is unknown or the file is missing."""
     if not path.exists():
         raise RtadError(f"no such file: {path}")
     if path.is_dir():
         raise RtadError(f"{path} is a directory, not a transaction file")
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        known = ", ".join(sorted(FORMATS))
+    suffixes = [x.lower() for x in path.suffixes]
+    gzipped = suffixes[-1:] == [".gz"]
+    kind = FORMATS.get(suffixes[-2] if gzipped and len(suffixes) > 1 else path.suffix.lower())
+    if kind is None or (gzipped and kind == "parquet"):
+        known = ", ".join(sorted(FORMATS)) + " (text formats also .gz)"
         raise RtadError(f"cannot read {path.name}: unknown extension (use one of {known})")
     return kind
 
@@ -86,20 +92,34 @@ def open_records(path: Path) -> tuple[Iterator[Item], Progress]:
     return readers[kind](path)
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def _open_binary(path: Path) -> tuple[IO[bytes], Progress]:
+    """The file's bytes (decompressed for ``.gz``) and a progress over the bytes on disk."""
     try:
-        return path.open("rb", buffering=1 << 20)
+        raw = path.open("rb", buffering=1 << 20)
     except OSError as exc:
         raise RtadError(f"cannot read {path}: {exc.strerror}") from None
+    progress = Progress(path.stat().st_size, poll=raw.tell)
+    if path.suffix.lower() != ".gz":
+        return raw, progress
+    return io.BufferedReader(gzip.GzipFile(fileobj=raw), 1 << 20), progress  # type: ignore[arg-type]
+
+
+@contextmanager
+def _reading(path: Path, handle: IO[Any]) -> Iterator[None]:
+    """Close ``handle`` at the end; a file that breaks while read (bad gzip...) is one line."""
+    with handle:
+        try:
+            yield
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise RtadError(f"cannot read {path.name}: {exc}") from None
 
 
 def read_jsonl(path: Path) -> tuple[Iterator[Item], Progress]:
     """One JSON object per line; blank lines are skipped (they hold no record)."""
-    handle = _open_binary(path)
-    progress = Progress(path.stat().st_size, poll=handle.tell)
+    handle, progress = _open_binary(path)
 
     def items() -> Iterator[Item]:
-        with handle:
+        with _reading(path, handle):
             for number, line in enumerate(handle, 1):
                 try:  # the trailing newline is JSON whitespace: no copy needed on the fast path
                     yield number, line, decode_json(line)
@@ -114,9 +134,8 @@ def read_jsonl(path: Path) -> tuple[Iterator[Item], Progress]:
 class _LineTap:
     """Feeds lines to ``csv.reader`` while keeping the raw text of the current record."""
 
-    def __init__(self, handle: IO[str], progress: Progress) -> None:
+    def __init__(self, handle: IO[str]) -> None:
         self._handle = handle
-        self._progress = progress
         self.lines: list[str] = []
 
     def __iter__(self) -> _LineTap:
@@ -124,26 +143,22 @@ class _LineTap:
 
     def __next__(self) -> str:
         line = next(self._handle)
-        self._progress.done += len(line)
         self.lines.append(line)
         return line
 
 
 def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
     """CSV with a header row naming the fields; blank optional cells mean "absent"."""
-    progress = Progress(path.stat().st_size)
-    try:
-        handle = path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
-    except OSError as exc:
-        raise RtadError(f"cannot read {path}: {exc.strerror}") from None
-    tap = _LineTap(handle, progress)
+    binary, progress = _open_binary(path)
+    handle = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+    tap = _LineTap(handle)
     reader = csv.reader(tap)
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         handle.close()
         return iter(()), progress
-    except csv.Error as exc:
+    except (csv.Error, OSError, EOFError) as exc:
         handle.close()
         raise RtadError(f"cannot read {path.name}: bad CSV header: {exc}") from None
     try:
@@ -151,7 +166,7 @@ def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
     except RtadError:
         handle.close()
         raise
-    return _csv_items(handle, reader, tap, header), progress
+    return _csv_items(path, handle, reader, tap, header), progress
 
 
 def require_columns(path: Path, columns: list[str]) -> None:
@@ -161,8 +176,10 @@ def require_columns(path: Path, columns: list[str]) -> None:
         raise RtadError(f"{path.name} has no column {', '.join(missing)} (required fields)")
 
 
-def _csv_items(handle: IO[str], reader: Any, tap: _LineTap, header: list[str]) -> Iterator[Item]:
-    with handle:
+def _csv_items(
+    path: Path, handle: IO[str], reader: Any, tap: _LineTap, header: list[str]
+) -> Iterator[Item]:
+    with _reading(path, handle):
         while True:
             tap.lines.clear()
             first = reader.line_num + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 import orjson
@@ -107,3 +108,28 @@ def test_parquet_without_a_required_column_is_refused(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_pylist([row]), path)
     with pytest.raises(RtadError, match="no column amount"):
         open_records(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".csv.gz"])
+def test_gzipped_text_files(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".jsonl.gz":
+        text = "".join(orjson.dumps(r).decode() + "\n" for r in ROWS)
+    else:
+        text = ",".join(REQUIRED_FIELDS) + "\n"
+        text += "".join(",".join(str(r[k]) for k in REQUIRED_FIELDS) + "\n" for r in ROWS)
+    path = tmp_path / f"tx{suffix}"
+    path.write_bytes(gzip.compress(text.encode()))
+    good, bad = split(path)
+    assert [tx.transaction_id for tx in good] == [r["transaction_id"] for r in ROWS] and not bad
+
+
+def test_broken_gzip_and_gzipped_parquet_are_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "tx.jsonl.gz"
+    whole = gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in ROWS))
+    path.write_bytes(whole[: len(whole) // 2])  # a truncated download
+    items, _ = open_records(path)
+    with pytest.raises(RtadError, match="cannot read tx.jsonl.gz"):
+        list(items)
+    (tmp_path / "tx.parquet.gz").write_bytes(b"x")
+    with pytest.raises(RtadError, match="unknown extension"):
+        open_records(tmp_path / "tx.parquet.gz")
