@@ -73,6 +73,8 @@ def test_urls_are_printed_and_metrics_answer(pipeline: UpRun) -> None:
         response = httpx.get(urls[label], timeout=10)
         assert response.status_code == 200
         assert prefix in response.text
+    for label in ("API docs", "live page", "Spark UI", "prometheus"):
+        assert httpx.get(urls[label], timeout=10, follow_redirects=True).status_code == 200, label
     assert Path(urls["logs"], "stream.log").exists()
 
 
