@@ -92,11 +92,11 @@ def test_second_available_now_run_writes_nothing_and_poison_is_dead_lettered(
 def test_streaming_features_equal_batch_features(
     spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
 ) -> None:
-    """No training/serving skew: micro-batches of 40 rows give what one batch pass gives."""
-    records = transactions(400, users=12, seed=21)
+    """No training/serving skew: micro-batches of 50 rows give what one batch pass gives."""
+    records = transactions(200, users=8, seed=21)
     half = len(records) // 2
     produce(redis_client, names, records[:half])
-    small_batches = stream_settings.model_copy(update={"max_records_per_batch": 40})
+    small_batches = stream_settings.model_copy(update={"max_records_per_batch": 50})
     run_available_now(spark, small_batches)
     produce(redis_client, names, records[half:])  # the state carries over between runs
     run_available_now(spark, small_batches)

@@ -15,19 +15,19 @@ from .jobproc import StreamProcess, feature_count, feature_ids
 from .txdata import produce, transactions
 
 pytestmark = [pytest.mark.spark, pytest.mark.redis, pytest.mark.slow]
-ARGS = ("--master", "local[2]", "--max-records-per-batch", "60")
+ARGS = ("--master", "local[2]", "--max-records-per-batch", "40")
 ARGS += ("--trigger-interval", "200 milliseconds")
 
 
 def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, tmp_path: Path
 ) -> None:
-    before, after = transactions(1200, users=40, seed=31), transactions(300, users=40, seed=32)
+    before, after = transactions(320, users=30, seed=31), transactions(60, users=30, seed=32)
     produce(redis_client, names, before)
     checkpoint = tmp_path / "checkpoint"
     first = StreamProcess(redis_server.url, checkpoint, tmp_path / "first.log", *ARGS)
     try:
-        first.wait_for(lambda: feature_count(redis_client, names) >= 120, 240, "a few batches")
+        first.wait_for(lambda: feature_count(redis_client, names) >= 80, 240, "a few batches")
     finally:
         first.crash()  # SIGKILL while batches run back to back
     assert feature_count(redis_client, names) < len(before)
