@@ -58,6 +58,9 @@ def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[s
     """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF."""
     features = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
     cut = len(FEATURE_PREFIX)
+    at = batch.schema.get_field_index("event_time")
+    # datetime objects (microseconds), which orjson writes as ISO 8601 with a Z
+    batch = batch.set_column(at, "event_time", batch.column(at).cast(pa.timestamp("us", "UTC")))
     for row in batch.to_pylist():
         entry = {
             "transaction_id": row["transaction_id"],

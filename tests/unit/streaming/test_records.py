@@ -1,0 +1,63 @@
+"""Input entries → Arrow rows and dead letters (pure, no Redis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from rtad.common.encoding import encode
+from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
+from rtad.streaming.redis_source import shard_limits
+
+VALID = {
+    "transaction_id": "t1",
+    "timestamp": "2026-01-05T10:00:00+01:00",
+    "user_id": "u1",
+    "merchant_id": "m1",
+    "amount": 12.5,
+    "currency": "EUR",
+    "latitude": 48.85,
+    "longitude": 2.35,
+}
+
+
+def test_valid_entries_become_rows_with_utc_time_and_ingest_ms() -> None:
+    entries = [
+        (b"1700000000123-0", encode(VALID)),
+        (b"1700000000456-7", encode({**VALID, "is_fraud": 1})),
+    ]
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    assert dead == []
+    assert batch.schema == ARROW_SCHEMA
+    rows = batch.to_pylist()
+    assert rows[0]["timestamp"] == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    assert rows[0]["ingest_ms"] == 1700000000123
+    assert rows[0]["is_fraud"] is None and rows[1]["is_fraud"] == 1
+    assert rows[0]["channel"] is None  # optional fields may be absent
+
+
+def test_bad_entries_are_dead_lettered_with_reason_payload_and_source() -> None:
+    entries = [
+        (b"1-0", {b"v": b"1", b"d": b"{oops"}),
+        (b"2-0", {b"v": b"2", b"d": b"{}"}),
+        (b"3-0", {b"x": b"y"}),
+        (b"4-0", encode({**VALID, "amount": -3})),
+        (b"5-0", encode({**VALID, "currency": "XXZ"})),
+        (b"6-0", encode(VALID)),
+    ]
+    batch, dead = to_record_batch(entries, "rtad:tx:{2}")
+    assert batch.num_rows == 1
+    assert [d.entry_id for d in dead] == [b"1-0", b"2-0", b"3-0", b"4-0", b"5-0"]
+    assert "malformed JSON" in dead[0].reason and dead[0].payload == b"{oops"
+    assert "version" in dead[1].reason
+    assert orjson.loads(dead[2].payload) == {"x": "y"}
+    assert "amount" in dead[3].reason
+    assert "ISO 4217" in dead[4].reason
+    assert dead[0].source == "rtad:tx:{2}/1-0"
+
+
+def test_row_budget_is_spread_over_shards_without_exceeding_it() -> None:
+    assert shard_limits(100_000, 4) == [25_000] * 4
+    assert sum(shard_limits(10, 3)) == 10
+    assert shard_limits(2, 4) == [1, 1, 1, 1]  # every shard makes progress
