@@ -63,6 +63,9 @@ class ScorerSettings(RtadSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Request body limit (413 above)."
     )
+    blas_threads: int = Field(
+        default=1, ge=1, le=64, description="BLAS threads of the worker process (see worker)."
+    )
     drift_window_rows: int = Field(
         default=50_000, ge=100, description="Rows in the rolling window of the drift PSI."
     )

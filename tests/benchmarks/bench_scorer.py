@@ -33,7 +33,7 @@ from rtad.scorer.batch import build_batch
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import row_decoder, rows_matrix, score_matrix
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker
+from rtad.scorer.worker import ScoringWorker, tune_process
 from tests.unit.scorer.support import feature_rows, transactions, write_transactions
 
 ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))
@@ -81,6 +81,7 @@ def run_worker(url: str, holder: ModelHolder, payloads: list[bytes], batch: int)
     )
     worker = ScoringWorker(client, settings, holder)
     fill(client, settings.streams, payloads)
+    tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
     latencies = []
     started, cpu = time.perf_counter(), time.process_time()
     while worker.scored < len(payloads):
