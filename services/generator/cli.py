@@ -65,8 +65,8 @@ def generate(
     )
     settings = GeneratorSettings()
     metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    sink = open_file_sink(out) if out is not None else stream_sink(settings, "generate")
     with stop_on_signals() as stop:
+        sink = open_file_sink(out) if out is not None else stream_sink(settings, "generate", stop)
         summary = run_generate(config, sink, rate=rate, stop=stop)
     where = out if out is not None else f"{settings.redis_url_masked} ({settings.shards} shards)"
     typer.echo(
@@ -138,9 +138,10 @@ def replay(
     format_of(file)  # a missing file or unknown extension fails before connecting
     settings = GeneratorSettings()
     metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    producer = stream_producer(settings, attempts=2)
-    with stop_on_signals() as stop, progress_bar(file) as on_progress:
-        summary = replay_file(file, producer, rate=rate, stop=stop, on_progress=on_progress)
+    with stop_on_signals() as stop:
+        producer = stream_producer(settings, attempts=2, stop=stop)
+        with progress_bar(file) as on_progress:
+            summary = replay_file(file, producer, rate=rate, stop=stop, on_progress=on_progress)
     print_replay_summary(file, summary, stopped=stop.is_set())
 
 

@@ -23,6 +23,7 @@ from rtad.common.streams import shard_of
 from rtad.generator import metrics
 from rtad.generator.readers import Item, Progress, open_records
 from rtad.generator.sinks import Pacer
+from rtad.generator.stopping import StopRequested
 
 STAGE = "replay"
 PROGRESS_EVERY = 4096
@@ -81,6 +82,8 @@ def replay_file(
     try:
         _pump(items, producer, summary, str(path), rate, stop, publisher, progress, on_progress)
         producer.close()
+    except StopRequested:
+        pass  # stopped while waiting for readers: what was sent is counted
     except redis.RedisError as exc:
         raise RtadError(f"Redis failed during replay after {summary.sent} records: {exc}") from None
     finally:
@@ -113,13 +116,13 @@ def _pump(
                 if len(cards) > CARD_CACHE:
                     cards.clear()
                 shard = cards[result.user_id] = shard_of(result.user_id, shards)
+            summary.sent += 1  # first: a send may flush, then be stopped while waiting
             send(shard, encode(result))
-            summary.sent += 1
         else:
             where = f"{source}:{line}"
-            producer.deadletter(shard_of(where, shards), str(result), STAGE, raw, where)
             summary.deadlettered += 1
             summary.reasons[reason_code(str(result))] += 1
+            producer.deadletter(shard_of(where, shards), str(result), STAGE, raw, where)
         if rate is not None:
             tick()
         if n % PROGRESS_EVERY == 0:

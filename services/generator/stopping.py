@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+
+class StopRequested(Exception):
+    """Raised from inside a wait (backpressure) when SIGINT/SIGTERM asked the loop to stop."""
+
+
+def interruptible_sleep(stop: threading.Event | None) -> Callable[[float], None]:
+    """A ``sleep`` that ends early, raising :class:`StopRequested`, once ``stop`` is set.
+
+    Backpressure may wait for a reader indefinitely; a pod being terminated must not.
+    """
+    if stop is None:
+        return time.sleep
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise StopRequested
+
+    return sleep
 
 
 @contextmanager

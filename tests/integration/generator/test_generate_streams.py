@@ -127,3 +127,34 @@ def test_redis_dying_mid_run_is_one_line_not_a_traceback(
     assert process.returncode == 1
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("rtad: error: Redis failed after ")
+
+
+def test_backpressure_waits_for_readers_and_still_stops_on_sigterm(
+    rtad_env: dict[str, str], redis_client: redis.Redis, names: StreamNames
+) -> None:
+    env = {**os.environ, "RTAD_HIGH_WATER": "300", "RTAD_LOW_WATER": "100"}
+    env["RTAD_PRODUCER_BATCH"] = "50"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtad.cli.main", "generate", "--customers", "30"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, sizes = time.monotonic() + 60, [-1]
+        while time.monotonic() < deadline:  # no reader: the backlog must stop growing
+            time.sleep(0.5)
+            sizes.append(sum(redis_client.xlen(k) for k in names.all("tx")))
+            if sizes[-1] > 0 and sizes[-1] == sizes[-2]:
+                break
+        assert process.poll() is None  # waiting, not crashed, not trimming unread entries
+        assert max(redis_client.xlen(k) for k in names.all("tx")) <= 300 + 50
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "backpressure" in err
+    written = sum(redis_client.xlen(k) for k in names.all("tx"))
+    assert f"generated {written} transactions" in err
