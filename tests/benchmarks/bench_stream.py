@@ -1,0 +1,132 @@
+"""Spark job throughput: Redis tx → per-card features → Redis, on this machine's cores.
+
+Two queries over the same kind of data in one run and one local[2] Spark session:
+- ``reader→writer``: the Arrow source straight into the feature sink (no state) — the
+  plumbing's ceiling;
+- ``features``: the real job (transformWithStateInPandas + ``card_step``), whose cost is per
+  card per micro-batch (two ~70 µs state calls + one ``card_step`` call), so rows/s grows with
+  the rows a card has in one batch; both mixes are measured.
+
+Steady rate = rows / wall time of the batches after the first (the first pays JVM, Python
+worker and RocksDB start-up). Run: ``.venv/bin/python -m tests.benchmarks stream``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from rtad.common.local_redis import LocalRedis
+from rtad.common.streams import StreamNames
+from rtad.streaming.job import source_options, start_query
+from rtad.streaming.session import build_session
+from rtad.streaming.settings import StreamSettings
+from tests.integration.streaming.txdata import produce, transactions
+
+RESULTS = Path("bench-results")
+
+
+def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
+    """Source → sink with no features: the Arrow plumbing alone."""
+    options = source_options(settings)
+    rows = (
+        spark.readStream.format("rtad_redis")
+        .options(**options)
+        .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
+        .load()
+    )
+    rows = rows.selectExpr(
+        "transaction_id", "user_id", "merchant_id", "amount", "currency",
+        "timestamp AS event_time", "ingest_ms", "is_fraud", "fraud_scenario",
+    )  # fmt: skip
+    writer = rows.writeStream.format("rtad_features").options(**options)
+    return writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
+
+
+def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[str, Any]:
+    """Wait for an --available-now query and summarise its progress reports."""
+    query.awaitTermination()
+    progress = [p for p in query.recentProgress if p.numInputRows > 0]
+    steady = progress[1:] or progress
+    seconds = sum(p.batchDuration for p in steady) / 1000
+    durations = [p.batchDuration / 1000 for p in steady]
+    return {
+        "query": name,
+        "rows": rows,
+        "cards": cards,
+        "rows_per_batch": batch,
+        "rows_per_card_per_batch": round(batch / cards, 1),
+        "batches": len(progress),
+        "first_batch_s": round(progress[0].batchDuration / 1000, 2),
+        "steady_rows_per_s": round(sum(p.numInputRows for p in steady) / seconds),
+        "batch_median_s": round(statistics.median(durations), 2),
+        "batch_max_s": round(max(durations), 2),
+    }
+
+
+def run_case(spark: Any, server: LocalRedis, work: Path, case: dict[str, Any]) -> dict[str, Any]:
+    prefix = f"b{case['id']}"
+    settings = StreamSettings(
+        redis_url=server.url,
+        stream_prefix=prefix,
+        master="local[2]",
+        available_now=True,
+        max_records_per_batch=case["batch"],
+        checkpoint_dir=work / prefix,
+    )
+    client = redis.Redis.from_url(server.url)
+    produce(client, StreamNames(prefix, 4), transactions(case["rows"], case["cards"], seed=5))
+    if case["name"] == "reader→writer":
+        query = passthrough(spark, settings, settings.checkpoint_dir)
+    else:
+        query = start_query(spark, settings, settings.checkpoint_dir)
+    result = measure(query, case["name"], case["rows"], case["cards"], case["batch"])
+    client.flushdb()
+    return result
+
+
+CASES = [
+    {"id": 1, "name": "reader→writer", "rows": 400_000, "cards": 20_000, "batch": 100_000},
+    {"id": 2, "name": "features", "rows": 60_000, "cards": 1_000, "batch": 20_000},
+    {"id": 3, "name": "features", "rows": 40_000, "cards": 10_000, "batch": 10_000},
+]
+
+
+def main() -> None:
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp, LocalRedis(Path(tmp) / "redis") as server:
+        spark = build_session(StreamSettings(master="local[2]"))
+        try:
+            results = [run_case(spark, server, Path(tmp), case) for case in CASES]
+        finally:
+            spark.stop()
+    load_after = os.getloadavg()[0]
+    header = (
+        "| query | rows | cards | rows/card/batch | batches | first batch s "
+        "| steady rows/s | batch median s | batch max s |"
+    )
+    lines = [header, "|" + "---|" * 9]
+    for r in results:
+        lines.append(
+            f"| {r['query']} | {r['rows']:,} | {r['cards']:,} | {r['rows_per_card_per_batch']} "
+            f"| {r['batches']} | {r['first_batch_s']} | {r['steady_rows_per_s']:,} "
+            f"| {r['batch_median_s']} | {r['batch_max_s']} |"
+        )
+    lines.append(
+        f"\nlocal[2], {os.cpu_count()} cores; load average {load_before:.1f} before, "
+        f"{load_after:.1f} after (other work on the machine shares the cores)."
+    )
+    print("\n".join(lines))
+    RESULTS.mkdir(exist_ok=True)
+    report = {"results": results, "load_before": load_before, "load_after": load_after}
+    (RESULTS / "stream.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
