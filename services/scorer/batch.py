@@ -248,8 +248,10 @@ def _lay_out(
         alerts = [i for i in index if flags[i]]
         out.alerts = [payloads[i] for i in alerts]
         out.anomalies = len(alerts)
-        out.labelled = Counter(
-            (_scenario(rows[i]), flags[i]) for i in index if rows[i].is_fraud is not None
+        out.labelled = _labelled(
+            [rows[i].fraud_scenario for i in index],
+            [rows[i].is_fraud for i in index],
+            [flags[i] for i in index],
         )
         if index:
             out.latency_counts = bin_counts(latencies[index])
@@ -265,5 +267,12 @@ def _lay_out(
     )
 
 
-def _scenario(row: FeatureRow) -> str:
-    return row.fraud_scenario or (GENUINE if row.is_fraud == 0 else "unknown")
+def _labelled(
+    scenarios: list[str | None], frauds: list[int | None], flags: list[bool]
+) -> Counter[tuple[str, bool]]:
+    """``{(scenario, flagged): n}`` of the labelled rows (Counter over zip: counted in C)."""
+    out: Counter[tuple[str, bool]] = Counter()
+    for (scenario, fraud, flag), n in Counter(zip(scenarios, frauds, flags, strict=True)).items():
+        if fraud is not None:
+            out[(scenario or (GENUINE if fraud == 0 else "unknown"), flag)] += n
+    return out
