@@ -15,7 +15,7 @@ def stream(
     ] = False,
     checkpoint_dir: Annotated[
         Path | None,
-        typer.Option(help="Checkpoint directory [env RTAD_CHECKPOINT_DIR]; created if missing."),
+        typer.Option(help="Checkpoint directory (env RTAD_CHECKPOINT_DIR); created if missing."),
     ] = None,
     trigger_interval: Annotated[
         str | None, typer.Option(help="Micro-batch interval, e.g. '1 second'.")

@@ -81,5 +81,7 @@ def _quiet(spark: Any) -> None:
 
 def executor_count(spark: Any) -> int:
     """Executors alive now (local mode: the driver is the one executor)."""
+    if spark.sparkContext.master.startswith("local"):
+        return 1
     infos = spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
-    return max(len(infos) - 1, 1) if len(infos) > 1 else len(infos)
+    return len(infos) - 1  # the list includes the driver
