@@ -236,7 +236,7 @@ def stages(holder: ModelHolder, payloads: list[bytes]) -> list[tuple[str, float]
         ("decode + validate (msgspec)", decode),
         ("feature matrix", matrix),
         ("model.score + reasons of anomalies", scoring),
-        ("score entries (encode, per shard)", whole - decode - matrix - scoring),
+        ("the rest: raw fields, score entries, per-shard lists", whole - decode - matrix - scoring),
         ("whole batch, without Redis", whole),
     ]
 
