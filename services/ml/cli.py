@@ -19,11 +19,15 @@ def train(
         float, typer.Option(help="Share of transactions the threshold alerts on.")
     ] = 0.005,
     seed: Annotated[int, typer.Option(help="Random seed of the detector.")] = 0,
+    comparison: Annotated[
+        Path | None,
+        typer.Option(help="comparison.json whose held-out figures go into the model card."),
+    ] = None,
 ) -> None:
     """Fit a detector on a transaction file and write the artifact and its model card."""
     from rtad.ml.train import train as run
 
-    card = run(data, out, detector=detector, alert_rate=alert_rate, seed=seed)
+    card = run(data, out, detector, alert_rate, seed, comparison)
     typer.echo(
         f"wrote {out}: {card['detector']} on {card['training']['rows']:,} transactions, "
         f"threshold {card['threshold']:.4g} (alerts on {card['alert_rate']:.2%})"

@@ -268,3 +268,41 @@ class HalfSpaceTreesDetector(_Outlier):
         check_is_fitted(self)
         rows = self._scaled(validate_data(self, X, dtype=np.float64, reset=False))
         return -np.array([self.model_.score_one(row) for row in rows], dtype=np.float64)
+
+
+class SubsampledDetector(_Outlier):
+    """Fits ``estimator`` on at most ``max_samples`` random training rows.
+
+    For detectors whose fit or scoring grows faster than linearly (LOF's neighbour search,
+    the MCD of a robust covariance): a fixed random sample keeps them usable on a day of data.
+    """
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        max_samples: int = 10_000,
+        random_state: int = 0,
+        contamination: float = 0.01,
+    ) -> None:
+        self.estimator = estimator
+        self.max_samples = max_samples
+        self.random_state = random_state
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any = None) -> SubsampledDetector:
+        from sklearn.base import clone
+        from sklearn.ensemble import IsolationForest
+
+        X = validate_data(self, X, dtype=np.float64)
+        rows = np.random.default_rng(self.random_state).permutation(len(X))[: self.max_samples]
+        base = self.estimator
+        if base is None:
+            base = IsolationForest(random_state=self.random_state)
+        self.estimator_ = clone(base).fit(X[np.sort(rows)])
+        self._set_offset(X)
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return np.asarray(self.estimator_.score_samples(X), dtype=np.float64)

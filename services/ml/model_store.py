@@ -47,7 +47,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "rtad.ml.detectors.PCAReconstruction",
         "rtad.ml.detectors.HalfSpaceTreesDetector",
         "rtad.ml.detectors.PyODDetector",
-        "rtad.ml.detectors.RankEnsemble",
+        "rtad.ml.detectors.SubsampledDetector",
         "sklearn.ensemble._iforest.IsolationForest",
         "sklearn.tree._classes.ExtraTreeRegressor",
         "sklearn.tree._tree.Tree",

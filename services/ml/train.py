@@ -79,8 +79,13 @@ def train(
     detector: str | None = None,
     alert_rate: float = 0.005,
     seed: int = 0,
+    comparison: Path | None = None,
 ) -> dict[str, Any]:
-    """Fit, calibrate, describe and save; returns the model card."""
+    """Fit, calibrate, describe and save; returns the model card.
+
+    ``comparison``: a ``comparison.json`` whose held-out figures of this detector go into
+    the card's metrics.
+    """
     from rtad.ml.evaluation import summary
     from rtad.ml.model_store import save_model, suspicion
     from rtad.ml.reasons import reference_grid
@@ -100,6 +105,8 @@ def train(
     metrics: dict[str, Any] = {"fit_seconds": round(fit_seconds, 3)}
     if prepared.labels is not None:
         metrics["in_sample"] = summary(prepared.labels, scores)
+    if comparison is not None:
+        metrics["held_out"] = _held_out(comparison, name)
     card = {
         "detector": name,
         "detector_summary": spec.summary,
@@ -119,6 +126,18 @@ def train(
     save_model(out, estimator, card)
     log.info("wrote %s (%s, threshold %.4g)", out, name, threshold)
     return card
+
+
+def _held_out(comparison: Path, name: str) -> dict[str, Any]:
+    """The detector's figures on the comparison's later days (time-ordered split)."""
+    import json
+
+    try:
+        report = json.loads(comparison.read_text())
+        figures = report["detectors"][name]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RtadError(f"{comparison}: no figures for {name} ({exc})") from None
+    return {"report": comparison.name, "split": report.get("split"), **figures}
 
 
 def _training_section(prepared: TrainingData, data: Path, seed: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from rtad.ml.detectors import (
     HalfSpaceTreesDetector,
     PCAReconstruction,
     PyODDetector,
+    SubsampledDetector,
 )
 from rtad.ml.model_store import suspicion
 from rtad.ml.registry import DETECTORS, UNSUPERVISED, directions
@@ -29,6 +30,7 @@ from rtad.streaming.features import FEATURE_COLUMNS
         PyODDetector(kind="ecod"),
         PyODDetector(kind="hbos"),
         HalfSpaceTreesDetector(n_trees=3, height=4, window_size=20),
+        SubsampledDetector(max_samples=50),
     ],
     expected_failed_checks=lambda est: (
         {
