@@ -23,8 +23,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: StateDep, client: RedisDep) -> JSONResponse:
-    """Readiness: a model is loaded AND Redis answers (503 with the reason otherwise)."""
+    """Readiness: a model is loaded AND Redis answers (503 with the reason otherwise).
+
+    With the worker enabled, its thread must also be alive (it never returns unless stopped).
+    """
     model = state.holder.current
+    if state.runner is not None and not state.runner.alive:
+        return JSONResponse({"status": "unready", "detail": "worker stopped"}, status_code=503)
     where = state.settings.redis_url_masked
     try:
         await client.ping()

@@ -67,6 +67,8 @@ def test_metrics_pass_promtool_check_metrics(
     publish(redis_client, names, scorer_rows[:1000])
     with httpx.Client(base_url=live_url, timeout=30) as http:
         wait_until(lambda: http.get("/v1/stats").json()["totals"]["scored"] == 1000)
+        # drift gauges are exported by the worker's periodic maintenance
+        wait_until(lambda: 'rtad_scorer_drift_psi{feature="score"}' in http.get("/metrics").text)
         text = http.get("/metrics").text
     for name in (
         "rtad_scorer_transactions_scored_total",
@@ -75,6 +77,8 @@ def test_metrics_pass_promtool_check_metrics(
         "rtad_scorer_model_info",
         "rtad_scorer_labelled_total",
         "rtad_scorer_anomalies_total",
+        'rtad_scorer_drift_psi{feature="amount_ratio_log"}',
+        'rtad_scorer_consumer_lag_entries{shard="0"}',
     ):
         assert name in text, name
     promtool = shutil.which("promtool")
