@@ -57,19 +57,7 @@ def up(
 ) -> None:
     """Run everything at once on this machine: Redis, generator, Spark, scorer, Prometheus."""
     settings = RtadSettings()
-    # A broker given in the environment is used as it is; otherwise a private one is started.
-    external_redis = (
-        settings.redis_url.get_secret_value() if "redis_url" in settings.model_fields_set else None
-    )
-    preflight.check_port_free(port)
-    preflight.check_java()
-    preflight.check_redis(external_redis)
-    model = preflight.check_model(model)
-    prometheus = preflight.find_prometheus(not no_prometheus)
-    if not no_prometheus and prometheus is None:
-        errors.print(
-            f"note: prometheus not found, running without it ({preflight.PROMETHEUS_HINT})"
-        )
+    external_redis, model, prometheus = _preflight(settings, port, model, not no_prometheus)
     run_dir = (run_dir or Path(tempfile.mkdtemp(prefix="rtad-up-"))).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     with _stop_on_signals() as stop, _redis(external_redis, run_dir) as redis_url:
@@ -88,6 +76,26 @@ def up(
         errors.print(crashed.tail, markup=False)
         raise RtadError(f"{crashed.describe()}; everything else was stopped")
     console.print(f"stopped; logs in {run_dir}")
+
+
+def _preflight(
+    settings: RtadSettings, port: int, model: Path | None, want_prometheus: bool
+) -> tuple[str | None, Path, str | None]:
+    """Every check before anything starts: the external broker, the model, Prometheus."""
+    # A broker given in the environment is used as it is; otherwise a private one is started.
+    external_redis = (
+        settings.redis_url.get_secret_value() if "redis_url" in settings.model_fields_set else None
+    )
+    preflight.check_port_free(port)
+    preflight.check_java()
+    preflight.check_redis(external_redis)
+    model_path = preflight.check_model(model)
+    prometheus = preflight.find_prometheus(want_prometheus)
+    if want_prometheus and prometheus is None:
+        errors.print(
+            f"note: prometheus not found, running without it ({preflight.PROMETHEUS_HINT})"
+        )
+    return external_redis, model_path, prometheus
 
 
 def _run(plan: LaunchPlan, stop: threading.Event, duration: float | None) -> ChildExit | None:
