@@ -39,8 +39,12 @@ REDIS_STOP_TIMEOUT_S = 2.0
 
 
 def up(
-    rate: Annotated[float, typer.Option(help="Generator rate, transactions per second.")] = 2000.0,
-    port: Annotated[int, typer.Option(help="Scorer HTTP port (live page at /).")] = 8000,
+    rate: Annotated[
+        float, typer.Option(min=1, help="Generator rate, transactions per second.")
+    ] = 2000.0,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Scorer HTTP port (live page at /).")
+    ] = 8000,
     shards: Annotated[
         int | None, typer.Option(min=1, max=1024, help="Shards of every stream [RTAD_SHARDS].")
     ] = None,
