@@ -102,7 +102,8 @@
     show("kpi-anomaly-rate", share === null ? "–" : dec2.format(share));
     // Milliseconds while small, seconds once a backlog makes them large.
     const inSeconds = stats.p99 !== null && stats.p99 >= 10000;
-    show("kpi-latency-p99", stats.p99 === null ? "–" : inSeconds ? dec.format(stats.p99 / 1000) : fmtInt(stats.p99));
+    const p99 = inSeconds ? dec.format(stats.p99 / 1000) : fmtInt(stats.p99);
+    show("kpi-latency-p99", stats.p99 === null ? "–" : p99);
     show("kpi-latency-unit", inSeconds ? "s" : "ms");
     show("kpi-latency-p50", stats.p50 === null ? "–" : duration(stats.p50));
     show("kpi-lag", fmtInt(stats.lag));
@@ -178,7 +179,11 @@
 
   const throughput = makeChart(
     $("chart-throughput"),
-    [line("generated /s", COLORS.tx), line("features /s", COLORS.features, "y", [6, 4]), line("scored /s", COLORS.scored)],
+    [
+      line("generated /s", COLORS.tx),
+      line("features /s", COLORS.features, "y", [6, 4]),
+      line("scored /s", COLORS.scored),
+    ],
     [axis("y", 3, "")],
   );
   const latency = makeChart(
@@ -196,6 +201,8 @@
   }
 
   // ---------------------------------------------------------------- alerts (Server-Sent Events)
+  const scenarioName = (name) => (name || "fraud").replaceAll("_", " ");
+
   function alertRow(alert) {
     const tr = document.createElement("tr");
     tr.className = "alert fresh";
@@ -207,7 +214,7 @@
       alert.is_fraud === undefined || alert.is_fraud === null
         ? `<span class="tag tag-none">unlabelled</span>`
         : alert.is_fraud
-          ? `<span class="tag tag-fraud">${escapeHtml((alert.fraud_scenario || "fraud").replaceAll("_", " "))}</span>`
+          ? `<span class="tag tag-fraud">${escapeHtml(scenarioName(alert.fraud_scenario))}</span>`
           : `<span class="tag tag-genuine">genuine</span>`;
     const amount = typeof alert.amount === "number" ? dec2.format(alert.amount) : "–";
     tr.innerHTML =
