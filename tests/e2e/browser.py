@@ -48,12 +48,16 @@ class Page:
     def __init__(self, socket: ClientConnection) -> None:
         self.socket = socket
         self.ids = itertools.count(1)
+        self.errors: list[str] = []  # uncaught JavaScript exceptions (Runtime.enable)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         request_id = next(self.ids)
         self.socket.send(json.dumps({"id": request_id, "method": method, "params": params}))
         while True:
             message = json.loads(self.socket.recv(timeout=30))
+            if message.get("method") == "Runtime.exceptionThrown":
+                details = message["params"]["exceptionDetails"]
+                self.errors.append(details.get("exception", {}).get("description", str(details)))
             if message.get("id") == request_id:
                 assert "error" not in message, message
                 return message["result"]
@@ -93,6 +97,7 @@ def open_page(url: str, workdir: Path, size: tuple[int, int] = (1440, 1100)) -> 
         target = _new_tab(port, "about:blank")
         with connect(target["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024) as socket:
             page = Page(socket)
+            page.call("Runtime.enable")
             page.call(
                 "Emulation.setDeviceMetricsOverride",
                 width=size[0],

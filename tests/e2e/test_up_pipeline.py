@@ -159,6 +159,7 @@ def test_live_page_shows_live_figures(pipeline: UpRun, tmp_path: Path) -> None:
         assert reasons and all(len(text) > 5 for text in reasons)
         assert page.evaluate("document.querySelectorAll('.chart canvas').length") >= 2
         shot = page.screenshot(tmp_path / "live-page.png")
+        assert page.errors == [], "uncaught JavaScript errors"
     assert shot.stat().st_size > 20_000
 
 
