@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -71,12 +72,20 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(redis.RedisError, _redis_error)
     app.include_router(routes_scoring.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_ops.router)
     if STATIC_DIR.is_dir() and (STATIC_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="live-page")
     return app
+
+
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when a route needs Redis and Redis is away (the password is never in the text)."""
+    log.warning("%s %s: Redis unavailable: %s", request.method, request.url.path, exc)
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return JSONResponse({"detail": f"Redis unavailable: {reason}"}, status_code=503)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

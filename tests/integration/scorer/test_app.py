@@ -138,6 +138,9 @@ def test_health_readiness_and_a_lost_redis(redis_factory, model_dir: Path) -> No
         server.stop()
         lost = client.get("/readyz")
         assert lost.status_code == 503 and "is not reachable" in lost.json()["detail"]
+        for path in ("/v1/stats", "/v1/alerts"):
+            away = client.get(path)
+            assert away.status_code == 503 and "Redis unavailable" in away.json()["detail"]
         assert client.get("/healthz").status_code == 200
 
 
