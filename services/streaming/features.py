@@ -208,13 +208,17 @@ def _columns(rows: pd.DataFrame) -> dict[str, Any]:
 
 def _frame(rows: pd.DataFrame, feats: np.ndarray) -> pd.DataFrame:
     """Output rows: ids, event time, then every feature column in order."""
-    columns: dict[str, Any] = {
-        "transaction_id": rows["transaction_id"].to_numpy(),
-        "user_id": rows["user_id"].to_numpy(),
-        "event_time": _utc(rows["timestamp"]).array,
-    }
-    columns.update(zip(FEATURE_COLUMNS, feats.T, strict=True))
-    return pd.DataFrame(columns, index=rows.index, copy=False)
+    ids = pd.DataFrame(
+        {
+            "transaction_id": rows["transaction_id"].to_numpy(),
+            "user_id": rows["user_id"].to_numpy(),
+            "event_time": _utc(rows["timestamp"]).array,
+        },
+        index=rows.index,
+    )
+    # One float block for the features: far cheaper than one column at a time.
+    values = pd.DataFrame(feats, columns=list(FEATURE_COLUMNS), index=rows.index, copy=False)
+    return pd.concat([ids, values], axis=1)
 
 
 def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""Per-card features and the champion model: how fast, on simulated transactions.
+
+    .venv/bin/python -m tests.benchmarks ml     # RTAD_BENCH_ML_ROWS=200000 by default
+
+- ``batch_features``: rows/s over a whole file (what ``rtad train`` / ``compare`` do);
+- ``card_step``: one card's micro-batch as the Spark job calls it (state decoded from JSON,
+  features, state encoded again), for chunks of 1, 5 and 50 transactions: calls/s and rows/s;
+- the champion (``models/champion``): ``score`` and ``reasons`` rows/s on batches of 5,000.
+Results: a Markdown table, and ``bench-results/ml.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rtad.generator.simulator import SimConfig, generate_frame
+from rtad.ml.model_store import load_model
+from rtad.streaming.features import (
+    FEATURE_COLUMNS,
+    batch_features,
+    card_step,
+    decode_state,
+    encode_state,
+)
+
+ROWS = int(os.environ.get("RTAD_BENCH_ML_ROWS", "200000"))
+CHAMPION = Path("models/champion")
+RESULTS = Path("bench-results")
+
+
+def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - started, out
+
+
+def bench_batch(tx: pd.DataFrame) -> dict[str, Any]:
+    seconds, _ = _timed(batch_features, tx)
+    return {"what": "batch_features (whole file)", "rows": len(tx), "rows_per_s": len(tx) / seconds}
+
+
+def bench_card_step(tx: pd.DataFrame, chunk: int, calls: int = 400) -> dict[str, Any]:
+    """A busy card's history in chunks of ``chunk`` rows, state through JSON each time."""
+    busiest = tx["user_id"].value_counts().index[0]
+    card = tx[tx["user_id"] == busiest].sort_values("timestamp")
+    state, _ = card_step(None, card.iloc[:40])
+    raw = encode_state(state)
+    rest = card.iloc[40:]
+    chunks = [rest.iloc[(k * chunk) % len(rest) :][:chunk] for k in range(calls)]
+    started = time.perf_counter()
+    for rows in chunks:
+        state, _ = card_step(decode_state(raw), rows)
+        raw = encode_state(state)
+    seconds = time.perf_counter() - started
+    rows = sum(len(c) for c in chunks)
+    return {
+        "what": f"card_step, {chunk} row(s) per call",
+        "rows": rows,
+        "rows_per_s": rows / seconds,
+        "calls_per_s": calls / seconds,
+        "state_bytes": len(raw),
+    }
+
+
+def bench_model(tx: pd.DataFrame) -> list[dict[str, Any]]:
+    model = load_model(CHAMPION)
+    X = batch_features(tx.iloc[:50_000])[model.feature_names].to_numpy()
+    out = []
+    for name, fn in (("score", model.score), ("reasons (top 3)", model.reasons)):
+        started = time.perf_counter()
+        for start in range(0, len(X), 5000):
+            fn(X[start : start + 5000])
+        seconds = time.perf_counter() - started
+        out.append(
+            {
+                "what": f"champion {name}, batches of 5,000",
+                "rows": len(X),
+                "rows_per_s": len(X) / seconds,
+            }
+        )
+    return out
+
+
+def main() -> None:
+    tx = generate_frame(SimConfig(count=ROWS, customers=max(ROWS // 100, 50), seed=11))
+    results = [bench_batch(tx), *(bench_card_step(tx, n) for n in (1, 5, 50)), *bench_model(tx)]
+    load = os.getloadavg()[0]
+    header = (
+        f"rtad.ml benchmark: {len(FEATURE_COLUMNS)} features, {platform.processor() or 'cpu'}, "
+        f"{os.cpu_count()} cores, load average {load:.1f} (other work on the machine slows it)"
+    )
+    print(header)  # noqa: T201
+    print("| what | rows | rows/s | calls/s | state bytes |")  # noqa: T201
+    print("|---|---|---|---|---|")  # noqa: T201
+    for r in results:
+        calls = f"{r['calls_per_s']:,.0f}" if "calls_per_s" in r else ""
+        state = f"{r['state_bytes']:,}" if "state_bytes" in r else ""
+        print(f"| {r['what']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | {calls} | {state} |")  # noqa: T201
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"header": header, "load_average": load, "results": results}
+    (RESULTS / "ml.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    np.testing.assert_(all(r["rows_per_s"] > 0 for r in results))
+
+
+if __name__ == "__main__":
+    main()
