@@ -20,6 +20,7 @@ from rtad.common.redis_streams import parse_id
 from rtad.common.streams import StreamNames, shard_of
 
 CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})_(\d{1,4})$")
+MAX_ID_PART = 2**64 - 1  # both halves of a stream ID are unsigned 64-bit
 SCAN_CHUNK = 500
 SCAN_BUDGET = 5000
 SSE_BLOCK_MS = 5000
@@ -31,9 +32,9 @@ class BadCursor(ValueError):
 
 def parse_cursor(cursor: str, shards: int) -> tuple[str, int]:
     match = CURSOR.match(cursor)
-    if match is None or int(match[3]) >= shards:
+    if match is None or int(match[3]) >= shards or max(int(match[1]), int(match[2])) > MAX_ID_PART:
         raise BadCursor(f"invalid cursor {cursor[:60]!r}: pass back a next_cursor as given")
-    return f"{match[1]}-{match[2]}", int(match[3])
+    return f"{int(match[1])}-{int(match[2])}", int(match[3])
 
 
 def alert_of(entry_id: bytes | str, shard: int, fields: Any) -> dict[str, Any] | None:
@@ -48,12 +49,17 @@ def alert_of(entry_id: bytes | str, shard: int, fields: Any) -> dict[str, Any] |
     return alert | {"id": eid, "shard": shard, "cursor": f"{eid}_{shard}"}
 
 
-def _upper_bound(shard: int, after: tuple[str, int] | None) -> str:
-    """XREVRANGE max for ``shard``: strictly before the cursor in (id, shard) order."""
+def _upper_bound(shard: int, after: tuple[str, int] | None) -> str | None:
+    """XREVRANGE max for ``shard``: strictly before the cursor in (id, shard) order.
+
+    None when nothing can come before it (the cursor is at ``0-0``).
+    """
     if after is None:
         return "+"
     entry_id, cursor_shard = after
-    return entry_id if shard < cursor_shard else f"({entry_id}"
+    if shard < cursor_shard:
+        return entry_id
+    return None if entry_id == "0-0" else f"({entry_id}"
 
 
 async def recent_alerts(
@@ -69,8 +75,11 @@ async def recent_alerts(
         return await _user_alerts(client, names, limit, after, user_id)
     found: list[dict[str, Any]] = []
     for shard in range(names.shards):
+        upper = _upper_bound(shard, after)
+        if upper is None:
+            continue
         entries: Any = await client.xrevrange(
-            names.key("alerts", shard), max=_upper_bound(shard, after), min="-", count=limit
+            names.key("alerts", shard), max=upper, min="-", count=limit
         )
         found += [a for eid, f in entries if (a := alert_of(eid, shard, f)) is not None]
     found.sort(key=lambda a: (parse_id(a["id"]), a["shard"]), reverse=True)
@@ -90,7 +99,7 @@ async def _user_alerts(
     upper = _upper_bound(shard, after)
     page: list[dict[str, Any]] = []
     scanned = 0
-    while len(page) < limit and scanned < SCAN_BUDGET:
+    while upper is not None and upper != "(0-0" and len(page) < limit and scanned < SCAN_BUDGET:
         entries: Any = await client.xrevrange(key, max=upper, min="-", count=SCAN_CHUNK)
         for eid, fields in entries:
             scanned += 1
@@ -102,7 +111,9 @@ async def _user_alerts(
                     return page, alert["cursor"]
         if len(entries) < SCAN_CHUNK:
             return page, None
-    return page, f"{upper[1:]}_{shard}" if upper.startswith("(") else None
+    if upper is None or not upper.startswith("(") or upper == "(0-0":
+        return page, None
+    return page, f"{upper[1:]}_{shard}"  # scan budget spent: go on from here next call
 
 
 async def live_alerts(

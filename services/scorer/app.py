@@ -72,7 +72,8 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(redis.RedisError, _redis_error)
+    for unavailable in (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError):
+        app.add_exception_handler(unavailable, _redis_error)
     app.include_router(routes_scoring.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_ops.router)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
@@ -184,3 +186,31 @@ def test_stats_and_alert_pages_follow_the_worker(
     assert mine["alerts"] and all(a["user_id"] == user for a in mine["alerts"])
     assert len(mine["alerts"]) == sum(1 for a in alerts if a["user_id"] == user)
     assert bad.status_code == 400 and "invalid cursor" in bad.json()["detail"]
+
+
+def test_fuzzed_alert_queries_never_give_a_server_error(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    with app_client(redis_server.url, model_dir) as client:
+        publish(redis_client, names, scorer_rows[:600])
+        wait_until(lambda: client.get("/v1/stats").json()["totals"]["scored"] == 600)
+
+        @settings(max_examples=150, deadline=None)
+        @given(
+            cursor=st.none() | st.text(max_size=90) | st.from_regex(r"\d{1,22}-\d{1,22}_\d{1,5}"),
+            limit=st.none() | st.integers(-5, 1000) | st.text(max_size=5),
+            user_id=st.none() | st.text(max_size=140),
+        )
+        def check(cursor: object, limit: object, user_id: object) -> None:
+            given_params = (("cursor", cursor), ("limit", limit), ("user_id", user_id))
+            params = {k: v for k, v in given_params if v is not None}
+            answer = client.get("/v1/alerts", params=params)
+            assert answer.status_code < 500, params
+            if answer.status_code == 200:
+                assert isinstance(answer.json()["alerts"], list)
+
+        check()
