@@ -1,8 +1,11 @@
 """Named fraud scenarios: how a compromised card, account or merchant shows up in the data.
 
 Each scenario builds one *episode*: a short run of fraudulent records (``is_fraud=1``,
-``fraud_scenario=<name>``) starting after ``now``, for a victim card whose genuine purchase
-at ``now`` has just been simulated. The simulator merges episodes into the event-time timeline.
+``fraud_scenario=<name>``) starting minutes after ``now``, for a victim card whose genuine
+purchase at ``now`` (at ``seen``) has just been simulated. The moment a card was compromised
+is not observable, so episodes start soon after the trigger (a long wait would only make
+a short run lose the episodes still pending when it ends). The simulator merges episodes
+into the event-time timeline.
 Fraudsters are not all far away: card-not-present fraud often comes from the victim's own
 country, so only the scenarios whose nature is distance (impossible travel, ATM cash-out)
 always are.
@@ -41,8 +44,8 @@ def _median(victim: Customer) -> float:
     return float(victim.medians[order][np.searchsorted(cum, 0.5)])
 
 
-def _far_city(f: RecordFactory, victim: Customer, seen: Point) -> int:
-    """A city abroad more than 2000 km from the card's home and from where it was just used."""
+def _far_cities(f: RecordFactory, victim: Customer, seen: Point) -> list[int]:
+    """Cities abroad more than 2000 km from the card's home and from where it was just used."""
     pop, home = f.pop, f.pop.cities[victim.city]
     abroad = pop.abroad_cities()
     far_away = [
@@ -54,7 +57,7 @@ def _far_city(f: RecordFactory, victim: Customer, seen: Point) -> int:
         )
         > 2000
     ]
-    return f.pick(far_away or abroad)
+    return far_away or abroad
 
 
 def _where(city: City) -> Point:
@@ -78,7 +81,7 @@ def card_testing(f: RecordFactory, victim: Customer, now: float, seen: Point) ->
     device = f.device_at(city)
     tz = f.pop.cities[city].tz
     testers = [f.pick(f.pop.online("5816")), f.pick(f.pop.online("5999"))]
-    ts = now + f.rng.uniform(10, 240) * MINUTE
+    ts = now + f.rng.uniform(2, 60) * MINUTE
     out: Episode = []
     for _ in range(int(f.rng.integers(3, 11))):
         ts += f.rng.uniform(4, 75)
@@ -103,7 +106,7 @@ def account_takeover(f: RecordFactory, victim: Customer, now: float, seen: Point
     city = _fraud_city(f, victim)
     device = f.device_at(city)
     tz = f.pop.cities[city].tz
-    ts = now + f.rng.uniform(0.5, 6) * HOUR
+    ts = now + f.rng.uniform(5, 90) * MINUTE
     out: Episode = []
     for _ in range(int(f.rng.integers(3, 8))):
         ts += f.rng.uniform(3, 55) * MINUTE
@@ -119,7 +122,7 @@ def account_takeover(f: RecordFactory, victim: Customer, now: float, seen: Point
 
 def impossible_travel(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A cloned card is used thousands of km away minutes after a genuine purchase."""
-    city = _far_city(f, victim, seen)
+    city = f.pick(_far_cities(f, victim, seen))
     ts = now + f.rng.uniform(3, 45) * MINUTE
     out: Episode = []
     for _ in range(int(f.rng.integers(1, 4))):
@@ -133,7 +136,7 @@ def impossible_travel(f: RecordFactory, victim: Customer, now: float, seen: Poin
 
 def amount_spike(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """A skimmed card used near home for purchases many times the card's usual amounts."""
-    ts = now + f.rng.uniform(1, 20) * HOUR
+    ts = now + f.rng.uniform(10, 120) * MINUTE
     out: Episode = []
     for _ in range(int(f.rng.integers(1, 4))):
         mcc = str(f.rng.choice(["5732", "5944", "5311", "5691"]))
@@ -152,7 +155,7 @@ def compromised_merchant(f: RecordFactory, victim: Customer, now: float, seen: P
     victims = [victim] + [
         f.pop.customers[int(i)] for i in f.rng.choice(len(f.pop.customers), size=cards - 1)
     ]
-    ts = now + f.rng.uniform(0.2, 8) * HOUR
+    ts = now + f.rng.uniform(5, 60) * MINUTE
     window = f.rng.uniform(5, 40) * MINUTE
     times = np.sort(ts + f.rng.uniform(0, window, size=len(victims)))
     return [
@@ -169,10 +172,14 @@ def compromised_merchant(f: RecordFactory, victim: Customer, now: float, seen: P
 
 def atm_cashout(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
     """Night-time ATM withdrawals in a burst, far from home, near the card's limit."""
-    city = _far_city(f, victim, seen)
+    # The gang works where it is night soon: the next local night in each candidate city.
+    hour = f.rng.uniform(0.3, 3.5)
+    candidates = _far_cities(f, victim, seen)
+    starts = {c: next_local_time(now, f.pop.cities[c].tz, hour) for c in candidates}
+    soon = [c for c, t in starts.items() if t - now < 4 * HOUR] or list(starts)
+    city = f.pick(sorted(soon))
     atms = [m for m in f.pop.merchants_in(city, "6011") if f.pop.merchants[m].channel == "atm"]
-    tz = f.pop.cities[city].tz
-    ts = next_local_time(now, tz, f.rng.uniform(0.3, 3.5))
+    ts = starts[city]
     out: Episode = []
     for _ in range(int(f.rng.integers(4, 11))):
         merchant = f.pop.merchants[f.pick(atms or f.pop.merchants_in(city, "6011"))]
