@@ -82,6 +82,7 @@ def test_sigkill_between_read_and_exec_loses_and_doubles_nothing(
     assert pending_total(redis_client, names) == 0
 
 
+@pytest.mark.parametrize("entrypoint", ["rtad serve", "python -m rtad.scorer.worker"])
 def test_sigterm_finishes_and_acknowledges_the_current_batch_then_exits(
     redis_server: LocalRedis,
     redis_client: redis.Redis,
@@ -90,20 +91,16 @@ def test_sigterm_finishes_and_acknowledges_the_current_batch_then_exits(
     scorer_rows: list[dict],
     tmp_path: Path,
     processes: list,
+    entrypoint: str,
 ) -> None:
     publish(redis_client, names, scorer_rows)
     marker = tmp_path / "paused"
+    command = [sys.executable, "-m", "rtad.scorer.worker"]
+    if entrypoint == "rtad serve":
+        port = str(free_port())
+        command = [RTAD, "serve", "--model", str(model_dir), "--port", port, "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [
-            RTAD,
-            "serve",
-            "--model",
-            str(model_dir),
-            "--port",
-            str(free_port()),
-            "--host",
-            "127.0.0.1",
-        ],
+        command,
         env=_env(redis_server.url, model_dir, marker, "pause_before_commit@2:2"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
