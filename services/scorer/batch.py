@@ -27,6 +27,7 @@ from rtad.scorer.latency import N_BINS, bin_counts
 from rtad.scorer.model_holder import ScoringModel
 from rtad.scorer.scoring import (
     FeatureRow,
+    ScoredMatrix,
     ScoreRecord,
     decode_row,
     encode_record,
@@ -209,14 +210,51 @@ def _lay_out(
     now_ms: int,
 ) -> BatchResult:
     scored = score_matrix(model, X)
+    payloads = _score_payloads(rows, scored, model, now_ms)
+    flags = scored.is_anomaly.tolist()
+    ok = np.ones(len(rows), dtype=bool)
+    ok[list(scored.failed)] = False
+    ingest = np.array([r.ingest_ms for r in rows], dtype=np.int64)
+    latencies = np.maximum(now_ms - ingest, 0) / 1000.0
+    for shard, out in outputs.items():
+        index = np.flatnonzero(ok & (shard_of_row == shard)).tolist()
+        out.scores = [payloads[i] for i in index]
+        out.ack = [ids[i] for i in index]
+        alerts = [i for i in index if flags[i]]
+        out.alerts = [payloads[i] for i in alerts]
+        out.anomalies = len(alerts)
+        out.labelled = _labelled(
+            [rows[i].fraud_scenario for i in index],
+            [rows[i].is_fraud for i in index],
+            [flags[i] for i in index],
+        )
+        if index:
+            out.latency_counts = bin_counts(latencies[index])
+    reasons = scored.reasons
+    anomalous = np.flatnonzero(ok & scored.is_anomaly).tolist()
+    return BatchResult(
+        shards=outputs,
+        X=X[ok],
+        scores=scored.scores[ok],
+        latencies_s=latencies[ok],
+        anomaly_codes=[reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous],
+        left_pending=len(scored.failed),
+    )
+
+
+def _score_payloads(
+    rows: list[FeatureRow], scored: ScoredMatrix, model: ScoringModel, now_ms: int
+) -> list[bytes]:
+    """The JSON of every score entry: a C-level struct and encoder per row, nothing else.
+
+    Positional arguments: the order of ScoreRecord's fields.
+    """
     scores = scored.scores.tolist()
     flags = scored.is_anomaly.tolist()
     reasons = scored.reasons
     threshold = float(model.threshold)
     version = model.version
-    # The one per-row loop left: a C-level struct constructor and encoder per row (positional
-    # arguments: the order of ScoreRecord's fields).
-    payloads = [
+    return [
         encode_record(
             ScoreRecord(
                 r.transaction_id,
@@ -237,34 +275,6 @@ def _lay_out(
         )
         for i, r in enumerate(rows)
     ]
-    ok = np.ones(len(rows), dtype=bool)
-    ok[list(scored.failed)] = False
-    ingest = np.array([r.ingest_ms for r in rows], dtype=np.int64)
-    latencies = np.maximum(now_ms - ingest, 0) / 1000.0
-    for shard, out in outputs.items():
-        index = np.flatnonzero(ok & (shard_of_row == shard)).tolist()
-        out.scores = [payloads[i] for i in index]
-        out.ack = [ids[i] for i in index]
-        alerts = [i for i in index if flags[i]]
-        out.alerts = [payloads[i] for i in alerts]
-        out.anomalies = len(alerts)
-        out.labelled = _labelled(
-            [rows[i].fraud_scenario for i in index],
-            [rows[i].is_fraud for i in index],
-            [flags[i] for i in index],
-        )
-        if index:
-            out.latency_counts = bin_counts(latencies[index])
-    anomalous = np.flatnonzero(ok & scored.is_anomaly).tolist()
-    codes = [reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous]
-    return BatchResult(
-        shards=outputs,
-        X=X[ok],
-        scores=scored.scores[ok],
-        latencies_s=latencies[ok],
-        anomaly_codes=codes,
-        left_pending=len(scored.failed),
-    )
 
 
 def _labelled(
