@@ -87,13 +87,13 @@ def test_a_dead_consumer_s_entries_are_taken_over(
 ) -> None:
     rows = scorer_rows[:400]
     publish(redis_client, names, rows)
-    worker = make_worker(redis_server.url, model_dir, claim_idle_ms=200)
+    worker = make_worker(redis_server.url, model_dir, claim_idle_ms=600)
     # another replica reads a batch of every shard, then dies without acknowledging
     redis_client.xreadgroup(
         "scorer", "dead-replica-1", {k: ">" for k in names.all("features")}, count=50
     )
     assert pending_total(redis_client, names) == 200
-    time.sleep(0.25)
+    time.sleep(0.65)
     step_until(worker, lambda: worker.scored == 400)
     assert len(read_stream(redis_client, names, "scores")) == 400
     assert pending_total(redis_client, names) == 0
@@ -113,7 +113,7 @@ def test_a_poison_entry_is_dead_lettered_after_n_deliveries(
         redis_server.url,
         model_dir,
         FaultPlan(poison_value=777.0),
-        claim_idle_ms=100,
+        claim_idle_ms=600,
         max_deliveries=3,
     )
     dead_key = names.for_user("deadletter", poison["user_id"])

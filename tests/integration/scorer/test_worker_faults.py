@@ -75,7 +75,7 @@ def test_sigkill_between_read_and_exec_loses_and_doubles_nothing(
     in_flight = pending_total(redis_client, names)
     committed = len(read_stream(redis_client, names, "scores"))
     assert in_flight > 0  # batch 2 (at least) was read and never committed
-    successor = make_worker(redis_server.url, model_dir, claim_idle_ms=300)
+    successor = make_worker(redis_server.url, model_dir, claim_idle_ms=1000)
     step_until(successor, lambda: committed + successor.scored == len(scorer_rows))
     ids = [s["transaction_id"] for s in read_stream(redis_client, names, "scores")]
     assert len(ids) == len(set(ids)) == len(scorer_rows)
