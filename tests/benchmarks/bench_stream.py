@@ -93,8 +93,8 @@ def run_case(spark: Any, server: LocalRedis, work: Path, case: dict[str, Any]) -
 
 CASES = [
     {"id": 1, "name": "reader→writer", "rows": 400_000, "cards": 20_000, "batch": 100_000},
-    {"id": 2, "name": "features", "rows": 60_000, "cards": 1_000, "batch": 20_000},
-    {"id": 3, "name": "features", "rows": 40_000, "cards": 10_000, "batch": 10_000},
+    {"id": 2, "name": "features", "rows": 30_000, "cards": 500, "batch": 10_000},
+    {"id": 3, "name": "features", "rows": 6_000, "cards": 2_000, "batch": 2_000},
 ]
 
 
@@ -103,7 +103,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, LocalRedis(Path(tmp) / "redis") as server:
         spark = build_session(StreamSettings(master="local[2]"))
         try:
-            results = [run_case(spark, server, Path(tmp), case) for case in CASES]
+            results = []
+            for case in CASES:
+                results.append(run_case(spark, server, Path(tmp), case))
+                print(json.dumps(results[-1]), flush=True)
         finally:
             spark.stop()
     load_after = os.getloadavg()[0]
