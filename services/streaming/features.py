@@ -31,6 +31,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from rtad.ml.window_stats import (
+    distinct_count,
+    haversine_km,
+    median_and_spread,
+    nan_median,
+    remember,
+    window,
+)
+
 WINDOW = 32
 MERCHANT_MEMORY = 48
 CATEGORY_MEMORY = 8
@@ -233,9 +242,9 @@ def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> n
     seg = np.cumsum(np.r_[0, b["start"][1:] != b["start"][:-1]])
     has_prev = i > b["start"]
     f: dict[str, np.ndarray] = {"history_log_count": np.log1p(b["prior"] + i - b["start"])}
-    idx, valid = _window(i, b["start"])
+    idx, valid = window(i, b["start"], WINDOW)
     log_amount = np.log(b["amount"])
-    med, spread = _median_and_spread(np.where(valid, log_amount[idx], np.nan), valid)
+    med, spread = median_and_spread(np.where(valid, log_amount[idx], np.nan), valid)
     f["amount_log"] = log_amount
     f["amount_ratio_log"] = np.where(has_prev, log_amount - med, 0.0)
     f["amount_spread"] = np.where(has_prev, spread, 0.0)
@@ -253,38 +262,9 @@ def _compute(b: dict[str, Any], memories: dict[str, list[list[list[int]]]]) -> n
     f["count_1h_excess"] = np.where(has_prev, f["count_1h"] - np.maximum(usual_1h, 1), 0.0)
     top = np.where(valid, log_amount[idx], -np.inf).max(axis=1)
     f["amount_vs_max_log"] = np.where(has_prev, log_amount - top, 0.0)
-    f["distinct_merchants_24h"] = _distinct(b["merchant"], idx, f.pop("_lo_24h"))
+    f["distinct_merchants_24h"] = distinct_count(b["merchant"], idx, f.pop("_lo_24h"))
     f["hour_rarity"] = _hour_rarity(b, idx, valid)
     return np.column_stack([f[name][new_rows] for name in FEATURE_COLUMNS])
-
-
-def _window(i: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of each row's previous WINDOW rows of the same card, and which are real."""
-    idx = i[:, None] - np.arange(WINDOW, 0, -1)[None, :]
-    valid = idx >= start[:, None]
-    return np.maximum(idx, 0), valid
-
-
-def _median_and_spread(win: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise median and 1.4826 * MAD of a NaN-padded window matrix."""
-    med = _nan_median(win, valid.sum(axis=1))
-    mad = _nan_median(np.abs(win - med[:, None]), valid.sum(axis=1))
-    return med, 1.4826 * mad
-
-
-def _nan_median(win: np.ndarray, count: np.ndarray) -> np.ndarray:
-    ordered = np.sort(win, axis=1)  # NaN sorts last
-    rows = np.arange(len(win))
-    lower = ordered[rows, np.maximum(count - 1, 0) // 2]
-    upper = ordered[rows, np.minimum(count // 2, win.shape[1] - 1)]
-    return np.where(count > 0, (lower + upper) / 2, np.nan)
-
-
-def _haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlat, dlon = p2 - p1, np.radians(lon2) - np.radians(lon1)
-    h = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_prev: Any) -> None:
@@ -292,7 +272,7 @@ def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_pr
     prev = np.maximum(np.arange(len(b["t"])) - 1, 0)
     gap_s = (b["t"] - b["t"][prev]) / 1000.0
     f["gap_log_s"] = np.log1p(np.where(has_prev, gap_s, GAP_NEUTRAL_S))
-    km = _haversine_km(b["lat"][idx], b["lon"][idx], b["lat"][:, None], b["lon"][:, None])
+    km = haversine_km(b["lat"][idx], b["lon"][idx], b["lat"][:, None], b["lon"][:, None])
     hours = np.where(valid, b["t"][:, None] - b["t"][idx], 0) / 3_600_000.0
     # Two shops of one town a minute apart are no journey: only the distance beyond
     # TOWN_KM counts, and no gap is shorter than 5 min (clock and location noise).
@@ -300,9 +280,9 @@ def _place_features(f: dict, b: dict, idx: np.ndarray, valid: np.ndarray, has_pr
     fastest = np.argmax(speed, axis=1)
     rows = np.arange(len(speed))
     count = valid.sum(axis=1)
-    home_lat = _nan_median(np.where(valid, b["lat"][idx], np.nan), count)
-    home_lon = _nan_median(np.where(valid, b["lon"][idx], np.nan), count)
-    home = np.where(has_prev, _haversine_km(home_lat, home_lon, b["lat"], b["lon"]), 0.0)
+    home_lat = nan_median(np.where(valid, b["lat"][idx], np.nan), count)
+    home_lon = nan_median(np.where(valid, b["lon"][idx], np.nan), count)
+    home = np.where(has_prev, haversine_km(home_lat, home_lon, b["lat"], b["lon"]), 0.0)
     f["home_km"] = home
     # A purchase at the card's usual place is no journey, whatever happened elsewhere
     # (a far purchase minutes earlier is the suspicious one, and it was scored then).
@@ -341,14 +321,6 @@ def _velocity_features(f: dict, b: dict, seg: np.ndarray, median_amount: np.ndar
     f["_lo_24h"] = lo["24h"]
 
 
-def _distinct(merchant: np.ndarray, idx: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Distinct merchants among a row's window rows from ``lo`` on, and the row itself."""
-    codes = np.where(idx >= lo[:, None], merchant[idx], -1)
-    codes = np.sort(np.column_stack([codes, merchant]), axis=1)
-    changes = (codes[:, 1:] != codes[:, :-1]) & (codes[:, 1:] >= 0)
-    return (changes.sum(axis=1) + (codes[:, 0] >= 0)).astype(np.float64)
-
-
 def _hour_rarity(b: dict, idx: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """log(1/8 / p): p = smoothed share of the card's window within +-1 h of this hour.
 
@@ -368,44 +340,17 @@ def _novelty_features(
 ) -> np.ndarray:
     """Merchant and category novelty of the new rows, in time order, updating the memories."""
     first = ~has_prev[rows]
-    new_m, visits = _remember(b["merchant"][rows], seg[rows], first, memories["merchants"])
+    new_m, visits = remember(
+        b["merchant"][rows], seg[rows], first, memories["merchants"], MERCHANT_MEMORY
+    )
     n = len(b["t"])
     f["merchant_new"], f["merchant_visits_log"] = np.zeros(n), np.zeros(n)
     f["merchant_new"][rows], f["merchant_visits_log"][rows] = new_m, np.log1p(visits)
     for name in CATEGORIES:
         f[f"{name}_new"] = np.zeros(n)
         if b[name] is not None:
-            seen, _ = _remember(b[name][rows], seg[rows], first, memories[name], CATEGORY_MEMORY)
+            seen, _ = remember(b[name][rows], seg[rows], first, memories[name], CATEGORY_MEMORY)
             f[f"{name}_new"][rows] = seen
     flags = np.zeros(n, dtype=np.int64)
     flags[rows] = new_m
     return flags
-
-
-def _remember(
-    keys: np.ndarray, segs: np.ndarray, first: np.ndarray, memory: list, capacity: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(is new, previous visits) per key, through a per-card LRU memory of [key, visits].
-
-    A key is new when the card remembers other keys but not this one.
-    """
-    capacity = capacity or MERCHANT_MEMORY
-    is_new, visits = np.zeros(len(keys)), np.zeros(len(keys))
-    current, seen = -1, dict[int, int]()
-    for j, (key, s, fresh) in enumerate(
-        zip(keys.tolist(), segs.tolist(), first.tolist(), strict=True)
-    ):
-        if s != current:
-            if current >= 0:
-                memory[current] = [[k, v] for k, v in seen.items()]
-            current, seen = s, dict(memory[s])
-        if key == 0:  # a missing value: neither new nor remembered
-            continue
-        count = seen.pop(key, 0)
-        is_new[j], visits[j] = (count == 0 and bool(seen) and not fresh), count
-        seen[key] = count + 1
-        if len(seen) > capacity:
-            del seen[next(iter(seen))]  # least recently used
-    if current >= 0:
-        memory[current] = [[k, v] for k, v in seen.items()]
-    return is_new, visits
