@@ -117,9 +117,20 @@ def card_step(
 
     Row k of the output belongs to row k of ``rows``; ``state`` None means a new card.
     """
+    updated, matrix = card_step_matrix(state, rows)
+    return updated, _frame(rows, matrix)
+
+
+def card_step_matrix(
+    state: dict[str, Any] | None, rows: pd.DataFrame
+) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`card_step` without the output frame: (new state, rows x FEATURE_COLUMNS floats).
+
+    For a caller that builds its own output rows (the Spark processor): saves a DataFrame.
+    """
     state = new_state() if state is None else state
     if rows.empty:
-        return state, _frame(rows, np.empty((0, len(FEATURE_COLUMNS))))
+        return state, np.empty((0, len(FEATURE_COLUMNS)))
     new = _columns(rows)
     n_hist = len(state["t"])
     merged: dict[str, Any] = {
@@ -143,7 +154,7 @@ def card_step(
     updated: dict[str, Any] = {"v": STATE_VERSION, "n": state["n"] + len(rows)}
     updated |= {k: batch[k][keep].tolist() for k in _WINDOW_KEYS}
     updated |= {k: v[0] for k, v in memories.items()}
-    return updated, _frame(rows, out)
+    return updated, out
 
 
 def batch_features(tx: pd.DataFrame) -> pd.DataFrame:

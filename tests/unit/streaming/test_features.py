@@ -17,6 +17,7 @@ from rtad.streaming.features import (
     WINDOW,
     batch_features,
     card_step,
+    card_step_matrix,
     decode_state,
     encode_state,
     new_state,
@@ -237,3 +238,11 @@ def test_chunked_calls_equal_one_call(seed: int, data: st.DataObject) -> None:
     np.testing.assert_array_equal(
         chunked[list(FEATURE_COLUMNS)].to_numpy(), whole[list(FEATURE_COLUMNS)].to_numpy()
     )
+
+
+def test_matrix_variant_gives_the_same_numbers() -> None:
+    rows = random_card(3, 20)
+    state, frame = card_step(None, rows)
+    again, matrix = card_step_matrix(None, rows)
+    assert again == state
+    np.testing.assert_array_equal(matrix, frame[list(FEATURE_COLUMNS)].to_numpy())
