@@ -32,14 +32,18 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.encoding import encode_raw
+from rtad.common.encoding import DATA_FIELD, ENCODING_VERSION, VERSION_FIELD
 from rtad.common.redis_streams import connect
 from rtad.common.streams import StreamNames, shard_of
 from rtad.streaming.processor import FEATURE_PREFIX
 from rtad.streaming.redis_source import stats_key
 
 FORMAT = "rtad_features"
+_FIELDS = (VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)  # encoding v1: v=1, then d=<JSON>
 _LABELS = ("is_fraud", "fraud_scenario")
+_HEAD = (
+    "transaction_id", "user_id", "merchant_id", "amount", "currency", "event_time", "ingest_ms",
+)  # fmt: skip
 
 
 @dataclass
@@ -56,27 +60,25 @@ def sink_marker_key(names: StreamNames, shard: int) -> str:
 
 def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[str, bytes]]:
     """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF."""
-    features = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
-    cut = len(FEATURE_PREFIX)
+    names = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
     at = batch.schema.get_field_index("event_time")
     # datetime objects (microseconds), which orjson writes as ISO 8601 with a Z
     batch = batch.set_column(at, "event_time", batch.column(at).cast(pa.timestamp("us", "UTC")))
-    for row in batch.to_pylist():
-        entry = {
-            "transaction_id": row["transaction_id"],
-            "user_id": row["user_id"],
-            "merchant_id": row["merchant_id"],
-            "amount": row["amount"],
-            "currency": row["currency"],
-            "event_time": row["event_time"],
-            "ingest_ms": row["ingest_ms"],
-            "feature_ms": feature_ms,
-            "features": {name[cut:]: row[name] for name in features},
-        }
-        for label in _LABELS:
-            if row[label] is not None:
-                entry[label] = row[label]
-        yield row["user_id"], orjson.dumps(entry, option=orjson.OPT_UTC_Z)
+    # column lists + zip: ~2x faster than batch.to_pylist()'s dict per row
+    head = [batch.column(n).to_pylist() for n in _HEAD]
+    labels = [batch.column(n).to_pylist() for n in _LABELS]
+    feats = [batch.column(n).to_pylist() for n in names]
+    keys = [n[len(FEATURE_PREFIX) :] for n in names]
+    head_rows, label_rows = zip(*head, strict=True), zip(*labels, strict=True)
+    feat_rows = zip(*feats, strict=True) if feats else [()] * batch.num_rows
+    for row, label, values in zip(head_rows, label_rows, feat_rows, strict=True):
+        entry = dict(zip(_HEAD, row, strict=True))
+        entry["feature_ms"] = feature_ms
+        entry["features"] = dict(zip(keys, values, strict=True))
+        for name, value in zip(_LABELS, label, strict=True):
+            if value is not None:
+                entry[name] = value
+        yield row[1], orjson.dumps(entry, option=orjson.OPT_UTC_Z)
 
 
 class FeatureStreamWriter(DataSourceStreamArrowWriter):
@@ -125,8 +127,8 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                     if done is not None and int(done) >= batch_id:
                         return False
                     pipe.multi()
-                    for payload in payloads:
-                        pipe.xadd(key, encode_raw(payload))  # type: ignore[arg-type]
+                    for payload in payloads:  # execute_command: ~1.5x faster than xadd()
+                        pipe.execute_command("XADD", key, "*", *_FIELDS, payload)
                     pipe.hset(marker, writer, batch_id)
                     pipe.hincrby(stats_key(self.names, shard), "rows_out", len(payloads))
                     pipe.execute()
