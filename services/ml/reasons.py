@@ -38,6 +38,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
+def _count(n: float, noun: str) -> str:
+    return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
+
+
 @dataclass(frozen=True)
 class Reason:
     """One code: the feature whose rarity it reports, and its sentence."""
@@ -72,13 +76,15 @@ REASONS: tuple[Reason, ...] = (
     Reason(
         "velocity_10m",
         "count_10m",
-        lambda r: f"{r['count_10m']:.0f} purchases in the last 10 min",
+        lambda r: f"{_count(r['count_10m'], 'purchase')} in the last 10 min",
     ),
-    Reason("velocity_1h", "count_1h", lambda r: f"{r['count_1h']:.0f} purchases in the last hour"),
+    Reason(
+        "velocity_1h", "count_1h", lambda r: f"{_count(r['count_1h'], 'purchase')} in the last hour"
+    ),
     Reason(
         "small_amount_burst",
         "small_count_1h",
-        lambda r: f"{r['small_count_1h']:.0f} small charges in the last hour",
+        lambda r: f"{_count(r['small_count_1h'], 'small charge')} in the last hour",
     ),
     Reason(
         "spend_24h",
@@ -87,8 +93,12 @@ REASONS: tuple[Reason, ...] = (
     ),
     Reason(
         "new_merchant",
-        "new_merchants_24h",
-        lambda r: f"{r['new_merchants_24h']:.0f} new merchants in 24 h",
+        "new_merchants_1h",
+        lambda r: (
+            f"{r['new_merchants_1h']:.0f} new merchants in the last hour"
+            if r["new_merchants_1h"] > 1
+            else "first purchase at this merchant"
+        ),
     ),
     Reason("unusual_hour", "hour_rarity", lambda r: "a rare hour of the day for this card"),
     Reason("new_country", "country_new", lambda r: "first purchase in this country"),

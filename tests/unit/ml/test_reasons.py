@@ -74,3 +74,13 @@ def test_model_without_a_feature_never_cites_it() -> None:
     names = ["amount_ratio_log"]
     explainer = ReasonExplainer(names, reference_grid(np.zeros((10, 1)), names))
     assert [r.code for r in explainer.reasons] == ["amount_vs_median"]
+
+
+def test_counts_read_naturally(explainer: ReasonExplainer) -> None:
+    X = np.array([row(new_merchants_1h=3.0), row(new_merchants_1h=1.0), row(small_count_1h=1.0)])
+    texts = [r[0]["text"] for r in explainer.explain(X, top_k=1)]
+    assert texts == [
+        "3 new merchants in the last hour",
+        "first purchase at this merchant",
+        "1 small charge in the last hour",
+    ]
