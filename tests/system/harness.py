@@ -63,7 +63,7 @@ class Pipeline:
         return redis.Redis.from_url(self.url)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**child_env(self.url, self.shards), **extra}
+        return {**child_env(self.url, self.names), **extra}
 
     def start_stream(self, name: str = "stream", available_now: bool = False) -> Child:
         args = ["stream", "--master", "local[2]", "--checkpoint-dir", str(self.workdir / "ckpt")]

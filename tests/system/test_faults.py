@@ -98,7 +98,7 @@ def test_backlog_makes_the_producer_wait_and_nothing_unread_is_trimmed(
     client = redis.Redis.from_url(redis_server.url)
     for key in names.all("tx"):  # a reader that has read nothing yet
         client.xgroup_create(key, "spark", id="0", mkstream=True)
-    env = child_env(redis_server.url, 4) | {"RTAD_HIGH_WATER": "300", "RTAD_LOW_WATER": "100"}
+    env = child_env(redis_server.url, names) | {"RTAD_HIGH_WATER": "300", "RTAD_LOW_WATER": "100"}
     replay = subprocess.Popen(
         rtad_command("replay", str(path)), env=env, stdout=subprocess.PIPE, text=True
     )
@@ -123,7 +123,7 @@ def test_backlog_makes_the_producer_wait_and_nothing_unread_is_trimmed(
 def test_wrong_password_is_a_clear_error_not_a_crash_loop(redis_factory, tmp_path: Path) -> None:
     server = redis_factory(password="right-password")
     wrong = server.url.replace("right-password", "wrong-password")
-    env = child_env(wrong, 4)
+    env = child_env(wrong, StreamNames(shards=4))
     path = _write(
         list(generate_records(SimConfig(count=10, customers=5, seed=1))), tmp_path / "t.jsonl"
     )
