@@ -21,6 +21,11 @@ DEADLETTER = Counter(
     "Records sent to the dead-letter stream, by reason code.",
     ["reason"],
 )
+#: Every reason code, exported at 0 from the start: a dashboard's rate() of a series that
+#: does not exist yet shows "No data" instead of a healthy 0.
+DEADLETTER_REASONS = ("invalid_json", "invalid_record")
+for _reason in DEADLETTER_REASONS:
+    DEADLETTER.labels(reason=_reason)
 BACKPRESSURE_WAIT = Counter(
     "rtad_generator_backpressure_wait_seconds",
     "Seconds producers slept because a shard's unread backlog was above the high-water mark.",
