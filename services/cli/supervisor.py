@@ -13,11 +13,9 @@ so even a SIGKILL of the supervisor leaves nothing running.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +23,8 @@ from pathlib import Path
 
 import psutil
 
-PR_SET_PDEATHSIG = 1
+from rtad.common.processes import die_with_parent
+
 LEFTOVER_GRACE_S = 2.0
 
 
@@ -56,13 +55,6 @@ class ChildExit:
             else f"exited with code {self.returncode}"
         )
         return f"{self.name} {how} (log: {self.log_path})"
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the supervisor dies, whatever the cause."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def tail_lines(path: Path, lines: int = 15, max_bytes: int = 16_384) -> str:
@@ -173,7 +165,7 @@ class Supervisor:
                 env=dict(spec.env) if spec.env is not None else None,
                 cwd=spec.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         child = Child(spec=spec, log_path=log_path, process=process)
         self.children.append(child)

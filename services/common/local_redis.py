@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from rtad.common.errors import RtadError
+from rtad.common.processes import die_with_parent
 
 INSTALL_HINT = "install it with: sudo apt-get install -y redis-server"
 
@@ -80,7 +81,9 @@ class LocalRedis:
             args += ["--appendfsync", "always"]
         if self.password:
             args += ["--requirepass", self.password]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent
+        )
         deadline = time.monotonic() + timeout
         client = redis.Redis(host=self.host, port=self.port, password=self.password)
         while time.monotonic() < deadline:
