@@ -116,3 +116,16 @@ def test_missing_or_foreign_artifacts_are_one_line_errors(
     with pytest.raises(ModelLoadError, match=message) as err:
         load_model(target)
     assert "\n" not in str(err.value)
+
+
+def test_committed_champion_loads_and_matches_the_report() -> None:
+    from rtad.ml.train import DEFAULT_DETECTOR
+
+    root = Path(__file__).resolve().parents[3] / "models"
+    report = json.loads((root / "report" / "comparison.json").read_text())
+    model = load_model(root / "champion")
+    assert report["champion"] == DEFAULT_DETECTOR == model.card["detector"]
+    assert model.card["metrics"]["held_out"]["average_precision"] == pytest.approx(
+        report["detectors"][DEFAULT_DETECTOR]["average_precision"]
+    )
+    assert set(model.feature_names) <= set(FEATURE_COLUMNS)
