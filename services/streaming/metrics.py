@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import redis
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram
 from pyspark.sql.streaming import StreamingQueryListener
 
 from rtad.common.streams import StreamNames
@@ -19,7 +19,6 @@ from rtad.streaming.redis_source import stats_key
 from rtad.streaming.session import executor_count
 
 log = logging.getLogger(__name__)
-disable_created_metrics()  # *_created series only add noise to every dashboard query
 
 ROWS_IN = Counter("rtad_stream_rows_in_total", "Transactions read from the input streams.")
 ROWS_OUT = Counter("rtad_stream_rows_out_total", "Feature entries written.")
