@@ -109,7 +109,8 @@ class CardFeatureProcessor(StatefulProcessor):
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
-        frame = pd.concat(list(rows), ignore_index=True)
+        frames = list(rows)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         stored = self.card.get()
         state_bytes, out = step_card(self.logic, bytes(stored[0]) if stored else None, frame)
         self.card.update((state_bytes,))
