@@ -91,8 +91,11 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
     def write(self, iterator: Iterator[pa.RecordBatch]) -> SinkCommit:
         context = TaskContext.get()
         assert context is not None
-        batch_id = int(context.getLocalProperty("streaming.sql.batchId") or -1)
-        query_id = context.getLocalProperty("sql.streaming.queryId") or "query"
+        batch = context.getLocalProperty("streaming.sql.batchId")
+        query_id = context.getLocalProperty("sql.streaming.queryId")
+        if batch is None or query_id is None:  # without them idempotence would drop rows
+            raise RuntimeError("the feature sink runs only inside a streaming query")
+        batch_id = int(batch)
         writer_id = f"{query_id}:{context.partitionId()}"
         by_shard: dict[int, list[bytes]] = defaultdict(list)
         feature_ms = int(time.time() * 1000)

@@ -53,8 +53,10 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
         for i, f in redis_client.xrange(names.key("tx", s))
         if f[b"d"] != b"not json"
     }
-    run_available_now(spark, stream_settings)
+    query = run_available_now(spark, stream_settings)
     entries = feature_entries(redis_client, names)
+    markers = [m for s in range(4) for m in redis_client.hkeys(names.meta_key("feature-sink", s))]
+    assert markers and all(m.decode().startswith(f"{query.id}:") for m in markers)
     rows = [row for shard_rows in entries.values() for _, row in shard_rows]
     assert sorted(r["transaction_id"] for r in rows) == sorted(tx_ms)
     for shard, shard_rows in entries.items():
