@@ -45,7 +45,6 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
     {
         "rtad.ml.detectors.CardTailDetector",
         "rtad.ml.detectors.PCAReconstruction",
-        "rtad.ml.detectors.HalfSpaceTreesDetector",
         "rtad.ml.detectors.PyODDetector",
         "rtad.ml.detectors.SubsampledDetector",
         "sklearn.ensemble._iforest.IsolationForest",
@@ -72,6 +71,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.pipeline.Pipeline",
         "sklearn.utils._bunch.Bunch",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "pyod.models.ecod.ECOD",
+        "pyod.models.hbos.HBOS",
         "numpy.dtype",
         "numpy.float64",
         "numpy.int64",

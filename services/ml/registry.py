@@ -81,6 +81,8 @@ class Spec:
     supervised: bool = False
     online: bool = False
     summary: str = ""
+    #: False when skops cannot rebuild the fitted object (River's trees): compare only.
+    persistable: bool = True
 
 
 def directions(names: Sequence[str]) -> list[int]:
@@ -186,7 +188,13 @@ DETECTORS: dict[str, Spec] = {
         Spec("robust_covariance", _robust_cov, summary="Elliptic envelope (MCD) on 10k rows"),
         Spec("ecod", _pyod("ecod"), summary="PyOD ECOD (two-sided tails)"),
         Spec("hbos", _pyod("hbos"), summary="PyOD HBOS (histograms)"),
-        Spec("half_space_trees", _hst, online=True, summary="River Half-Space Trees (online)"),
+        Spec(
+            "half_space_trees",
+            _hst,
+            online=True,
+            summary="River Half-Space Trees (online)",
+            persistable=False,
+        ),
         Spec("pca", _pca, summary="PCA reconstruction error"),
         Spec("hist_gradient_boosting", _hgb, "proba", True, summary="supervised upper bound"),
         Spec("logistic_regression", _logreg, "proba", True, summary="supervised linear"),

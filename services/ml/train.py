@@ -94,6 +94,12 @@ def train(
     if not 0 < alert_rate < 1:
         raise RtadError(f"--alert-rate must be between 0 and 1 (got {alert_rate})")
     name = detector or DEFAULT_DETECTOR
+    spec = DETECTORS.get(name)
+    if spec is not None and not spec.persistable:
+        raise RtadError(
+            f"{name} cannot be saved as a skops artifact (River's trees hold objects skops "
+            "cannot rebuild): it is for rtad compare only"
+        )
     prepared = prepare(data)
     X = prepared.features[prepared.feature_names].to_numpy(dtype=np.float64)
     started = time.perf_counter()

@@ -99,3 +99,31 @@ def test_directions_are_checked() -> None:
     with pytest.raises(ValueError, match="directions"):
         CardTailDetector(directions=[3]).fit(np.zeros((10, 1)))
     assert directions(["amount_ratio_log", "history_log_count", "unknown"]) == [2, 0, 0]
+
+
+@pytest.mark.parametrize("name", [n for n, s in DETECTORS.items() if s.persistable])
+def test_every_detector_round_trips_through_the_model_store(
+    name: str, frame: dict, tmp_path
+) -> None:
+    from rtad.ml.model_store import load_model, save_model
+
+    spec = DETECTORS[name]
+    estimator = fit_detector(name, frame["train"], frame["y"], list(FEATURE_COLUMNS), seed=0)
+    card = {
+        "detector": name,
+        "score_method": spec.score_method,
+        "feature_names": list(FEATURE_COLUMNS),
+        "threshold": 0.0,
+    }
+    save_model(tmp_path, estimator, card)
+    loaded = load_model(tmp_path)  # every type of every detector is on the allow-list
+    expected = suspicion(estimator, spec.score_method, frame["test"])
+    np.testing.assert_allclose(loaded.score(frame["test"]), expected)
+
+
+def test_a_detector_skops_cannot_rebuild_is_refused_before_training(tmp_path) -> None:
+    from rtad.common.errors import RtadError
+    from rtad.ml.train import train
+
+    with pytest.raises(RtadError, match="half_space_trees cannot be saved"):
+        train(tmp_path / "unused.jsonl", tmp_path / "model", detector="half_space_trees")
