@@ -44,10 +44,12 @@ def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
     return 2 * EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def distinct_count(merchant: np.ndarray, idx: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Distinct merchants among a row's window rows from ``lo`` on, and the row itself."""
+def distinct_count(
+    merchant: np.ndarray, idx: np.ndarray, lo: np.ndarray, own: np.ndarray
+) -> np.ndarray:
+    """Distinct merchants among a row's window rows from ``lo`` on, and its own (``own``)."""
     codes = np.where(idx >= lo[:, None], merchant[idx], -1)
-    codes = np.sort(np.column_stack([codes, merchant]), axis=1)
+    codes = np.sort(np.column_stack([codes, own]), axis=1)
     changes = (codes[:, 1:] != codes[:, :-1]) & (codes[:, 1:] >= 0)
     return (changes.sum(axis=1) + (codes[:, 0] >= 0)).astype(np.float64)
 

@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.benchmarks ml     # RTAD_BENCH_ML_ROWS=200000 by default
 
 - ``batch_features``: rows/s over a whole file (what ``rtad train`` / ``compare`` do);
+- ``cards_step``: micro-batches over all cards in one call each (states through JSON);
 - ``card_step``: one card's micro-batch as the Spark job calls it (state decoded from JSON,
   features, state encoded again), for chunks of 1, 5 and 50 transactions: calls/s and rows/s;
 - the champion (``models/champion``): ``score`` and ``reasons`` rows/s on batches of 5,000.
@@ -12,6 +13,7 @@ Results: a Markdown table, and ``bench-results/ml.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -27,6 +29,7 @@ from rtad.streaming.features import (
     FEATURE_COLUMNS,
     batch_features,
     card_step,
+    cards_step,
     decode_state,
     encode_state,
 )
@@ -70,6 +73,27 @@ def bench_card_step(tx: pd.DataFrame, chunk: int, calls: int = 400) -> dict[str,
     }
 
 
+def bench_cards_step(tx: pd.DataFrame, batch: int = 10_000) -> dict[str, Any]:
+    """Micro-batches of ``batch`` rows in arrival order over all cards, states through JSON."""
+    stream = tx.sort_values("timestamp", kind="stable", ignore_index=True)
+    stored: dict[str, bytes] = {}
+    started = time.perf_counter()
+    for start in range(0, len(stream), batch):
+        rows = stream.iloc[start : start + batch]
+        users = rows["user_id"].unique()
+        states = {u: decode_state(stored[u]) for u in users if u in stored}
+        updated, _ = cards_step(states, rows)
+        stored |= {u: encode_state(s) for u, s in updated.items()}
+    seconds = time.perf_counter() - started
+    cards = tx["user_id"].nunique()
+    return {
+        "what": f"cards_step, micro-batches of {batch:,} rows ({cards:,} cards)",
+        "rows": len(stream),
+        "rows_per_s": len(stream) / seconds,
+        "calls_per_s": math.ceil(len(stream) / batch) / seconds,
+    }
+
+
 def bench_model(tx: pd.DataFrame) -> list[dict[str, Any]]:
     model = load_model(CHAMPION)
     X = batch_features(tx.iloc[:50_000])[model.feature_names].to_numpy()
@@ -91,7 +115,12 @@ def bench_model(tx: pd.DataFrame) -> list[dict[str, Any]]:
 
 def main() -> None:
     tx = generate_frame(SimConfig(count=ROWS, customers=max(ROWS // 100, 50), seed=11))
-    results = [bench_batch(tx), *(bench_card_step(tx, n) for n in (1, 5, 50)), *bench_model(tx)]
+    results = [
+        bench_batch(tx),
+        bench_cards_step(tx),
+        *(bench_card_step(tx, n) for n in (1, 5, 50)),
+        *bench_model(tx),
+    ]
     load = os.getloadavg()[0]
     header = (
         f"rtad.ml benchmark: {len(FEATURE_COLUMNS)} features, {platform.processor() or 'cpu'}, "

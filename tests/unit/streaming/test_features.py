@@ -18,6 +18,7 @@ from rtad.streaming.features import (
     batch_features,
     card_step,
     card_step_matrix,
+    cards_step,
     decode_state,
     encode_state,
     new_state,
@@ -246,3 +247,24 @@ def test_matrix_variant_gives_the_same_numbers() -> None:
     again, matrix = card_step_matrix(None, rows)
     assert again == state
     np.testing.assert_array_equal(matrix, frame[list(FEATURE_COLUMNS)].to_numpy())
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), data=st.data())
+def test_many_cards_in_micro_batches_equal_one_pass(seed: int, data: st.DataObject) -> None:
+    cards = [random_card(seed + k, 30).assign(user_id=f"u{k}") for k in range(4)]
+    stream = pd.concat(cards).sort_values("timestamp", kind="stable", ignore_index=True)
+    stream["transaction_id"] = [f"t{k}" for k in range(len(stream))]
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=8)))
+    stored: dict[str, bytes] = {}
+    parts = []
+    for batch in np.split(np.arange(len(stream)), cuts):  # micro-batches in arrival order
+        rows = stream.iloc[batch]
+        states = {u: decode_state(b) for u, b in stored.items()}
+        updated, matrix = cards_step(states, rows)
+        stored |= {u: encode_state(state) for u, state in updated.items()}
+        parts.append(matrix)
+    expected = batch_features(stream)[list(FEATURE_COLUMNS)].to_numpy()
+    np.testing.assert_array_equal(np.concatenate(parts), expected)
+    single, _ = card_step(None, stream[stream["user_id"] == "u2"])
+    assert decode_state(stored["u2"]) == single
