@@ -8,6 +8,7 @@ a per-card LRU memory for novelty. Pure numpy; nothing here knows about features
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,11 @@ def distinct_count(
 def remember(
     keys: np.ndarray, segs: np.ndarray, first: np.ndarray, memory: list, capacity: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(is new, previous visits) per key, through a per-card LRU memory of [key, visits].
+    """(is new, previous visits) per key, through a per-card LRU memory.
 
-    A key is new when the card remembers other keys but not this one.
+    ``memory[card]`` is a flat list ``[key, visits, key, visits, ...]``, least recently used
+    first (flat: compact in JSON and cheap to turn into a dict). A key is new when the card
+    remembers other keys but not this one.
     """
     is_new, visits = np.zeros(len(keys)), np.zeros(len(keys))
     current, seen = -1, dict[int, int]()
@@ -68,8 +71,8 @@ def remember(
     ):
         if s != current:
             if current >= 0:
-                memory[current] = [[k, v] for k, v in seen.items()]
-            current, seen = s, dict(memory[s])
+                memory[current] = list(chain.from_iterable(seen.items()))
+            current, seen = s, dict(zip(memory[s][::2], memory[s][1::2], strict=True))
         if key == 0:  # a missing value: neither new nor remembered
             continue
         count = seen.pop(key, 0)
@@ -78,5 +81,5 @@ def remember(
         if len(seen) > capacity:
             del seen[next(iter(seen))]  # least recently used
     if current >= 0:
-        memory[current] = [[k, v] for k, v in seen.items()]
+        memory[current] = list(chain.from_iterable(seen.items()))
     return is_new, visits

@@ -45,7 +45,7 @@ from rtad.ml.window_stats import (
 WINDOW = 32
 MERCHANT_MEMORY = 48
 CATEGORY_MEMORY = 8
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: merchant and category memories as flat [key, visits, ...] lists
 #: Optional categorical columns whose novelty is a feature (0 when the column is absent).
 CATEGORIES = ("currency", "country", "merchant_category", "channel")
 

@@ -142,7 +142,7 @@ def test_merchant_memory_is_bounded_and_least_recently_used() -> None:
     rows = [{"merchant": f"m{k}", "min": k} for k in range(MERCHANT_MEMORY + 1)]
     rows.append({"merchant": "m0", "min": 10_000})
     state, out = card_step(None, card(rows))
-    assert len(state["merchants"]) == MERCHANT_MEMORY
+    assert len(state["merchants"]) == 2 * MERCHANT_MEMORY  # flat [key, visits, ...]
     assert out["merchant_new"].iloc[-1] == 1  # m0 was forgotten
 
 
