@@ -224,12 +224,15 @@ def _card_codes(users: pd.Series) -> tuple[np.ndarray, int]:
 
 
 def _hash(values: pd.Series) -> np.ndarray:
-    """Stable CRC-32 of each value's text (the same in every process); 0 for a missing value."""
-    return np.fromiter(
-        (0 if v is None or v != v else zlib.crc32(str(v).encode()) for v in values.tolist()),
-        dtype=np.int64,
-        count=len(values),
+    """Stable CRC-32 of each value's text (the same in every process); 0 for a missing value.
+
+    Each distinct value is hashed once (a file has far fewer merchants than rows).
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    hashed = np.fromiter(
+        (zlib.crc32(str(v).encode()) for v in uniques.tolist()), np.int64, len(uniques)
     )
+    return np.where(codes >= 0, hashed[np.maximum(codes, 0)] if len(hashed) else 0, 0)
 
 
 def _utc(timestamps: pd.Series) -> pd.Series:
