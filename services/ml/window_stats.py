@@ -38,7 +38,22 @@ def nan_median(win: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.where(count > 0, (lower + upper) / 2, np.nan)
 
 
+def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Points on the unit sphere (n x 3): distances of many pairs then need no trigonometry."""
+    p, q = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(p) * np.cos(q), np.cos(p) * np.sin(q), np.sin(p)], axis=-1)
+
+
+def window_km(xyz: np.ndarray, idx: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Great-circle km from each row's point (``own``: rows x 3) to its window's points."""
+    chord2 = np.zeros(idx.shape)
+    for axis in range(3):  # squared chord, axis by axis: no cancellation for close points
+        chord2 += np.square(xyz[:, axis][idx] - own[:, axis][:, None])
+    return 2 * EARTH_KM * np.arcsin(np.minimum(np.sqrt(chord2) / 2, 1.0))
+
+
 def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
+    """Great-circle km between two (arrays of) points."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dlat, dlon = p2 - p1, np.radians(lon2) - np.radians(lon1)
     h = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2

@@ -39,7 +39,9 @@ from rtad.ml.window_stats import (
     median_and_spread,
     nan_median,
     remember,
+    unit_vectors,
     window,
+    window_km,
 )
 
 WINDOW = 32
@@ -331,7 +333,8 @@ def _place_features(
     t, lat, lon = b["t"][r], b["lat"][r], b["lon"][r]
     gap_s = (t - b["t"][np.maximum(r - 1, 0)]) / 1000.0
     f["gap_log_s"] = np.log1p(np.where(has_prev, gap_s, GAP_NEUTRAL_S))
-    km = haversine_km(b["lat"][idx], b["lon"][idx], lat[:, None], lon[:, None])
+    xyz = unit_vectors(b["lat"], b["lon"])
+    km = window_km(xyz, idx, xyz[r])
     hours = np.where(valid, t[:, None] - b["t"][idx], 0) / 3_600_000.0
     # Two shops of one town a minute apart are no journey: only the distance beyond
     # TOWN_KM counts, and no gap is shorter than 5 min (clock and location noise).
