@@ -18,7 +18,7 @@ from typing import Any
 
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import connect
-from rtad.streaming.processor import CardFeatureProcessor, FeatureLogic
+from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, FeatureLogic
 from rtad.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,11 @@ def start_query(
         .load()
     )
     ttl_ms = int(settings.state_ttl_hours * 3_600_000)
-    features = transactions.groupBy("user_id").transformWithStateInPandas(
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(settings.state_buckets))
+    keyed = transactions.withColumn(BUCKET_COLUMN, bucket)
+    features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
         statefulProcessor=CardFeatureProcessor(logic, ttl_ms),
         outputStructType=logic.output_ddl(),
         outputMode="Append",

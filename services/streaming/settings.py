@@ -31,6 +31,15 @@ class StreamSettings(RtadSettings):
     split_rows: int = Field(
         default=50_000, ge=1, description="A shard's range above this is read by several tasks."
     )
+    state_buckets: int = Field(
+        default=32,
+        ge=1,
+        le=4096,
+        description=(
+            "Cards are grouped into this many state buckets (one vectorised feature call per"
+            " bucket per batch). Fixed for the life of a checkpoint."
+        ),
+    )
     state_ttl_hours: float = Field(
         default=24.0 * 30, gt=0, description="Per-card state of a card idle this long is dropped."
     )
