@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export PATH := $(abspath $(TOOLS)):$(PATH)
 
-.PHONY: help install prereqs test test-unit lint format bench demo tools clean
+.PHONY: help install prereqs test test-unit lint format bench demo models tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -52,6 +52,9 @@ bench: install prereqs ## Benchmarks: replay/generator vs redis-benchmark, Spark
 
 demo: install prereqs ## Run the whole pipeline on this machine (rtad up); Ctrl-C stops it
 	$(BIN)/rtad up
+
+models: install ## Rebuild models/champion and models/report from generated data (~6 min)
+	$(BIN)/python -m rtad.ml.build_models
 
 clean: ## Remove the venv, tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

@@ -116,6 +116,11 @@ def from_mapping(row: dict[str, Any]) -> Transaction:
     Empty strings mean "absent" so that optional CSV columns may be blank.
     """
     clean = {k: v for k, v in row.items() if v is not None and v != "" and k in _FIELD_SET}
+    stamp = clean.get("timestamp")
+    if isinstance(stamp, datetime) and type(stamp) is not datetime:
+        # pandas/pyarrow hand nanosecond timestamps over as pd.Timestamp (a datetime subclass
+        # that msgspec does not take as is)
+        clean["timestamp"] = stamp.to_pydatetime() if hasattr(stamp, "to_pydatetime") else stamp
     try:
         return msgspec.convert(clean, Transaction, strict=False)
     except (msgspec.ValidationError, ValueError, TypeError) as exc:

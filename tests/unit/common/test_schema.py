@@ -81,3 +81,12 @@ def test_csv_row_of_strings_is_converted() -> None:
 def test_csv_amount_must_be_a_positive_finite_number(bad: str) -> None:
     with pytest.raises(InvalidRecord, match="amount"):
         from_mapping({k: str(v) for k, v in GOOD.items()} | {"amount": bad})
+
+
+def test_parquet_style_timestamps_are_accepted_when_zoned() -> None:
+    import pandas as pd
+
+    row = dict(GOOD) | {"timestamp": pd.Timestamp("2026-03-01 11:30:00.123456789", tz="UTC")}
+    assert from_mapping(row).timestamp.isoformat().startswith("2026-03-01T11:30:00.123456")
+    with pytest.raises(InvalidRecord, match="timezone"):
+        from_mapping(dict(GOOD) | {"timestamp": pd.Timestamp("2026-03-01 11:30:00")})
