@@ -120,7 +120,8 @@ def from_mapping(row: dict[str, Any]) -> Transaction:
     if isinstance(stamp, datetime) and type(stamp) is not datetime:
         # pandas/pyarrow hand nanosecond timestamps over as pd.Timestamp (a datetime subclass
         # that msgspec does not take as is)
-        clean["timestamp"] = stamp.to_pydatetime() if hasattr(stamp, "to_pydatetime") else stamp
+        convert = getattr(stamp, "to_pydatetime", None)
+        clean["timestamp"] = convert(warn=False) if convert else stamp
     try:
         return msgspec.convert(clean, Transaction, strict=False)
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
