@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import redis
 from prometheus_client import Counter, Gauge, disable_created_metrics, start_http_server
 
 TRANSACTIONS = Counter(
@@ -51,4 +53,11 @@ def watch_backlog(shards: int, xlen: Callable[[int], int]) -> None:
 
 
 def _reader(xlen: Callable[[int], int], shard: int) -> Callable[[], float]:
-    return lambda: float(xlen(shard))
+    def read() -> float:
+        # A scrape must not fail because Redis is away for a moment: NaN says "unknown".
+        try:
+            return float(xlen(shard))
+        except (redis.RedisError, OSError):
+            return math.nan
+
+    return read
