@@ -99,17 +99,19 @@ def test_streamed_scores_catch_the_fraud(tmp_path: Path) -> None:
     assert figures["recall_1pct"] >= RECALL_GOAL, figures
 
 
-BASE = SimConfig(count=24_000, customers=600, seed=31)
+# Cards need a few weeks of history, as in a bank's data; sizes stay test-sized.
+BASE = SimConfig(count=60_000, customers=600, seed=31)
 VARIANTS = {
-    "other-seed-small-population": replace(BASE, seed=77, customers=250, merchants=500),
-    "large-population": replace(BASE, seed=78, customers=3000, merchants=3000, count=40_000),
+    "other-seed-small-population": replace(BASE, seed=77, customers=400, merchants=500),
+    "large-population": replace(BASE, seed=78, customers=2500, merchants=3000, count=150_000),
     "amounts-x5": replace(BASE, seed=79, amount_scale=5.0),
+    "amounts-x0.2": replace(BASE, seed=82, amount_scale=0.2),
     "fraud-mix-travel-and-testing": replace(
         BASE,
         seed=80,
         scenarios={"impossible_travel": 3.0, "card_testing": 2.0, "amount_spike": 1.0},
     ),
-    "fraud-rate-0.5pct": replace(BASE, seed=81, fraud_rate=0.005, count=40_000),
+    "fraud-rate-0.5pct": replace(BASE, seed=81, fraud_rate=0.005, count=100_000),
 }
 
 
