@@ -61,3 +61,21 @@ def test_row_budget_is_spread_over_shards_without_exceeding_it() -> None:
     assert shard_limits(100_000, 4) == [25_000] * 4
     assert sum(shard_limits(10, 3)) == 10
     assert shard_limits(2, 4) == [1, 1, 1, 1]  # every shard makes progress
+
+
+def test_a_payload_spanning_lines_never_shifts_records_between_entries() -> None:
+    # two entries whose payloads, joined line by line, would parse as two valid records with
+    # the second one's fields taken from the first entry: the careful path must catch it
+    first = orjson.dumps(VALID) + b"\n" + orjson.dumps({**VALID, "transaction_id": "t9"})
+    entries = [(b"1-0", {b"v": b"1", b"d": first}), (b"2-0", encode(VALID))]
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    assert [d.entry_id for d in dead] == [b"1-0"]
+    assert batch.to_pylist()[0]["ingest_ms"] == 2
+
+
+def test_one_bad_entry_among_many_is_the_only_dead_letter() -> None:
+    entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(50)]
+    entries[17] = (b"17-0", encode({**VALID, "amount": -1}))
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    assert [d.entry_id for d in dead] == [b"17-0"] and "amount" in dead[0].reason
+    assert batch.num_rows == 49
