@@ -1,7 +1,7 @@
 """``make bench``: run every ``bench_*.py`` module's ``main()`` in order, or those named.
 
-    python -m tests.benchmarks            # all
-    python -m tests.benchmarks replay     # only bench_replay.py
+python -m tests.benchmarks            # all
+python -m tests.benchmarks replay     # only bench_replay.py
 """
 
 from __future__ import annotations
