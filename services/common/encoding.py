@@ -62,6 +62,27 @@ def decode(fields: Mapping[Any, Any]) -> Any:
         raise UndecodableEntry(f"payload is not JSON: {exc}") from None
 
 
+def original_payload(fields: Mapping[Any, Any]) -> bytes:
+    """What a dead letter keeps of an entry: its ``d`` bytes untouched, else all its fields.
+
+    An entry that is not even an rtad entry (no ``d``) is kept whole, as a JSON object of its
+    fields decoded as UTF-8 (undecodable bytes replaced), so nothing of it is lost to a reader.
+
+    >>> original_payload({b"v": b"1", b"d": b"{oops"})
+    b'{oops'
+    >>> original_payload({b"other": b"field"})
+    b'{"other":"field"}'
+    """
+    data = fields.get(DATA_FIELD, fields.get("d"))
+    if isinstance(data, bytes):
+        return data
+    return orjson.dumps({_text(k): _text(v) for k, v in fields.items()})
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def deadletter_fields(
     reason: str, stage: str, payload: bytes | str, source: str = ""
 ) -> dict[bytes, bytes]:

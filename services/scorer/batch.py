@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 
 from rtad.common.encoding import (
     DATA_FIELD,
     ENCODING_VERSION,
     VERSION_FIELD,
     UndecodableEntry,
+    original_payload,
     payload_of,
 )
 from rtad.scorer.latency import N_BINS, bin_counts
@@ -96,13 +96,8 @@ def payload_from_fields(fields: Any) -> bytes:
 
 
 def original_bytes(fields: Any) -> bytes:
-    """The entry as it was, for the dead-letter stream: its ``d`` field, or all its fields."""
-    mapping = _as_mapping(fields)
-    data = mapping.get(DATA_FIELD)
-    if isinstance(data, bytes):
-        return data
-    text = {_text(k): _text(v) for k, v in mapping.items()}
-    return orjson.dumps(text)
+    """The entry as it was, for the dead-letter stream (raw replies are flat field lists)."""
+    return original_payload(_as_mapping(fields))
 
 
 def _as_mapping(fields: Any) -> dict[Any, Any]:
@@ -111,10 +106,6 @@ def _as_mapping(fields: Any) -> dict[Any, Any]:
     if isinstance(fields, list | tuple):
         return dict(zip(fields[::2], fields[1::2], strict=False))
     return {}
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def build_batch(

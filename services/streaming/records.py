@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 import msgspec
-import orjson
 import pyarrow as pa
 
-from rtad.common.encoding import DATA_FIELD, UndecodableEntry, payload_of
+from rtad.common.encoding import UndecodableEntry, original_payload, payload_of
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import InvalidRecord, Transaction, decode_json
 
@@ -60,16 +59,6 @@ class DeadLetter:
     reason: str
     payload: bytes
     source: str
-
-
-def original_payload(fields: dict[bytes, bytes]) -> bytes:
-    """The entry's JSON bytes if it has a ``d`` field, else all its fields as JSON."""
-    data = fields.get(DATA_FIELD)
-    if data is not None:
-        return data
-    return orjson.dumps(
-        {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in fields.items()}
-    )
 
 
 def to_record_batch(

@@ -21,8 +21,7 @@ from sklearn.ensemble import IsolationForest
 
 from rtad.common.encoding import DATA_FIELD, encode
 from rtad.common.streams import StreamNames
-
-EARTH_KM = 6371.0
+from rtad.generator.geo import distance_km
 
 
 @dataclass
@@ -33,13 +32,6 @@ class _Card:
     last_lat: float = 0.0
     last_lon: float = 0.0
     recent: deque[float] = field(default_factory=deque)
-
-
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 class DictFeatures:
@@ -54,7 +46,11 @@ class DictFeatures:
         amount = float(tx["amount"])
         ratio = amount / card.mean if card.n else 1.0
         gap = t - card.last_t if card.n else 86400.0
-        dist = _km(card.last_lat, card.last_lon, tx["latitude"], tx["longitude"]) if card.n else 0.0
+        dist = (
+            distance_km(card.last_lat, card.last_lon, tx["latitude"], tx["longitude"])
+            if card.n
+            else 0.0
+        )
         while card.recent and card.recent[0] < t - 3600:
             card.recent.popleft()
         card.recent.append(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import orjson
 import pytest
 
 from rtad.common.encoding import (
@@ -87,3 +88,13 @@ def test_settings_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RTAD_SHARDS", "0")
     with pytest.raises(ValueError):
         RtadSettings()
+
+
+def test_original_payload_keeps_d_untouched_or_the_whole_entry() -> None:
+    from rtad.common.encoding import original_payload
+
+    assert original_payload({b"v": b"2", b"d": b"\xff{oops"}) == b"\xff{oops"
+    assert orjson.loads(original_payload({b"other": b"x\xff", b"n": b"1"})) == {
+        "other": "x\ufffd",
+        "n": "1",
+    }
