@@ -80,10 +80,27 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._target: dict[str, str] | None = None
         self._splits: dict[tuple[int, str, str], tuple[str, ...]] = {}
         self._committed: dict[str, str] = {}
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the reader travels to the Python workers for read(): a live client does not
+        state = self.__dict__.copy()
+        state["_client"] = None
+        return state
+
+    def _driver_client(self) -> Any:
+        """One client for every driver-side call (offsets, splits, commits), made on first use.
+
+        Spark asks for offsets and commits at every micro-batch: a new client each time would
+        pay a connection and a PING per call.
+        """
+        if self._client is None:
+            self._client = connect(self.url)
+        return self._client
 
     # ---------------------------------------------------------------- driver side
     def initialOffset(self) -> dict[str, str]:
-        client = connect(self.url)
+        client = self._driver_client()
         offsets = {}
         for shard in range(self.names.shards):
             key = self.names.key("tx", shard)
@@ -105,13 +122,13 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return ReadMaxRows(self.max_rows)
 
     def prepareForTriggerAvailableNow(self) -> None:
-        client = connect(self.url)
+        client = self._driver_client()
         self._target = {
             str(s): _last_id(client, self.names.key("tx", s)) for s in range(self.names.shards)
         }
 
     def latestOffset(self, start: dict[str, str], limit: ReadLimit) -> dict[str, str]:
-        client = connect(self.url)
+        client = self._driver_client()
         # Spark plans a batch only after the previous one is committed, so ``start`` is
         # committed; but it calls commit(end) only when it constructs the NEXT batch, so the
         # last batch before an idle spell (or of an --available-now run) would stay unrecorded.
@@ -141,22 +158,22 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def partitions(self, start: dict[str, str], end: dict[str, str]) -> Sequence[InputPartition]:
         parts: list[InputPartition] = []
-        client = None
         for shard in range(self.names.shards):
             lo, hi = start.get(str(shard), START), end.get(str(shard), START)
             if parse_id(hi) <= parse_id(lo):
                 continue
             splits = self._splits.get((shard, lo, hi))
             if splits is None:  # planned by an earlier run (replay after a restart): rescan
-                client = client or connect(self.url)
                 key = self.names.key("tx", shard)
-                splits = redis_scripts.scan(client, key, lo, hi, step=self.split_rows).splits
+                splits = redis_scripts.scan(
+                    self._driver_client(), key, lo, hi, step=self.split_rows
+                ).splits
             bounds = [lo, *[s for s in splits if parse_id(s) < parse_id(hi)], hi]
             parts += [ShardRange(shard, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
         return parts
 
     def commit(self, end: dict[str, str]) -> None:
-        self._record_committed(connect(self.url), end)
+        self._record_committed(self._driver_client(), end)
 
     def _record_committed(self, client: Any, offsets: dict[str, str]) -> None:
         """Move the ``spark`` cursor group to ``offsets``, trim, forget old dead-letter marks."""
