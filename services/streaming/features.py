@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -50,11 +51,15 @@ __all__ = [  # the kernel's knobs are part of this module's interface
     "CATEGORY_MEMORY",
     "FEATURE_COLUMNS",
     "GAP_NEUTRAL_S",
+    "MEMORIES",
     "MERCHANT_MEMORY",
     "SMALL_SHARE",
     "SPREAD_FLOOR",
     "TOWN_KM",
     "WINDOW",
+    "WINDOW_DTYPES",
+    "WINDOW_KEYS",
+    "History",
     "batch_features",
     "card_step",
     "card_step_matrix",
@@ -62,6 +67,7 @@ __all__ = [  # the kernel's knobs are part of this module's interface
     "decode_state",
     "encode_state",
     "new_state",
+    "step_history",
 ]
 
 STATE_VERSION = 2  # 2: merchant and category memories as flat [key, visits, ...] lists
@@ -100,15 +106,28 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 )
 ID_COLUMNS = ("transaction_id", "user_id", "event_time")
 
-_WINDOW_KEYS = ("t", "amount", "lat", "lon", "merchant", "small", "newm", "c1h")
-_W5 = _WINDOW_KEYS[:5]  # the window columns read from the input; the others are derived
-_DERIVED = _WINDOW_KEYS[5:]  # per-row results the window must remember (not recomputable)
+#: The columns of a card's window (its last WINDOW transactions), with their types.
+WINDOW_DTYPES: dict[str, Any] = {
+    "t": np.int64,  # event time, ms since the epoch
+    "amount": np.float64,
+    "lat": np.float64,
+    "lon": np.float64,
+    "merchant": np.int64,  # CRC-32 of merchant_id
+    "small": np.int64,  # per-row results the window must remember (not recomputable) ...
+    "newm": np.int64,
+    "c1h": np.int64,
+}
+WINDOW_KEYS = tuple(WINDOW_DTYPES)
+#: The card's LRU memories: merchants, then the optional categories.
+MEMORIES = ("merchants", *CATEGORIES)
+_W5 = WINDOW_KEYS[:5]  # the window columns read from the input; the others are derived
+_DERIVED = WINDOW_KEYS[5:]
 
 
 def new_state() -> dict[str, Any]:
     """The state of a card never seen before."""
     state: dict[str, Any] = {"v": STATE_VERSION, "n": 0, "merchants": []}
-    state.update({k: [] for k in _WINDOW_KEYS})
+    state.update({k: [] for k in WINDOW_KEYS})
     state.update({c: [] for c in CATEGORIES})
     return state
 
@@ -176,25 +195,73 @@ def batch_features(tx: pd.DataFrame) -> pd.DataFrame:
     if tx.empty:
         return _frame(tx, np.empty((0, len(FEATURE_COLUMNS))))
     card, n_cards = _card_codes(tx["user_id"])
-    _, out = _step([new_state() for _ in range(n_cards)], card, tx, keep_states=False)
+    _, out = step_history(History.fresh(n_cards), card, tx, keep_history=False)
     return _frame(tx, out)
+
+
+@dataclass
+class History:
+    """Cards' windows, columnar: card ``c``'s window rows are ``window[k][o[c]:o[c+1]]`` with
+    ``o = [0, *cumsum(lengths)]``, oldest first. What the Spark processor stores per bucket."""
+
+    n: np.ndarray  # transactions seen per card (int64)
+    lengths: np.ndarray  # window rows per card (int64)
+    window: dict[str, np.ndarray]  # each of WINDOW_KEYS, flattened card after card
+    memories: dict[str, list[list[int]]]  # "merchants" and CATEGORIES: a flat list per card
+
+    @classmethod
+    def fresh(cls, cards: int) -> History:
+        """``cards`` cards never seen before."""
+        empty = {k: np.empty(0, dtype=WINDOW_DTYPES[k]) for k in WINDOW_KEYS}
+        memories: dict[str, list[list[int]]] = {k: [[] for _ in range(cards)] for k in MEMORIES}
+        zeros = np.zeros(cards, dtype=np.int64)
+        return cls(zeros, zeros.copy(), empty, memories)
+
+    @classmethod
+    def of_states(cls, states: list[dict[str, Any]]) -> History:
+        """From per-card state dicts (:func:`new_state`'s format)."""
+        lengths = np.fromiter((len(s["t"]) for s in states), np.int64, len(states))
+        window = {k: _stacked(states, k, WINDOW_DTYPES[k]) for k in WINDOW_KEYS}
+        memories = {k: [s[k] for s in states] for k in MEMORIES}
+        n = np.fromiter((s["n"] for s in states), np.int64, len(states))
+        return cls(n, lengths, window, memories)
+
+    def states(self) -> list[dict[str, Any]]:
+        """Per-card state dicts (inverse of :meth:`of_states`)."""
+        bounds = np.r_[0, np.cumsum(self.lengths)].tolist()
+        columns = {k: v.tolist() for k, v in self.window.items()}
+        out = []
+        for c, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            state: dict[str, Any] = {"v": STATE_VERSION, "n": int(self.n[c])}
+            state |= {k: columns[k][lo:hi] for k in WINDOW_KEYS}
+            state |= {k: v[c] for k, v in self.memories.items()}
+            out.append(state)
+        return out
 
 
 def _step(
     states: list[dict[str, Any]], card: np.ndarray, rows: pd.DataFrame, keep_states: bool = True
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Cards ``0..len(states)-1`` (``card`` codes each row): window history + new rows."""
+    """:func:`step_history` on per-card state dicts."""
+    history = History.of_states(states)
+    updated, out = step_history(history, card, rows, keep_history=keep_states)
+    return (updated.states() if keep_states else []), out
+
+
+def step_history(
+    history: History, card: np.ndarray, rows: pd.DataFrame, keep_history: bool = True
+) -> tuple[History, np.ndarray]:
+    """Cards ``0..len(history.n)-1`` (``card`` codes each row; every card has a row):
+    window history + new rows → (updated history, rows x FEATURE_COLUMNS features)."""
     new = _columns(rows)
-    hist_card = np.repeat(np.arange(len(states)), [len(s["t"]) for s in states])
+    cards = len(history.n)
+    hist_card = np.repeat(np.arange(cards), history.lengths)
     n_hist = len(hist_card)
-    merged: dict[str, Any] = {
-        k: np.concatenate([_stacked(states, k, new[k].dtype), new[k]]) for k in _W5
-    }
+    merged: dict[str, Any] = {k: np.concatenate([history.window[k], new[k]]) for k in _W5}
     pad = np.zeros(n_hist, dtype=np.int64)  # window rows need no category: they are not scored
     merged |= {c: None if new[c] is None else np.concatenate([pad, new[c]]) for c in CATEGORIES}
     merged |= {
-        k: np.concatenate([_stacked(states, k, np.int64), np.zeros(len(rows), np.int64)])
-        for k in _DERIVED
+        k: np.concatenate([history.window[k], np.zeros(len(rows), np.int64)]) for k in _DERIVED
     }
     all_card = np.concatenate([hist_card, card])
     # by card, then event time; stable, so a window row precedes a new row of the same time
@@ -205,25 +272,24 @@ def _step(
     sorted_card = all_card[order]
     starts = np.flatnonzero(np.r_[True, sorted_card[1:] != sorted_card[:-1]])
     batch["start"] = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    seen = np.array([s["n"] - len(s["t"]) for s in states], dtype=np.int64)
+    seen = history.n - history.lengths
     batch["prior"] = seen[sorted_card]
-    memories = {k: [s[k] for s in states] for k in ("merchants", *CATEGORIES)}
+    memories = {k: list(v) for k, v in history.memories.items()}
     values = compute_features(batch, memories)
     feats = np.column_stack([values[name] for name in FEATURE_COLUMNS])
     out = np.empty_like(feats)
     out[order[batch["is_new"]] - n_hist] = feats
-    if not keep_states:
-        return [], out
-    counts = np.bincount(card, minlength=len(states))
+    if not keep_history:
+        return history, out
+    # each card keeps its last WINDOW rows (segments are in card order: every card has a row)
     ends = np.r_[starts[1:], len(order)]
-    updated = []
-    for c, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        keep = slice(max(hi - WINDOW, lo), hi)
-        state: dict[str, Any] = {"v": STATE_VERSION, "n": states[c]["n"] + int(counts[c])}
-        state |= {k: batch[k][keep].tolist() for k in _WINDOW_KEYS}
-        state |= {k: v[c] for k, v in memories.items()}
-        updated.append(state)
-    return updated, out
+    first = np.maximum(ends - WINDOW, starts)
+    lengths = ends - first
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    keep = np.arange(int(lengths.sum())) - np.repeat(offsets - first, lengths)
+    window = {k: batch[k][keep] for k in WINDOW_KEYS}
+    n = history.n + np.bincount(card, minlength=cards)
+    return History(n, lengths, window, memories), out
 
 
 def _stacked(states: list[dict[str, Any]], key: str, dtype: Any) -> np.ndarray:

@@ -52,8 +52,8 @@ def source_options(settings: StreamSettings) -> dict[str, str]:
 def start_query(
     spark: Any, settings: StreamSettings, checkpoint: Path, logic: FeatureLogic | None = None
 ) -> Any:
-    """Start the feature query; ``logic`` defaults to ``rtad.streaming.features``."""
-    logic = logic or FeatureLogic.default()
+    """Start the feature query; ``logic`` (the state layout) defaults to the settings'."""
+    logic = logic or FeatureLogic(buckets=settings.state_buckets, slots=settings.state_slots)
     options = source_options(settings)
     transactions = (
         spark.readStream.format("rtad_redis")
@@ -66,7 +66,7 @@ def start_query(
     ttl_ms = int(settings.state_ttl_hours * 3_600_000)
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
-    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(settings.state_buckets))
+    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(logic.buckets))
     keyed = transactions.withColumn(BUCKET_COLUMN, bucket)
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
         statefulProcessor=CardFeatureProcessor(logic, ttl_ms),

@@ -40,6 +40,16 @@ class StreamSettings(RtadSettings):
             " bucket per batch). Fixed for the life of a checkpoint."
         ),
     )
+    state_slots: int = Field(
+        default=1,
+        ge=1,
+        le=65_536,
+        description=(
+            "Each bucket's cards are stored in this many state values (a touched one is"
+            " rewritten whole each batch): raise it for millions of cards. Fixed for the life"
+            " of a checkpoint."
+        ),
+    )
     state_ttl_hours: float = Field(
         default=24.0 * 30, gt=0, description="Per-card state of a card idle this long is dropped."
     )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pytest
 
-from rtad.streaming import features
+from rtad.streaming import card_state, features
 from rtad.streaming.feature_sink import feature_payloads
-from rtad.streaming.processor import FEATURE_PREFIX, FeatureLogic, step_cards
+from rtad.streaming.processor import FEATURE_PREFIX, FeatureLogic, step_bucket
+
+NOW = 1_800_000_000_000
+TTL = 3_600_000
+LOGIC = FeatureLogic()
 
 
 def card_rows(n: int, start: int = 0, labels: bool = False, user: str = "card-1") -> pd.DataFrame:
@@ -36,29 +42,47 @@ def card_rows(n: int, start: int = 0, labels: bool = False, user: str = "card-1"
     return frame
 
 
+def stored_round_trip(table: pa.Table) -> pa.Table:
+    """What Spark's state store gives back: the IPC bytes of the table."""
+    return card_state.from_bytes(card_state.to_bytes(table))
+
+
 def test_state_round_trips_as_bytes_and_chunks_equal_one_pass() -> None:
-    logic = FeatureLogic.default()
     whole = card_rows(9)
-    _, one_pass = step_cards(logic, {"card-1": None}, whole)
-    states, first = step_cards(logic, {"card-1": None}, whole.iloc[:4].copy())
-    assert isinstance(states["card-1"], bytes)
-    _, rest = step_cards(logic, states, whole.iloc[4:].copy())
+    empty = card_state.empty_table()
+    _, one_pass = step_bucket(LOGIC, empty, whole, NOW, TTL)
+    table, first = step_bucket(LOGIC, empty, whole.iloc[:4].copy(), NOW, TTL)
+    assert table.num_rows == 1 and table["n"].to_pylist() == [4]
+    _, rest = step_bucket(LOGIC, stored_round_trip(table), whole.iloc[4:].copy(), NOW + 1, TTL)
     chunked = pd.concat([first, rest], ignore_index=True)
     pd.testing.assert_frame_equal(chunked, one_pass)
-    assert list(one_pass.columns[-len(logic.columns) :]) == [
+    assert list(one_pass.columns[-len(LOGIC.columns) :]) == [
         FEATURE_PREFIX + c for c in features.FEATURE_COLUMNS
     ]
 
 
+def test_the_table_holds_the_same_state_as_the_dict_api() -> None:
+    rows = card_rows(40)
+    rows["channel"] = ["pos", "online"] * 20
+    table, _ = step_bucket(LOGIC, card_state.empty_table(), rows, NOW, TTL)
+    state, _ = features.card_step(
+        None, rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
+    )
+    stored = table.to_pylist()[0]
+    assert stored["n"] == state["n"] == 40
+    for key in (*features.WINDOW_KEYS, *features.MEMORIES):
+        assert stored[key] == state[key], key
+
+
 def test_a_bucket_of_interleaved_cards_equals_each_card_alone() -> None:
-    logic = FeatureLogic.default()
     a, b = card_rows(6, user="card-a"), card_rows(5, start=20, user="card-b")
     b["latitude"] = 40.4  # another city
     mixed = pd.concat([a, b]).sort_values("timestamp", kind="stable").reset_index(drop=True)
-    states, together = step_cards(logic, {"card-a": None, "card-b": None}, mixed)
-    assert set(states) == {"card-a", "card-b"}
-    _, alone_a = step_cards(logic, {"card-a": None}, a)
-    _, alone_b = step_cards(logic, {"card-b": None}, b)
+    empty = card_state.empty_table()
+    table, together = step_bucket(LOGIC, empty, mixed, NOW, TTL)
+    assert sorted(table["user_id"].to_pylist()) == ["card-a", "card-b"]
+    _, alone_a = step_bucket(LOGIC, empty, a, NOW, TTL)
+    _, alone_b = step_bucket(LOGIC, empty, b, NOW, TTL)
     by_id = together.set_index("transaction_id")
     for alone in (alone_a, alone_b):
         pd.testing.assert_frame_equal(
@@ -66,19 +90,77 @@ def test_a_bucket_of_interleaved_cards_equals_each_card_alone() -> None:
         )
 
 
+def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
+    empty = card_state.empty_table()
+    table, _ = step_bucket(LOGIC, empty, card_rows(3, user="old"), NOW, TTL)
+    table, _ = step_bucket(LOGIC, table, card_rows(3, user="recent"), NOW + TTL // 2, TTL)
+    # within the TTL of both: "old" is untouched and kept as it was
+    later, _ = step_bucket(LOGIC, table, card_rows(1, user="other"), NOW + TTL - 1, TTL)
+    assert sorted(later["user_id"].to_pylist()) == ["old", "other", "recent"]
+    assert later.filter(pa.compute.equal(later["user_id"], "old"))["n"].to_pylist() == [3]
+    # "old" is idle for the TTL: dropped; it comes back as a new card
+    after, out = step_bucket(LOGIC, later, card_rows(1, start=9, user="old"), NOW + TTL, TTL)
+    assert out[FEATURE_PREFIX + "history_log_count"].tolist() == [0.0]
+    assert after.filter(pa.compute.equal(after["user_id"], "old"))["n"].to_pylist() == [1]
+    # "recent" was seen TTL/2 later: still there
+    assert "recent" in after["user_id"].to_pylist()
+
+
+def test_slots_split_and_rejoin_the_same_cards() -> None:
+    logic = FeatureLogic(buckets=4, slots=8)
+    rows = pd.concat([card_rows(2, user=f"card-{k}") for k in range(30)], ignore_index=True)
+    table, _ = step_bucket(logic, card_state.empty_table(), rows, NOW, TTL)
+    slots = card_state.slot_of(table["user_id"].to_pylist(), 4, 8)
+    assert table["slot"].to_pylist() == slots.tolist() and len(set(slots.tolist())) > 1
+    values = card_state.by_slot(table, sorted(set(slots.tolist())))
+    rejoined = pa.concat_tables([card_state.from_bytes(v) for v in values.values()])
+    assert sorted(rejoined["user_id"].to_pylist()) == sorted(table["user_id"].to_pylist())
+    assert sum(t.num_rows for t in map(card_state.from_bytes, values.values())) == 30
+
+
+def test_a_value_of_another_layout_starts_afresh() -> None:
+    assert card_state.from_bytes(None).num_rows == 0
+    other = pa.table({"user_id": ["card-1"], "n": [5]})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, other.schema) as writer:
+        writer.write_table(other)
+    assert card_state.from_bytes(sink.getvalue().to_pybytes()).num_rows == 0
+
+
+@pytest.mark.parametrize("cards", [1, 50])
+def test_many_batches_equal_batch_features(cards: int) -> None:
+    rng = np.random.default_rng(cards)
+    rows = pd.concat(
+        [card_rows(12, start=3 * k, user=f"card-{k}") for k in range(cards)], ignore_index=True
+    )
+    rows["amount"] = rng.lognormal(3, 1, len(rows)).round(2)
+    rows["transaction_id"] = [f"t{k}" for k in range(len(rows))]
+    rows = rows.sort_values("timestamp", kind="stable", ignore_index=True)
+    table, parts = card_state.empty_table(), []
+    for k, chunk in enumerate(np.array_split(np.arange(len(rows)), 5)):
+        table, out = step_bucket(LOGIC, table, rows.iloc[chunk].copy(), NOW + k, TTL)
+        table = stored_round_trip(table)
+        parts.append(out)
+    streamed = pd.concat(parts, ignore_index=True).set_index("transaction_id")
+    expected = features.batch_features(
+        rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
+    ).set_index("transaction_id")
+    got = streamed.loc[expected.index, [FEATURE_PREFIX + c for c in features.FEATURE_COLUMNS]]
+    np.testing.assert_array_equal(got.to_numpy(), expected[list(features.FEATURE_COLUMNS)])
+
+
 def test_output_keeps_passthrough_columns_of_each_row() -> None:
-    logic = FeatureLogic.default()
     rows = card_rows(3, labels=True)
-    _, out = step_cards(logic, {"card-1": None}, rows)
+    _, out = step_bucket(LOGIC, card_state.empty_table(), rows, NOW, TTL)
     assert out["ingest_ms"].tolist() == rows["ingest_ms"].tolist()
     assert out["amount"].tolist() == rows["amount"].tolist()
     assert str(out["event_time"].dt.tz) == "UTC"
 
 
 def test_feature_entry_json_matches_the_contract() -> None:
-    logic = FeatureLogic.default()
-    _, out = step_cards(logic, {"card-1": None}, card_rows(2, labels=True))
-    _, plain = step_cards(logic, {"card-1": None}, card_rows(1))
+    empty = card_state.empty_table()
+    _, out = step_bucket(LOGIC, empty, card_rows(2, labels=True), NOW, TTL)
+    _, plain = step_bucket(LOGIC, empty, card_rows(1), NOW, TTL)
     table = pa.Table.from_pandas(pd.concat([out, plain], ignore_index=True), preserve_index=False)
     entries = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 1234)]
     assert entries[0]["event_time"] == "2026-01-05T10:00:00Z"

@@ -1,0 +1,144 @@
+"""Per-card feature state as Arrow tables: what the Spark processor stores, a slot at a time.
+
+A state table has one row per card — ``user_id``, its ``slot``, ``seen_ms`` (processing time of
+its last transaction, for the TTL), ``n`` (transactions seen), each window column of
+:data:`~rtad.streaming.features.WINDOW_KEYS` as a list (oldest first) and each LRU memory as a
+flat ``[key, visits, ...]`` list. It crosses to Spark's state store as Arrow IPC bytes, so
+reading and writing many cards costs a few memory copies, not a JSON document per card.
+
+:func:`step_table` is the processor's whole step, without Spark: the stored cards and the new
+rows in, the rewritten cards and the feature matrix out; :func:`slot_of` says which stored value
+a card lives in.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rtad.streaming.features import (
+    FEATURE_COLUMNS,
+    MEMORIES,
+    WINDOW_DTYPES,
+    WINDOW_KEYS,
+    History,
+    step_history,
+)
+
+#: Bumped when the table's layout changes: a stored table of another version starts afresh.
+STATE_VERSION = b"3"
+_VERSION_KEY = b"rtad_card_state"
+_ARROW = {np.int64: pa.int64(), np.float64: pa.float64()}
+STATE_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("slot", pa.int32()),
+        ("seen_ms", pa.int64()),
+        ("n", pa.int64()),
+        *[(k, pa.list_(_ARROW[WINDOW_DTYPES[k]])) for k in WINDOW_KEYS],
+        *[(k, pa.list_(pa.int64())) for k in MEMORIES],
+    ],
+    metadata={_VERSION_KEY: STATE_VERSION},
+)
+
+
+def empty_table() -> pa.Table:
+    return STATE_SCHEMA.empty_table()
+
+
+def slot_of(users: Sequence[str], buckets: int, slots: int) -> np.ndarray:
+    """The slot of each card within its bucket (the bucket is ``crc32 % buckets``).
+
+    >>> slot_of(["card-1", "card-2", "card-3"], buckets=4, slots=8).tolist()
+    [5, 3, 6]
+    """
+    if slots == 1:
+        return np.zeros(len(users), np.int32)
+    crc = (zlib.crc32(u.encode()) for u in users)
+    return np.fromiter(((c // buckets) % slots for c in crc), np.int32, len(users))
+
+
+def by_slot(table: pa.Table, slots: Sequence[int]) -> dict[int, bytes]:
+    """The stored value of each of ``slots``: its cards of ``table`` as IPC bytes."""
+    if len(slots) == 1:
+        return {slots[0]: to_bytes(table)}
+    column = table["slot"]
+    return {s: to_bytes(table.filter(pc.equal(column, s))) for s in slots}
+
+
+def to_bytes(table: pa.Table) -> bytes:
+    """A state table as Arrow IPC stream bytes."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, STATE_SCHEMA) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_bytes(data: bytes | None) -> pa.Table:
+    """Inverse of :func:`to_bytes`; None or another layout version gives an empty table."""
+    if not data:
+        return empty_table()
+    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    metadata = table.schema.metadata or {}
+    if metadata.get(_VERSION_KEY) != STATE_VERSION or table.schema != STATE_SCHEMA:
+        return empty_table()
+    return table
+
+
+def step_table(
+    stored: pa.Table,
+    rows: pd.DataFrame,
+    now_ms: int,
+    ttl_ms: int,
+    buckets: int = 1,
+    slots: int = 1,
+) -> tuple[pa.Table, np.ndarray]:
+    """Stored cards + new rows → (cards to store again, features of ``rows``).
+
+    Cards of ``stored`` idle for ``ttl_ms`` or longer (by ``now_ms``, the batch's processing
+    time) are dropped, and start afresh if they come back. The returned table holds every
+    card of ``stored`` that is still alive, the ones of ``rows`` updated.
+    """
+    if rows.empty:
+        return stored, np.empty((0, len(FEATURE_COLUMNS)))
+    alive = stored.filter(pc.greater(stored["seen_ms"], now_ms - ttl_ms))
+    card, users = pd.factorize(rows["user_id"], sort=False)
+    touched = pa.array(users.to_numpy(dtype=object), pa.string())
+    where = pc.index_in(touched, value_set=alive["user_id"])
+    history = _history(alive.take(where))
+    updated, matrix = step_history(history, card.astype(np.int64), rows)
+    fresh = _table(updated, touched, slot_of(users, buckets, slots), now_ms)
+    untouched = alive.filter(pc.invert(pc.is_in(alive["user_id"], value_set=touched)))
+    return pa.concat_tables([untouched, fresh]).combine_chunks(), matrix
+
+
+def _history(known: pa.Table) -> History:
+    """The window history of the touched cards (a null row: a card not stored)."""
+    window = {}
+    for k in WINDOW_KEYS:
+        column = known[k].combine_chunks()
+        window[k] = column.flatten().to_numpy(zero_copy_only=False).astype(WINDOW_DTYPES[k])
+    lengths = pc.list_value_length(known["t"]).fill_null(0).to_numpy().astype(np.int64)
+    memories = {k: [m if m is not None else [] for m in known[k].to_pylist()] for k in MEMORIES}
+    n = known["n"].fill_null(0).to_numpy().astype(np.int64)
+    return History(n, lengths, window, memories)
+
+
+def _table(history: History, users: pa.Array, slot: np.ndarray, now_ms: int) -> pa.Table:
+    offsets = pa.array(np.r_[0, np.cumsum(history.lengths)], pa.int32())
+    columns = {
+        "user_id": users,
+        "slot": pa.array(slot, pa.int32()),
+        "seen_ms": pa.array(np.full(len(users), now_ms, dtype=np.int64)),
+        "n": pa.array(history.n, pa.int64()),
+    }
+    for k in WINDOW_KEYS:
+        columns[k] = pa.ListArray.from_arrays(offsets, pa.array(history.window[k]))
+    for k in MEMORIES:
+        columns[k] = pa.array(history.memories[k], pa.list_(pa.int64()))
+    return pa.Table.from_pydict(columns, schema=STATE_SCHEMA)
