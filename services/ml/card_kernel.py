@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rtad.ml.window_stats import (
+    Memory,
     distinct_count,
     haversine_km,
     median_and_spread,
@@ -35,9 +36,7 @@ SMALL_SHARE = 0.2  # a purchase at most this share of the card's median is "smal
 TOWN_KM = 30.0  # distances within a town are not travel
 
 
-def compute_features(
-    b: dict[str, Any], memories: dict[str, list[list[int]]]
-) -> dict[str, np.ndarray]:
+def compute_features(b: dict[str, Any], memories: dict[str, Memory]) -> dict[str, np.ndarray]:
     """Every feature of the rows flagged ``is_new`` (in ``b``'s order), by name.
 
     ``b`` holds rows sorted by (card, event time); ``start`` is the index of each row's first
@@ -156,17 +155,17 @@ def _novelty_features(
 ) -> np.ndarray:
     """Merchant and category novelty of the new rows (in time order), updating the memories.
 
-    Returns the new-merchant flag of each new row.
+    Returns the new-merchant flag of each new row; ``memories`` gets the updated memories.
     """
     first = ~has_prev
-    new_m, visits = remember(
+    new_m, visits, memories["merchants"] = remember(
         b["merchant"][r], seg[r], first, memories["merchants"], MERCHANT_MEMORY
     )
     f["merchant_new"], f["merchant_visits_log"] = new_m, np.log1p(visits)
     for name in CATEGORIES:
         f[f"{name}_new"] = np.zeros(len(r))
         if b[name] is not None:
-            f[f"{name}_new"], _ = remember(
+            f[f"{name}_new"], _, memories[name] = remember(
                 b[name][r], seg[r], first, memories[name], CATEGORY_MEMORY
             )
     return new_m

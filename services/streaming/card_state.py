@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rtad.ml.window_stats import Memory
 from rtad.streaming.features import (
     FEATURE_COLUMNS,
     MEMORIES,
@@ -124,7 +125,11 @@ def _history(known: pa.Table) -> History:
         column = known[k].combine_chunks()
         window[k] = column.flatten().to_numpy(zero_copy_only=False).astype(WINDOW_DTYPES[k])
     lengths = pc.list_value_length(known["t"]).fill_null(0).to_numpy().astype(np.int64)
-    memories = {k: [m if m is not None else [] for m in known[k].to_pylist()] for k in MEMORIES}
+    memories = {}
+    for k in MEMORIES:
+        column = known[k].combine_chunks()
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        memories[k] = Memory.of_flat(flat, pc.list_value_length(column).fill_null(0).to_numpy())
     n = known["n"].fill_null(0).to_numpy().astype(np.int64)
     return History(n, lengths, window, memories)
 
@@ -140,5 +145,7 @@ def _table(history: History, users: pa.Array, slot: np.ndarray, now_ms: int) -> 
     for k in WINDOW_KEYS:
         columns[k] = pa.ListArray.from_arrays(offsets, pa.array(history.window[k]))
     for k in MEMORIES:
-        columns[k] = pa.array(history.memories[k], pa.list_(pa.int64()))
+        memory = history.memories[k]
+        bounds = pa.array(np.r_[0, np.cumsum(2 * memory.lengths)], pa.int32())
+        columns[k] = pa.ListArray.from_arrays(bounds, pa.array(memory.flat()))
     return pa.Table.from_pydict(columns, schema=STATE_SCHEMA)

@@ -45,6 +45,7 @@ from rtad.ml.card_kernel import (
     WINDOW,
     compute_features,
 )
+from rtad.ml.window_stats import Memory
 
 __all__ = [  # the kernel's knobs are part of this module's interface
     "CATEGORIES",
@@ -207,13 +208,13 @@ class History:
     n: np.ndarray  # transactions seen per card (int64)
     lengths: np.ndarray  # window rows per card (int64)
     window: dict[str, np.ndarray]  # each of WINDOW_KEYS, flattened card after card
-    memories: dict[str, list[list[int]]]  # "merchants" and CATEGORIES: a flat list per card
+    memories: dict[str, Memory]  # "merchants" and CATEGORIES
 
     @classmethod
     def fresh(cls, cards: int) -> History:
         """``cards`` cards never seen before."""
         empty = {k: np.empty(0, dtype=WINDOW_DTYPES[k]) for k in WINDOW_KEYS}
-        memories: dict[str, list[list[int]]] = {k: [[] for _ in range(cards)] for k in MEMORIES}
+        memories = {k: Memory.empty(cards) for k in MEMORIES}
         zeros = np.zeros(cards, dtype=np.int64)
         return cls(zeros, zeros.copy(), empty, memories)
 
@@ -222,7 +223,7 @@ class History:
         """From per-card state dicts (:func:`new_state`'s format)."""
         lengths = np.fromiter((len(s["t"]) for s in states), np.int64, len(states))
         window = {k: _stacked(states, k, WINDOW_DTYPES[k]) for k in WINDOW_KEYS}
-        memories = {k: [s[k] for s in states] for k in MEMORIES}
+        memories = {k: Memory.of_lists([s[k] for s in states]) for k in MEMORIES}
         n = np.fromiter((s["n"] for s in states), np.int64, len(states))
         return cls(n, lengths, window, memories)
 
@@ -230,11 +231,12 @@ class History:
         """Per-card state dicts (inverse of :meth:`of_states`)."""
         bounds = np.r_[0, np.cumsum(self.lengths)].tolist()
         columns = {k: v.tolist() for k, v in self.window.items()}
+        memories = {k: v.lists() for k, v in self.memories.items()}
         out = []
         for c, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
             state: dict[str, Any] = {"v": STATE_VERSION, "n": int(self.n[c])}
             state |= {k: columns[k][lo:hi] for k in WINDOW_KEYS}
-            state |= {k: v[c] for k, v in self.memories.items()}
+            state |= {k: v[c] for k, v in memories.items()}
             out.append(state)
         return out
 
@@ -274,7 +276,7 @@ def step_history(
     batch["start"] = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
     seen = history.n - history.lengths
     batch["prior"] = seen[sorted_card]
-    memories = {k: list(v) for k, v in history.memories.items()}
+    memories = dict(history.memories)
     values = compute_features(batch, memories)
     feats = np.column_stack([values[name] for name in FEATURE_COLUMNS])
     out = np.empty_like(feats)
