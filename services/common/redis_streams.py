@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,53 @@ def pack_command(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
+def xadd_prefix(key: str) -> bytes:
+    """Everything of a v1 ``XADD <key> * v 1 d <payload>`` before the payload's ``$<len>``.
+
+    >>> xadd_prefix("k")
+    b'*7\\r\\n$4\\r\\nXADD\\r\\n$1\\r\\nk\\r\\n$1\\r\\n*\\r\\n$1\\r\\nv\\r\\n$1\\r\\n1\\r\\n$1\\r\\nd\\r\\n'
+    """
+    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)
+    return head.replace(b"*6\r\n", b"*7\r\n", 1)
+
+
+@contextmanager
+def pooled_connection(client: redis.Redis) -> Iterator[Any]:
+    """One of the client's pooled connections, for hand-packed commands (see :func:`exchange`).
+
+    A connection left half-read (or WATCHing) by an exception is closed rather than pooled.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        yield conn
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+
+
+def exchange(conn: Any, data: Sequence[bytes | memoryview], replies: int) -> Any:
+    """Send packed commands (:func:`pack_command`) on ``conn``, read ``replies`` replies and
+    return the last one, without redis-py's per-command objects and response callbacks.
+
+    Every reply is read even after an error reply, so the connection stays in step; then the
+    first error raises.
+    """
+    conn.send_packed_command(data, check_health=True)
+    error: redis.ResponseError | None = None
+    reply: Any = None
+    for _ in range(replies):
+        try:
+            reply = conn.read_response()
+        except redis.ResponseError as exc:  # keep reading: the replies must be drained
+            error = error or exc
+    if error is not None:
+        raise error
+    return reply
+
+
 @dataclass
 class StreamProducer:
     """Pipelined, batched XADD into the shards of one stream kind, with backpressure.
@@ -209,12 +257,7 @@ class StreamProducer:
         self._keys = self.names.all(self.kind)
         self._dlq_keys = self.names.all("deadletter")
         # Everything of an XADD but the payload: "*7 XADD <key> * v 1 d", then "$<len> payload".
-        self._prefixes = [
-            pack_command(
-                b"XADD", k.encode(), b"*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD
-            ).replace(b"*6\r\n", b"*7\r\n", 1)
-            for k in self._keys
-        ]
+        self._prefixes = [xadd_prefix(k) for k in self._keys]
         self._buffer: list[bytes] = []
         self._queued = 0
         self._queued_dlq = 0
@@ -252,23 +295,8 @@ class StreamProducer:
 
     def _execute(self, data: bytes, replies: int) -> None:
         """Write a packed batch on a pooled connection and read every reply (errors raise)."""
-        pool = self.client.connection_pool
-        conn = pool.get_connection()
-        error: redis.ResponseError | None = None
-        try:
-            conn.send_packed_command([data])
-            for _ in range(replies):
-                try:
-                    conn.read_response()
-                except redis.ResponseError as exc:  # keep reading: the replies must be drained
-                    error = error or exc
-        except BaseException:
-            conn.disconnect()  # a half-read connection must not go back to the pool
-            raise
-        finally:
-            pool.release(conn)
-        if error is not None:
-            raise error
+        with pooled_connection(self.client) as conn:
+            exchange(conn, [data], replies)
 
     def close(self) -> ProducerStats:
         self.flush()

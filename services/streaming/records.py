@@ -6,14 +6,24 @@ the entries here, so a replayed range yields the same rows and the same dead let
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import attrgetter
+from itertools import chain
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from rtad.common.encoding import UndecodableEntry, original_payload, payload_of
+from rtad.common.encoding import (
+    DATA_FIELD,
+    ENCODING_VERSION,
+    VERSION_FIELD,
+    UndecodableEntry,
+    original_payload,
+    payload_of,
+)
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import InvalidRecord, Transaction, decode_json
 
@@ -43,12 +53,12 @@ ARROW_SCHEMA = pa.schema(
         ("ingest_ms", pa.int64()),
     ]
 )
-_RECORD_FIELDS = tuple(
-    name for name in ARROW_SCHEMA.names if name not in {"timestamp", "ingest_ms"}
-)
 _LINES = msgspec.json.Decoder(Transaction)
 
-Entry = tuple[bytes, dict[bytes, bytes]]
+#: An XRANGE entry: its ID and its fields, flat as Redis sends them (``[b"v", b"1", b"d",
+#: payload]`` in encoding v1) or as a mapping (redis-py's parsed form).
+Fields = Sequence[bytes] | Mapping[bytes, bytes]
+Entry = tuple[bytes, Fields]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,33 +71,82 @@ class DeadLetter:
     source: str
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is decoded.
+
+    A chunk allocates a few objects per entry (reply lists, byte strings, records), none of
+    them in a cycle, yet their number sets off collections that walk them all again: pausing
+    the collector takes ~40% off the decode (measured: the README's streaming section).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def to_record_batch(
     entries: Sequence[Entry], source_key: str
 ) -> tuple[pa.RecordBatch, list[DeadLetter]]:
     """Decode and validate ``entries``: valid ones as one Arrow batch, the rest as dead letters.
 
-    The common case — every entry valid — is decoded in one msgspec call over the payloads as
-    JSON lines; any failure (or a payload that is not exactly one line) takes the careful path,
-    entry by entry, which finds the bad ones and their reasons.
+    The common case — every entry a v1 entry holding a valid record — is decoded in one msgspec
+    call over the payloads as JSON lines and turned into columns by whole-list operations; any
+    failure (or a payload that is not exactly one line) takes the careful path, entry by
+    entry, which finds the bad ones and their reasons.
     """
-    fast = _all_valid(entries)
+    if not entries:
+        return _entry_by_entry(entries, source_key)
+    ids, fields = zip(*entries, strict=True)
+    fast = _all_valid(fields)
     if fast is None:
         return _entry_by_entry(entries, source_key)
-    getter = attrgetter(*_RECORD_FIELDS)
-    columns = dict(zip(_RECORD_FIELDS, zip(*map(getter, fast), strict=True), strict=True))
-    columns["timestamp"] = tuple(tx.timestamp for tx in fast)
-    columns["ingest_ms"] = tuple(int(entry_id.partition(b"-")[0]) for entry_id, _ in entries)
-    arrays = [pa.array(columns[f.name], type=f.type) for f in ARROW_SCHEMA]
+    # a record's fields are the schema's first columns, in order (a unit test checks it)
+    columns = list(zip(*map(msgspec.structs.astuple, fast), strict=True))
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=False)]
+    arrays.append(_ingest_ms(ids))
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA), []
 
 
-def _all_valid(entries: Sequence[Entry]) -> list[Transaction] | None:
-    """Every entry's transaction in one decode, or None when any entry needs a closer look."""
-    if not entries:
-        return None
+def _ingest_ms(ids: Sequence[bytes]) -> pa.Array:
+    """The milliseconds part of each stream ID (``b"1700000000123-4"`` → 1700000000123)."""
+    parts = pc.split_pattern(pa.array(ids, pa.binary()), b"-", max_splits=1)
+    return pc.list_element(parts, 0).cast(pa.string()).cast(pa.int64())
+
+
+def _payloads(fields: Sequence[Fields]) -> list[bytes] | None:
+    """Every entry's payload, or None when an entry is not a version-1 entry.
+
+    Flat entries that are exactly ``v 1 d <payload>`` (what producers write) are checked by
+    whole-list operations — lengths, then every 4th field of the flattened list — with no
+    Python loop per entry; any other shape goes through :func:`payload_of` entry by entry.
+    """
+    n = len(fields)
+    if set(map(type, fields)) == {list} and list(map(len, fields)).count(4) == n:
+        flat = list(chain.from_iterable(fields))  # type: ignore[arg-type]
+        if (
+            flat[0::4].count(VERSION_FIELD) == n
+            and flat[1::4].count(ENCODING_VERSION) == n
+            and flat[2::4].count(DATA_FIELD) == n
+        ):
+            return flat[3::4]
+    return _mapped_payloads(fields)
+
+
+def _mapped_payloads(fields: Sequence[Fields]) -> list[bytes] | None:
     try:
-        payloads = [payload_of(fields) for _, fields in entries]
+        return [payload_of(_as_mapping(f)) for f in fields]
     except UndecodableEntry:
+        return None
+
+
+def _all_valid(fields: Sequence[Fields]) -> list[Transaction] | None:
+    """Every entry's transaction in one decode, or None when any entry needs a closer look."""
+    payloads = _payloads(fields)
+    if payloads is None:
         return None
     joined = b"\n".join(payloads)
     # one line per entry: a payload holding a newline could shift records between entries
@@ -97,7 +156,14 @@ def _all_valid(entries: Sequence[Entry]) -> list[Transaction] | None:
         decoded = _LINES.decode_lines(joined)
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
         return None
-    return decoded if len(decoded) == len(entries) else None
+    return decoded if len(decoded) == len(payloads) else None
+
+
+def _as_mapping(fields: Fields) -> Mapping[bytes, bytes]:
+    """A flat field list as a mapping (a repeated field keeps its last value, like redis-py)."""
+    if isinstance(fields, Mapping):
+        return fields
+    return dict(zip(fields[0::2], fields[1::2], strict=False))
 
 
 def _entry_by_entry(
@@ -105,16 +171,16 @@ def _entry_by_entry(
 ) -> tuple[pa.RecordBatch, list[DeadLetter]]:
     columns: dict[str, list[object]] = {name: [] for name in ARROW_SCHEMA.names}
     dead: list[DeadLetter] = []
-    for entry_id, fields in entries:
+    for entry_id, raw in entries:
+        fields = _as_mapping(raw)
         try:
             tx = decode_json(payload_of(fields))
         except (UndecodableEntry, InvalidRecord) as exc:
             source = f"{source_key}/{entry_id.decode()}"
             dead.append(DeadLetter(entry_id, str(exc), original_payload(fields), source))
             continue
-        for name in _RECORD_FIELDS:
+        for name in Transaction.__struct_fields__:
             columns[name].append(getattr(tx, name))
-        columns["timestamp"].append(tx.timestamp)
         columns["ingest_ms"].append(parse_id(entry_id)[0])
     arrays = [pa.array(columns[f.name], type=f.type) for f in ARROW_SCHEMA]
     return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA), dead

@@ -27,10 +27,18 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.redis_streams import connect, parse_id, set_cursor, trim_to_committed
+from rtad.common.redis_streams import (
+    connect,
+    exchange,
+    pack_command,
+    parse_id,
+    pooled_connection,
+    set_cursor,
+    trim_to_committed,
+)
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts
-from rtad.streaming.records import SOURCE_DDL, to_record_batch
+from rtad.streaming.records import SOURCE_DDL, Entry, paused_gc, to_record_batch
 
 FORMAT = "rtad_redis"
 START = "0-0"
@@ -201,10 +209,11 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         )
         after = partition.after
         while parse_id(after) < parse_id(partition.upto):
-            entries = client.xrange(key, min=f"({after}", max=partition.upto, count=READ_CHUNK)
-            if not entries:
-                break
-            batch, dead = to_record_batch(entries, key)
+            with paused_gc():
+                entries = xrange_raw(client, key, f"({after}", partition.upto, READ_CHUNK)
+                if not entries:
+                    break
+                batch, dead = to_record_batch(entries, key)
             redis_scripts.deadletter_once(client, dlq_keys, dead)
             if batch.num_rows:
                 yield batch
@@ -226,6 +235,17 @@ class RedisStreamSource(DataSource):
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         return RedisStreamReader(self.options)
+
+
+def xrange_raw(client: Any, key: str, low: str, high: str, count: int) -> list[Entry]:
+    """``XRANGE key low high COUNT count`` as Redis sends it: ``[[id, [field, value, ...]],
+    ...]``, with no dict per entry (redis-py's XRANGE callback costs ~2x the read itself)."""
+    command = pack_command(
+        b"XRANGE", key.encode(), low.encode(), high.encode(), b"COUNT", b"%d" % count
+    )
+    with pooled_connection(client) as conn:
+        entries: list[Entry] = exchange(conn, [command], 1)
+    return entries
 
 
 def _last_id(client: Any, key: str) -> str:

@@ -11,7 +11,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import parse_id
 from rtad.common.streams import SPARK_GROUP, StreamNames
-from rtad.streaming.redis_source import RedisStreamReader, ShardRange
+from rtad.streaming.redis_source import RedisStreamReader, ShardRange, xrange_raw
 
 from .txdata import produce, produce_raw, transactions
 
@@ -115,3 +115,22 @@ def test_commit_moves_the_spark_cursor_and_trims_only_what_is_committed(
     assert sum(redis_client.xlen(names.key("tx", s)) for s in range(4)) == 60
     # a new checkpoint starts where the cursor group says Spark had committed
     assert reader(redis_server).initialOffset() == end
+
+
+def test_raw_xrange_holds_what_redis_py_parses(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    key = names.key("tx", 0)
+    produce(redis_client, StreamNames(shards=1), transactions(30, users=4, seed=6))
+    produce_raw(redis_client, key, {b"v": b"1", b"d": b"{not json"})
+    produce_raw(redis_client, key, {b"x": b"y", b"v": b"1", b"d": b"{}", b"\xff": b"\x00\r\n"})
+    parsed = redis_client.xrange(key, min="-", max="+")
+    assert len(parsed) == 32
+    raw = xrange_raw(redis_client, key, "-", "+", 1000)
+    assert [(i, dict(zip(f[0::2], f[1::2], strict=True))) for i, f in raw] == parsed
+    # exclusive start and COUNT as in the source's chunked reads
+    after = parsed[9][0].decode()
+    assert [e[0] for e in xrange_raw(redis_client, key, f"({after}", "+", 5)] == [
+        i for i, _ in parsed[10:15]
+    ]
+    assert xrange_raw(redis_client, key, "(" + parsed[-1][0].decode(), "+", 5) == []

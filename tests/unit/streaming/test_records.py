@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import orjson
 
 from rtad.common.encoding import encode
+from rtad.common.schema import Transaction
 from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
 from rtad.streaming.redis_source import shard_limits
 
@@ -79,3 +80,42 @@ def test_one_bad_entry_among_many_is_the_only_dead_letter() -> None:
     batch, dead = to_record_batch(entries, "rtad:tx:{0}")
     assert [d.entry_id for d in dead] == [b"17-0"] and "amount" in dead[0].reason
     assert batch.num_rows == 49
+
+
+def flat(fields: dict[bytes, bytes]) -> list[bytes]:
+    """An entry's fields as Redis sends them (what the source's raw XRANGE hands over)."""
+    return [part for item in fields.items() for part in item]
+
+
+def test_flat_entries_give_the_same_rows_and_dead_letters_as_mapped_ones() -> None:
+    entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(9)]
+    entries[3] = (b"3-0", {b"d": encode(VALID)[b"d"], b"v": b"1"})  # other order: still valid
+    entries[4] = (b"4-0", {**encode(VALID), b"extra": b"x"})  # extra field: still valid
+    mapped = to_record_batch(entries, "rtad:tx:{0}")
+    assert mapped[1] == [] and mapped[0].num_rows == 9
+    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}") == mapped
+    entries[6] = (b"6-0", {b"v": b"2", b"d": b"{}"})
+    entries[7] = (b"7-0", encode({**VALID, "amount": -1}))
+    entries[8] = (b"8-0", {b"v": b"1", b"x": b"y"})  # four flat fields, but not v 1 d ...
+    mapped = to_record_batch(entries, "rtad:tx:{0}")
+    assert [d.entry_id for d in mapped[1]] == [b"6-0", b"7-0", b"8-0"]
+    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}") == mapped
+
+
+def test_a_repeated_field_keeps_its_last_value_as_redis_py_did() -> None:
+    fields = [b"v", b"1", b"d", b"{oops", b"d", orjson.dumps(VALID)]
+    batch, dead = to_record_batch([(b"5-0", fields)], "rtad:tx:{0}")
+    assert dead == [] and batch.to_pylist()[0]["transaction_id"] == "t1"
+
+
+def test_record_fields_are_the_first_arrow_columns_in_order() -> None:
+    # the fast path turns whole records into the leading columns by position
+    assert Transaction.__struct_fields__ == tuple(ARROW_SCHEMA.names[:-1])
+    assert ARROW_SCHEMA.names[-1] == "ingest_ms"
+
+
+def test_ingest_ms_is_the_millisecond_part_of_any_stream_id() -> None:
+    ids = [b"0-0", b"1700000000123-4", b"99999999999999-18446744073709551615"]
+    entries = [(i, flat(encode(VALID))) for i in ids]
+    batch, _ = to_record_batch(entries, "rtad:tx:{0}")
+    assert batch.column("ingest_ms").to_pylist() == [0, 1700000000123, 99999999999999]
