@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from operator import attrgetter
 
 import numpy as np
 
-from rtad.common.encoding import (
-    DATA_FIELD,
-    ENCODING_VERSION,
-    VERSION_FIELD,
-    UndecodableEntry,
-    original_payload,
-    payload_of,
+from rtad.scorer.feature_entries import (
+    INVALID_FEATURES,
+    DeadLetter,
+    ShardEntries,
+    decode_entries,
 )
 from rtad.scorer.latency import N_BINS, bin_counts
 from rtad.scorer.model_holder import ScoringModel
@@ -29,22 +27,15 @@ from rtad.scorer.scoring import (
     FeatureRow,
     ScoredMatrix,
     ScoreRecord,
-    decode_row,
     encode_record,
     row_decoder,
     rows_matrix,
     score_matrix,
 )
 
-#: ``(entry id, fields)``; fields as XREADGROUP returns them raw (a flat list) or as a dict.
-RawEntry = tuple[bytes, Any]
-ShardEntries = tuple[int, Sequence[RawEntry]]
 GENUINE = "genuine"
-# Dead-letter reason codes (the label of rtad_scorer_deadletter_total).
-UNDECODABLE = "undecodable"
-INVALID_ROW = "invalid_row"
-INVALID_FEATURES = "invalid_features"
-MAX_DELIVERIES = "max_deliveries"
+_ingest_ms = attrgetter("ingest_ms")
+_label = attrgetter("fraud_scenario", "is_fraud")
 
 
 @dataclass
@@ -56,7 +47,7 @@ class ShardOutput:
     alerts: list[bytes] = field(default_factory=list)
     ack: list[bytes] = field(default_factory=list)
     #: ``(entry id, short code for the metric, one-line reason, original payload)``
-    deadletters: list[tuple[bytes, str, str, bytes]] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
     anomalies: int = 0
     latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS, np.int64))
     labelled: Counter[tuple[str, bool]] = field(default_factory=Counter)
@@ -82,30 +73,19 @@ class BatchResult:
         return sum(o.scored for o in self.shards.values())
 
 
-def payload_from_fields(fields: Any) -> bytes:
-    """The JSON payload of a raw entry (fast path for the usual ``[v, 1, d, json]``)."""
-    if (
-        isinstance(fields, list)
-        and len(fields) == 4
-        and fields[0] == VERSION_FIELD
-        and fields[1] == ENCODING_VERSION
-        and fields[2] == DATA_FIELD
-    ):
-        return fields[3]  # type: ignore[no-any-return]
-    return payload_of(_as_mapping(fields))
+@dataclass
+class _Rows:
+    """The rows still in the batch, in group order: entry IDs, and the group of each row."""
 
+    rows: list[FeatureRow]
+    ids: list[bytes]
+    group: np.ndarray
 
-def original_bytes(fields: Any) -> bytes:
-    """The entry as it was, for the dead-letter stream (raw replies are flat field lists)."""
-    return original_payload(_as_mapping(fields))
-
-
-def _as_mapping(fields: Any) -> dict[Any, Any]:
-    if isinstance(fields, dict):
-        return fields
-    if isinstance(fields, list | tuple):
-        return dict(zip(fields[::2], fields[1::2], strict=False))
-    return {}
+    def keep(self, keep: np.ndarray) -> None:
+        """Keep only the rows where ``keep`` is True (rare: after a bad row or a model failure)."""
+        self.rows = [r for r, k in zip(self.rows, keep.tolist(), strict=True) if k]
+        self.ids = [e for e, k in zip(self.ids, keep.tolist(), strict=True) if k]
+        self.group = self.group[keep]
 
 
 def build_batch(
@@ -123,113 +103,72 @@ def build_batch(
     """
     outputs = {shard: ShardOutput(shard) for shard, _ in groups}
     names = tuple(model.feature_names)
-    decoder = row_decoder(names)
-    rows: list[FeatureRow] = []
-    ids: list[bytes] = []
-    originals: list[bytes] = []
-    counts: list[int] = []
-    for shard, entries in groups:
-        decoded = _decode_group(
-            shard, entries, decoder, outputs[shard], exhausted, exhausted_reason
-        )
-        rows += decoded[0]
-        ids += decoded[1]
-        originals += decoded[2]
-        counts.append(len(decoded[0]))
-    shard_of_row = np.repeat(np.array([shard for shard, _ in groups], dtype=np.int64), counts)
-    X, bad = rows_matrix(rows, names)
+    decoded = decode_entries(groups, row_decoder(names), exhausted, exhausted_reason)
+    for shard, dead in decoded.dead.items():
+        outputs[shard].deadletters += dead
+    batch = _Rows(decoded.rows, decoded.ids, np.repeat(np.arange(len(groups)), decoded.counts))
+    X, bad = rows_matrix(batch.rows, names)
     if bad:
         for i, reason in bad.items():
-            outputs[int(shard_of_row[i])].deadletters.append(
-                (ids[i], INVALID_FEATURES, reason, originals[i])
-            )
-        keep = np.ones(len(rows), dtype=bool)
+            shard = groups[int(batch.group[i])][0]
+            dead_row = (batch.ids[i], INVALID_FEATURES, reason, decoded.payloads[i])
+            outputs[shard].deadletters.append(dead_row)
+        keep = np.ones(len(batch.rows), dtype=bool)
         keep[list(bad)] = False
-        rows = [r for i, r in enumerate(rows) if keep[i]]
-        ids = [e for i, e in enumerate(ids) if keep[i]]
-        shard_of_row = shard_of_row[keep]
-    return _lay_out(outputs, rows, ids, shard_of_row, X, model, now_ms)
+        batch.keep(keep)
+    scored = score_matrix(model, X)
+    left_pending = len(scored.failed)
+    if scored.failed:  # left pending: claimed again later, dead-lettered after N deliveries
+        ok = np.ones(len(X), dtype=bool)
+        ok[list(scored.failed)] = False
+        batch.keep(ok)
+        X, scored = X[ok], _subset(scored, ok)
+    result = _lay_out(groups, outputs, batch, X, scored, model, now_ms)
+    result.left_pending = left_pending
+    return result
 
 
-def _decode_group(
-    shard: int,
-    entries: Sequence[RawEntry],
-    decoder: Any,
-    out: ShardOutput,
-    exhausted: Collection[tuple[int, bytes]],
-    exhausted_reason: str,
-) -> tuple[list[FeatureRow], list[bytes], list[bytes]]:
-    """Rows, entry IDs and payloads of one shard's entries; the bad ones go to ``out``.
-
-    Fast path: two list comprehensions over the whole group; only a group holding a bad
-    entry (or an exhausted one) is walked entry by entry to dead-letter it.
-    """
-    if not exhausted:
-        try:
-            payloads = [payload_from_fields(fields) for _id, fields in entries]
-            return [decoder.decode(p) for p in payloads], [e[0] for e in entries], payloads
-        except ValueError:  # UndecodableEntry and msgspec's errors are ValueErrors
-            pass
-    rows, ids, originals = [], [], []
-    for entry_id, fields in entries:
-        if (shard, entry_id) in exhausted:
-            dead = (entry_id, MAX_DELIVERIES, exhausted_reason, original_bytes(fields))
-            out.deadletters.append(dead)
-            continue
-        try:
-            payload = payload_from_fields(fields)
-        except UndecodableEntry as exc:
-            out.deadletters.append((entry_id, UNDECODABLE, str(exc), original_bytes(fields)))
-            continue
-        try:
-            rows.append(decode_row(payload, decoder))
-        except ValueError as exc:
-            out.deadletters.append((entry_id, INVALID_ROW, str(exc), payload))
-            continue
-        ids.append(entry_id)
-        originals.append(payload)
-    return rows, ids, originals
+def _subset(scored: ScoredMatrix, keep: np.ndarray) -> ScoredMatrix:
+    reasons = [r for r, k in zip(scored.reasons, keep.tolist(), strict=True) if k]
+    return ScoredMatrix(scored.scores[keep], scored.is_anomaly[keep], reasons)
 
 
 def _lay_out(
+    groups: Sequence[ShardEntries],
     outputs: dict[int, ShardOutput],
-    rows: list[FeatureRow],
-    ids: list[bytes],
-    shard_of_row: np.ndarray,
+    batch: _Rows,
     X: np.ndarray,
+    scored: ScoredMatrix,
     model: ScoringModel,
     now_ms: int,
 ) -> BatchResult:
-    scored = score_matrix(model, X)
+    """Per-shard lists by slicing: a group's rows are contiguous in the batch."""
+    rows, ids = batch.rows, batch.ids
     payloads = _score_payloads(rows, scored, model, now_ms)
-    flags = scored.is_anomaly.tolist()
-    ok = np.ones(len(rows), dtype=bool)
-    ok[list(scored.failed)] = False
-    ingest = np.array([r.ingest_ms for r in rows], dtype=np.int64)
+    ingest = np.fromiter(map(_ingest_ms, rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
-    for shard, out in outputs.items():
-        index = np.flatnonzero(ok & (shard_of_row == shard)).tolist()
-        out.scores = [payloads[i] for i in index]
-        out.ack = [ids[i] for i in index]
-        alerts = [i for i in index if flags[i]]
-        out.alerts = [payloads[i] for i in alerts]
-        out.anomalies = len(alerts)
-        out.labelled = _labelled(
-            [rows[i].fraud_scenario for i in index],
-            [rows[i].is_fraud for i in index],
-            [flags[i] for i in index],
-        )
-        if index:
-            out.latency_counts = bin_counts(latencies[index])
+    flags = scored.is_anomaly.tolist()
+    anomalous = np.flatnonzero(scored.is_anomaly)
+    bounds = np.r_[0, np.cumsum(np.bincount(batch.group, minlength=len(groups)))].tolist()
+    for g, (shard, _entries) in enumerate(groups):
+        start, end = bounds[g], bounds[g + 1]
+        if start == end:
+            continue
+        out = outputs[shard]
+        out.scores += payloads[start:end]
+        out.ack += ids[start:end]
+        alerts = anomalous[(anomalous >= start) & (anomalous < end)].tolist()
+        out.alerts += [payloads[i] for i in alerts]
+        out.anomalies += len(alerts)
+        out.labelled.update(_labelled(rows[start:end], flags[start:end]))
+        out.latency_counts = out.latency_counts + bin_counts(latencies[start:end])
     reasons = scored.reasons
-    anomalous = np.flatnonzero(ok & scored.is_anomaly).tolist()
     return BatchResult(
         shards=outputs,
-        X=X[ok],
-        scores=scored.scores[ok],
-        latencies_s=latencies[ok],
+        X=X,
+        scores=scored.scores,
+        latencies_s=latencies,
         anomaly_codes=[reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous],
-        left_pending=len(scored.failed),
     )
 
 
@@ -240,9 +179,6 @@ def _score_payloads(
 
     Positional arguments: the order of ScoreRecord's fields.
     """
-    scores = scored.scores.tolist()
-    flags = scored.is_anomaly.tolist()
-    reasons = scored.reasons
     threshold = float(model.threshold)
     version = model.version
     return [
@@ -250,11 +186,11 @@ def _score_payloads(
             ScoreRecord(
                 r.transaction_id,
                 r.user_id,
-                scores[i],
-                flags[i],
+                score,
+                flag,
                 threshold,
                 version,
-                reasons[i],
+                reasons,
                 r.event_time,
                 r.ingest_ms,
                 now_ms,
@@ -264,16 +200,16 @@ def _score_payloads(
                 r.fraud_scenario,
             )
         )
-        for i, r in enumerate(rows)
+        for r, score, flag, reasons in zip(
+            rows, scored.scores.tolist(), scored.is_anomaly.tolist(), scored.reasons, strict=True
+        )
     ]
 
 
-def _labelled(
-    scenarios: list[str | None], frauds: list[int | None], flags: list[bool]
-) -> Counter[tuple[str, bool]]:
+def _labelled(rows: list[FeatureRow], flags: list[bool]) -> Counter[tuple[str, bool]]:
     """``{(scenario, flagged): n}`` of the labelled rows (Counter over zip: counted in C)."""
     out: Counter[tuple[str, bool]] = Counter()
-    for (scenario, fraud, flag), n in Counter(zip(scenarios, frauds, flags, strict=True)).items():
+    for ((scenario, fraud), flag), n in Counter(zip(map(_label, rows), flags, strict=True)).items():
         if fraud is not None:
             out[(scenario or (GENUINE if fraud == 0 else "unknown"), flag)] += n
     return out

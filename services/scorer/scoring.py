@@ -13,6 +13,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -44,18 +45,26 @@ class FeatureRow(msgspec.Struct, kw_only=True):
 
 @cache
 def row_decoder(feature_names: tuple[str, ...]) -> msgspec.json.Decoder[FeatureRow]:
-    """A decoder of feature rows whose ``features`` must hold every name, numbers only."""
+    """A decoder of feature rows whose ``features`` must hold every name, numbers only.
+
+    ``gc=False``: rows hold only strings, numbers and their features (no reference cycle is
+    possible), and untracked they cost the garbage collector nothing: a batch allocates two
+    structs a row, which otherwise set off collections that walk every row still alive.
+    """
     features = msgspec.defstruct(
-        "ModelFeatures", [(name, float) for name in feature_names], kw_only=True
+        "ModelFeatures", [(name, float) for name in feature_names], kw_only=True, gc=False
     )
     row = msgspec.defstruct(
-        "ModelFeatureRow", [("features", features)], bases=(FeatureRow,), kw_only=True
+        "ModelFeatureRow", [("features", features)], bases=(FeatureRow,), kw_only=True, gc=False
     )
     return msgspec.json.Decoder(row)
 
 
-class ScoreRecord(msgspec.Struct, omit_defaults=True):
-    """One entry of ``rtad:scores:{s}`` (and of ``rtad:alerts:{s}`` for anomalies)."""
+class ScoreRecord(msgspec.Struct, omit_defaults=True, gc=False):
+    """One entry of ``rtad:scores:{s}`` (and of ``rtad:alerts:{s}`` for anomalies).
+
+    ``gc=False`` as for the feature rows: no field can lead back to the record.
+    """
 
     transaction_id: str
     user_id: str
@@ -63,7 +72,7 @@ class ScoreRecord(msgspec.Struct, omit_defaults=True):
     is_anomaly: bool
     threshold: float
     model_version: str
-    reasons: list[dict[str, Any]]
+    reasons: Sequence[dict[str, Any]]
     event_time: str
     ingest_ms: int
     scored_ms: int
@@ -74,7 +83,10 @@ class ScoreRecord(msgspec.Struct, omit_defaults=True):
 
 
 _encoder = msgspec.json.Encoder()
+_features = operator.attrgetter("features")
 _FLOAT_MAX = float(np.finfo(np.float64).max)
+#: The reasons of a row that was not explained (one shared immutable value, not a list a row).
+NO_REASONS: tuple[dict[str, Any], ...] = ()
 
 
 def decode_row(payload: bytes, decoder: msgspec.json.Decoder[FeatureRow]) -> FeatureRow:
@@ -94,9 +106,12 @@ def encode_record(record: ScoreRecord) -> bytes:
 def rows_matrix(
     rows: Sequence[FeatureRow], names: Sequence[str]
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows."""
-    astuple = msgspec.structs.astuple
-    X = np.array([astuple(r.features) for r in rows], dtype=np.float64)
+    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows.
+
+    The values stream from the structs into the array (C iterators, no tuple per row).
+    """
+    values = chain.from_iterable(map(msgspec.structs.astuple, map(_features, rows)))
+    X = np.fromiter(values, dtype=np.float64, count=len(rows) * len(names))
     return _drop_non_finite(X.reshape(len(rows), len(names)), names, {})
 
 
@@ -162,7 +177,7 @@ class ScoredMatrix:
 
     scores: np.ndarray
     is_anomaly: np.ndarray
-    reasons: list[list[dict[str, Any]]]
+    reasons: list[Sequence[dict[str, Any]]]
     failed: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -187,7 +202,7 @@ def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = Fals
     np.clip(scores, -_FLOAT_MAX, _FLOAT_MAX, out=scores)
     ok = ~np.isnan(scores)
     is_anomaly = ok & (scores >= model.threshold)
-    reasons: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    reasons: list[Sequence[dict[str, Any]]] = [NO_REASONS] * n
     explain = np.flatnonzero(ok) if explain_all else np.flatnonzero(is_anomaly)
     if len(explain):
         for i, row_reasons in zip(explain.tolist(), model.reasons(X[explain]), strict=True):

@@ -31,10 +31,11 @@ from rtad.common.errors import RtadError
 from rtad.common.redis_streams import GroupReader
 from rtad.common.streams import SCORER_GROUP
 from rtad.scorer import metrics
-from rtad.scorer.batch import ShardEntries, build_batch
+from rtad.scorer.batch import build_batch
 from rtad.scorer.committer import Committer, Job
 from rtad.scorer.drift import DriftMonitor
 from rtad.scorer.faults import FaultPlan
+from rtad.scorer.feature_entries import ShardEntries
 from rtad.scorer.latency import N_BINS
 from rtad.scorer.maintenance import Maintenance
 from rtad.scorer.model_holder import ModelHolder

@@ -86,3 +86,25 @@ def test_bad_entries_are_dead_lettered_with_reason_and_original_payload(
     assert dead[b"1-3"][0] == "invalid_row" and "count_1h" in dead[b"1-3"][1]
     assert dead[b"1-3"][2] == orjson.dumps(missing)
     assert dead[b"1-4"][:2] == ("max_deliveries", "too many deliveries")
+
+
+def test_scores_and_acks_stay_aligned_around_bad_entries_of_several_shards(
+    model: Any, scorer_rows: list[dict]
+) -> None:
+    rows = scorer_rows[:90]
+    payloads = [orjson.dumps(r) for r in rows]
+    payloads[40] = orjson.dumps({**rows[40], "features": {}})  # JSON, but no features
+    payloads[41] = b"not json"
+    entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(payloads)]
+    groups = [(s, entries[s::3]) for s in range(3)]
+    result = build_batch(groups, model, rows[0]["ingest_ms"])
+    assert result.scored == 88
+    tx_of = {f"1-{i}".encode(): r["transaction_id"] for i, r in enumerate(rows)}
+    for shard, out in result.shards.items():
+        assert [orjson.loads(p)["transaction_id"] for p in out.scores] == [
+            tx_of[e] for e in out.ack
+        ]
+        assert out.ack == [e for e, _ in entries[shard::3] if e not in (b"1-40", b"1-41")]
+    dead = {e: code for out in result.shards.values() for e, code, _r, _p in out.deadletters}
+    assert dead == {b"1-40": "invalid_row", b"1-41": "invalid_row"}
+    assert len(result.X) == len(result.scores) == len(result.latencies_s) == 88
