@@ -29,10 +29,12 @@ def test_reload_under_load_keeps_exactly_once_and_switches_per_batch(
     key = {"X-API-Key": "k"}
     with app_client(redis_server.url, champion, api_key="k", batch_count=25) as client:
         old = client.get("/v1/model").json()["version"]
-        feeding = threading.Thread(target=_feed, args=(redis_client, names, scorer_rows))
+        reloaded = threading.Event()
+        feeding = threading.Thread(target=_feed, args=(redis_client, names, scorer_rows, reloaded))
         feeding.start()
         wait_until(lambda: client.get("/v1/stats").json()["totals"]["scored"] > 500)
         answer = client.post("/v1/model/reload", headers=key, json={"path": str(challenger)})
+        reloaded.set()
         assert answer.status_code == 200
         new = answer.json()["version"]
         feeding.join()
@@ -57,8 +59,17 @@ def test_reload_under_load_keeps_exactly_once_and_switches_per_batch(
     assert all_versions == {old, new}
 
 
-def _feed(client: redis.Redis, names: StreamNames, rows: list[dict]) -> None:
-    """Publish in chunks over about two seconds, as a live stream would."""
+def _feed(
+    client: redis.Redis, names: StreamNames, rows: list[dict], reloaded: threading.Event
+) -> None:
+    """Publish in chunks over about two seconds, as a live stream would.
+
+    The last quarter waits for the reload to have answered: on a loaded machine loading the
+    challenger can outlast the whole feed, and the new version would then never appear.
+    """
+    last = len(rows) * 3 // 4
     for start in range(0, len(rows), 150):
+        if start >= last:
+            reloaded.wait(60)
         publish(client, names, rows[start : start + 150])
         time.sleep(0.1)
