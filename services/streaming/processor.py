@@ -59,7 +59,7 @@ class FeatureLogic:
     """The state layout of the processor: buckets (Spark's grouping) and slots per bucket."""
 
     columns: tuple[str, ...] = FEATURE_COLUMNS
-    buckets: int = 32
+    buckets: int = 16
     slots: int = 1
 
     def output_ddl(self) -> str:

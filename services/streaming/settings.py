@@ -32,12 +32,13 @@ class StreamSettings(RtadSettings):
         default=50_000, ge=1, description="A shard's range above this is read by several tasks."
     )
     state_buckets: int = Field(
-        default=32,
+        default=16,
         ge=1,
         le=4096,
         description=(
             "Cards are grouped into this many state buckets (one vectorised feature call per"
-            " bucket per batch). Fixed for the life of a checkpoint."
+            " bucket per batch, a few ms each): a few per shuffle partition (= shard) spread"
+            " the work. Fixed for the life of a checkpoint."
         ),
     )
     state_slots: int = Field(
