@@ -4,6 +4,10 @@ A Python Data Source writer (Arrow) rather than ``foreachBatch``: rows are writt
 that computed them, in the same stage (no collect to the driver, no second job per batch), and
 Arrow batches cross from the JVM ~7x faster than rows.
 
+The entries are built by Spark itself (:func:`feature_entries`: the shard and the JSON of each
+row, in the JVM), so the writer only stamps ``feature_ms``, groups by shard and packs the
+XADDs with Arrow kernels: no Python work per row.
+
 Idempotent per (batch, partition): a task groups its rows by shard and writes each shard's
 entries in one MULTI/EXEC together with a marker ``rtad:meta:feature-sink:{s}`` (same slot)
 holding the last batch id written by this query's partition. A replayed batch — Spark re-runs
@@ -18,12 +22,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import redis
 from pyspark import TaskContext
+from pyspark.sql import Column, DataFrame
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceStreamArrowWriter,
@@ -32,14 +38,24 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.encoding import DATA_FIELD, ENCODING_VERSION, VERSION_FIELD
-from rtad.common.redis_streams import connect
-from rtad.common.streams import StreamNames, shard_of
+from rtad.common.errors import RtadError
+from rtad.common.redis_streams import (
+    connect,
+    exchange,
+    pack_command,
+    pooled_connection,
+    xadd_prefix,
+)
+from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURE_PREFIX
 from rtad.streaming.redis_source import stats_key
 
 FORMAT = "rtad_features"
-_FIELDS = (VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)  # encoding v1: v=1, then d=<JSON>
+#: The sink's input columns (see :func:`feature_entries`).
+SHARD_COLUMN, PAYLOAD_COLUMN = "shard", "payload"
+#: Spark writes this in every entry; the writer puts the time the rows reach it in its place.
+FEATURE_MS_SLOT = '"feature_ms":0,'
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
 _LABELS = ("is_fraud", "fraud_scenario")
 _HEAD = (
     "transaction_id", "user_id", "merchant_id", "amount", "currency", "event_time", "ingest_ms",
@@ -58,8 +74,73 @@ def sink_marker_key(names: StreamNames, shard: int) -> str:
     return names.meta_key("feature-sink", shard)
 
 
+def feature_entries(rows: DataFrame, shards: int) -> DataFrame:
+    """The sink's input: each feature row's ``shard`` and ``payload`` (its entry JSON), built
+    by Spark in the JVM, in the entry format of :func:`feature_payloads`.
+
+    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``). In
+    ``payload``, ``event_time`` is ISO 8601 in UTC with a ``Z``, with microseconds only when
+    there are some (as orjson writes datetimes); a NaN or infinite feature is ``null`` (as
+    orjson writes it: the scorer refuses such a row with a reason); a null label is left out;
+    ``feature_ms`` is :data:`FEATURE_MS_SLOT`, filled in by the writer.
+    """
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
+    zone = rows.sparkSession.conf.get("spark.sql.session.timeZone")
+    if zone not in _UTC_ZONES:  # date_format writes the session's wall time
+        raise RtadError(f"the feature sink needs spark.sql.session.timeZone=UTC, not {zone}")
+    features = [_finite(n) for n in rows.columns if n.startswith(FEATURE_PREFIX)]
+    entry = F.struct(
+        *map(F.col, ("transaction_id", "user_id", "merchant_id", "amount", "currency")),
+        _iso_utc(F.col("event_time")).alias("event_time"),
+        F.col("ingest_ms"),
+        F.lit(0).alias("feature_ms"),
+        F.struct(*features).alias("features"),
+    )
+    body = F.to_json(entry, {"ignoreNullFields": "false"})  # a NaN feature stays, as null
+    # the labels only when not null: '{}', '{"is_fraud":0}', ... spliced before the last '}'
+    labels = F.to_json(F.struct(*_LABELS), {"ignoreNullFields": "true"})
+    tail = F.when(labels == "{}", F.lit("}")).otherwise(
+        F.concat(F.lit(","), labels.substr(F.lit(2), F.length(labels)))
+    )
+    payload = F.concat(body.substr(F.lit(1), F.length(body) - 1), tail)
+    shard = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(shards)).cast("int")
+    return rows.select(shard.alias(SHARD_COLUMN), payload.alias(PAYLOAD_COLUMN))
+
+
+def _finite(column: str) -> Column:
+    """A feature column under its entry name, NaN and ±infinity as null."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    value = F.col(column)
+    bad = F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+    return F.when(bad, F.lit(None)).otherwise(value).alias(column[len(FEATURE_PREFIX) :])
+
+
+def _iso_utc(stamp: Column) -> Column:
+    """``2026-01-05T10:00:00Z`` or ``2026-01-05T10:00:00.120000Z`` (a UTC session)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    whole = F.pmod(F.unix_micros(stamp), F.lit(1_000_000)) == 0
+    seconds = F.date_format(stamp, "yyyy-MM-dd'T'HH:mm:ss'Z'")
+    return F.when(whole, seconds).otherwise(F.date_format(stamp, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
+
+
+def stamp_feature_ms(payloads: pa.Array, feature_ms: int) -> pa.Array:
+    """Put ``feature_ms`` in each payload's :data:`FEATURE_MS_SLOT` (Arrow kernel, no loop).
+
+    The slot's first occurrence is the key itself: a quote inside a JSON string is escaped.
+    """
+    stamp = f'"feature_ms":{feature_ms},'
+    return pc.replace_substring(payloads, FEATURE_MS_SLOT, stamp, max_replacements=1)
+
+
 def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[str, bytes]]:
-    """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF."""
+    """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF.
+
+    The reference of the format, in Python (one dict and one orjson call a row): the job builds
+    the same entries in the JVM with :func:`feature_entries`, and the tests compare the two.
+    """
     names = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
     at = batch.schema.get_field_index("event_time")
     # datetime objects (microseconds), which orjson writes as ISO 8601 with a Z
@@ -97,11 +178,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
             raise RuntimeError("the feature sink runs only inside a streaming query")
         batch_id = int(batch)
         writer_id = f"{query_id}:{context.partitionId()}"
-        by_shard: dict[int, list[bytes]] = defaultdict(list)
-        feature_ms = int(time.time() * 1000)
-        for batch in iterator:
-            for user_id, payload in feature_payloads(batch, feature_ms):
-                by_shard[shard_of(user_id, self.names.shards)].append(payload)
+        by_shard = group_by_shard(iterator)
         client = connect(self.url)
         written = skipped = 0
         for shard, payloads in sorted(by_shard.items()):
@@ -113,37 +190,79 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
         return SinkCommit(written, skipped)
 
     def _write_shard(
-        self, client: redis.Redis, shard: int, payloads: list[bytes], writer: str, batch_id: int
+        self, client: redis.Redis, shard: int, payloads: pa.Array, writer: str, batch_id: int
     ) -> bool:
         """Write one shard's entries with the marker atomically; False if already written.
 
-        The marker hash is shared by every task writing the shard, so WATCH also fires when
-        another partition commits: then look again, and write unless it was this partition.
+        WATCH marker, HGET; then MULTI, the XADDs, HSET marker, HINCRBY stats, EXEC, all
+        packed by hand. The marker hash is shared by every task writing the shard, so WATCH
+        also fires when another partition commits: then look again, and write unless it was
+        this partition.
         """
-        marker = sink_marker_key(self.names, shard)
-        key = self.names.key("features", shard)
-        while True:
-            with client.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(marker)
-                    done: Any = pipe.hget(marker, writer)
-                    if done is not None and int(done) >= batch_id:
-                        return False
-                    pipe.multi()
-                    for payload in payloads:  # execute_command: ~1.5x faster than xadd()
-                        pipe.execute_command("XADD", key, "*", *_FIELDS, payload)
-                    pipe.hset(marker, writer, batch_id)
-                    pipe.hincrby(stats_key(self.names, shard), "rows_out", len(payloads))
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
+        marker = sink_marker_key(self.names, shard).encode()
+        stats = stats_key(self.names, shard).encode()
+        writer_field = writer.encode()
+        xadds = pack_xadds(self.names.key("features", shard), payloads)
+        transaction = [
+            pack_command(b"MULTI"),
+            xadds,
+            pack_command(b"HSET", marker, writer_field, b"%d" % batch_id),
+            pack_command(b"HINCRBY", stats, b"rows_out", b"%d" % len(payloads)),
+            pack_command(b"EXEC"),
+        ]
+        look = pack_command(b"WATCH", marker) + pack_command(b"HGET", marker, writer_field)
+        with pooled_connection(client) as conn:
+            while True:
+                done = exchange(conn, [look], 2)
+                if done is not None and int(done) >= batch_id:
+                    exchange(conn, [pack_command(b"UNWATCH")], 1)
+                    return False
+                # MULTI's OK, one QUEUED per command, then EXEC's results (None: WATCH fired)
+                results = exchange(conn, transaction, len(payloads) + 4)
+                if results is None:
                     continue
+                error = next((r for r in results if isinstance(r, Exception)), None)
+                if error is not None:
+                    raise error
+                return True
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         pass
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         pass
+
+
+def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.Array]:
+    """Each shard's payloads, in arrival order, ``feature_ms`` stamped as each batch arrives."""
+    parts: dict[int, list[pa.Array]] = defaultdict(list)
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        payloads = stamp_feature_ms(batch.column(PAYLOAD_COLUMN), int(time.time() * 1000))
+        shards = batch.column(SHARD_COLUMN)
+        for shard in pc.unique(shards).to_pylist():
+            parts[shard].append(payloads.filter(pc.equal(shards, shard)))
+    return {shard: pa.concat_arrays(arrays) for shard, arrays in parts.items()}
+
+
+def pack_xadds(key: str, payloads: pa.Array) -> memoryview:
+    """``XADD key * v 1 d <payload>`` for every payload, in the wire format, as one buffer
+    (Arrow kernels: the length of each payload and the join of the parts)."""
+    data = payloads.cast(pa.binary())
+    lengths = pc.binary_length(data).cast(pa.string()).cast(pa.binary())
+
+    def part(value: bytes) -> pa.Scalar:
+        return pa.scalar(value, pa.binary())
+
+    packed = pc.binary_join_element_wise(
+        part(xadd_prefix(key) + b"$"), lengths, part(b"\r\n"), data, part(b"\r\n"), part(b"")
+    )
+    if not len(packed):
+        return memoryview(b"")
+    _, offsets, values = packed.buffers()
+    bounds = np.frombuffer(offsets, np.int32)[[packed.offset, packed.offset + len(packed)]]
+    return memoryview(values)[int(bounds[0]) : int(bounds[1])]
 
 
 class FeatureSink(DataSource):

@@ -18,6 +18,7 @@ from typing import Any
 
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import connect
+from rtad.streaming.feature_sink import feature_entries
 from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, FeatureLogic
 from rtad.streaming.settings import StreamSettings
 
@@ -74,8 +75,10 @@ def start_query(
         outputMode="Append",
         timeMode="ProcessingTime",
     )
+    # the entries' shard and JSON are built in the JVM: the sink only packs and writes them
+    entries = feature_entries(features, settings.shards)
     writer = (
-        features.writeStream.format("rtad_features")
+        entries.writeStream.format("rtad_features")
         .options(**options)
         .option("checkpointLocation", str(checkpoint))
         .queryName(QUERY_NAME)

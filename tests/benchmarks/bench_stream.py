@@ -24,6 +24,7 @@ import redis
 
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
+from rtad.streaming.feature_sink import feature_entries
 from rtad.streaming.job import source_options, start_query
 from rtad.streaming.session import build_session
 from rtad.streaming.settings import StreamSettings
@@ -45,7 +46,8 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
         "transaction_id", "user_id", "merchant_id", "amount", "currency",
         "timestamp AS event_time", "ingest_ms", "is_fraud", "fraud_scenario",
     )  # fmt: skip
-    writer = rows.writeStream.format("rtad_features").options(**options)
+    entries = feature_entries(rows, settings.shards)  # what the job hands the sink
+    writer = entries.writeStream.format("rtad_features").options(**options)
     return writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
 
 

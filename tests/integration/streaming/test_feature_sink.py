@@ -1,32 +1,186 @@
-"""The feature sink's per-(query, partition, shard) marker against a real redis-server."""
+"""The feature sink: entries built by Spark equal the Python reference format, and the
+per-(query, partition, shard) marker against a real redis-server."""
 
 from __future__ import annotations
 
+import math
+import random
+import re
 import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
+import pyarrow as pa
 import pytest
 import redis
 
+from rtad.common.errors import RtadError
 from rtad.common.local_redis import LocalRedis
-from rtad.common.streams import StreamNames
-from rtad.streaming.feature_sink import FeatureStreamWriter
+from rtad.common.streams import StreamNames, shard_of
+from rtad.scorer.scoring import decode_row, row_decoder
+from rtad.streaming.feature_sink import (
+    FEATURE_MS_SLOT,
+    FeatureStreamWriter,
+    feature_entries,
+    feature_payloads,
+    group_by_shard,
+    pack_xadds,
+    stamp_feature_ms,
+)
 
-pytestmark = pytest.mark.redis
+FEATURES = ("amount_z", "velocity_1h", "km_from_home")
 
 
+def feature_rows(count: int, seed: int = 3) -> pa.Table:
+    """Rows as the processor hands them to the sink, with every awkward value we know of."""
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    odd_ids = ['q"uote', "back\\slash", "nl\nx", "é€😀", FEATURE_MS_SLOT, "tab\t\x01"]
+    specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
+    users = [f"card-{i}" for i in range(count // 2)] + ["é-card", "card-€", "😀"]
+    rows: dict[str, list[Any]] = {
+        "transaction_id": [], "user_id": [], "merchant_id": [], "amount": [], "currency": [],
+        "event_time": [], "ingest_ms": [], "is_fraud": [], "fraud_scenario": [],
+    }  # fmt: skip
+    feats: list[list[float]] = [[] for _ in FEATURES]
+    for i in range(count):
+        rows["transaction_id"].append(f"tx-{i}")
+        rows["user_id"].append(rng.choice(users))
+        rows["merchant_id"].append(odd_ids[i % len(odd_ids)] if i % 5 == 0 else f"m-{i % 7}")
+        rows["amount"].append(round(rng.lognormvariate(3, 1), 2) if i % 9 else 1e7 + 0.5)
+        rows["currency"].append("EUR")
+        micros = 0 if i % 2 else rng.choice([1, 120_000, 999_999, rng.randrange(1_000_000)])
+        rows["event_time"].append(start + timedelta(seconds=37 * i, microseconds=micros))
+        rows["ingest_ms"].append(1_767_600_000_000 + i)
+        label = i % 4  # both null, legit (no scenario), fraud with a scenario, scenario only
+        rows["is_fraud"].append([None, 0, 1, None][label])
+        rows["fraud_scenario"].append([None, None, 'card "testing"', "x"][label])
+        for values in feats:
+            if i % 11 == 3:
+                values.append(specials[(i // 11 + len(values)) % len(specials)])
+            else:
+                values.append(rng.choice([rng.gauss(0, 1e3), rng.random() * 1e-9, rng.random()]))
+    columns = {
+        **rows,
+        **{f"f_{name}": values for name, values in zip(FEATURES, feats, strict=True)},
+    }
+    table = pa.table(columns)
+    at = table.schema.get_field_index("event_time")
+    table = table.set_column(at, "event_time", table["event_time"].cast(pa.timestamp("us", "UTC")))
+    return table.set_column(
+        table.schema.get_field_index("is_fraud"), "is_fraud", table["is_fraud"].cast(pa.int32())
+    )
+
+
+@pytest.mark.spark
+def test_entries_built_by_spark_equal_the_python_reference(spark: Any) -> None:
+    table = feature_rows(400)
+    frame = spark.createDataFrame(table).repartition(3)
+    built = feature_entries(frame, 4).toArrow()
+    assert built.schema.names == ["shard", "payload"]
+    stamped = stamp_feature_ms(built["payload"].combine_chunks(), 1234)
+    entries = {}
+    for shard, raw in zip(built["shard"].to_pylist(), stamped.to_pylist(), strict=True):
+        entry = orjson.loads(raw)
+        assert shard == shard_of(entry["user_id"], 4)
+        entries[entry["transaction_id"]] = entry
+    reference = [
+        orjson.loads(payload)
+        for _, payload in feature_payloads(table.combine_chunks().to_batches()[0], 1234)
+    ]
+    assert len(entries) == len(reference) == table.num_rows
+    assert entries == {e["transaction_id"]: e for e in reference}  # parsed: keys and values
+    assert "is_fraud" not in entries["tx-0"] and "fraud_scenario" not in entries["tx-0"]
+    assert entries["tx-1"]["is_fraud"] == 0 and "fraud_scenario" not in entries["tx-1"]
+    assert entries["tx-1"]["event_time"] == "2026-01-05T10:00:37Z"
+    assert entries["tx-14"]["features"]["amount_z"] is None  # NaN → null, as orjson wrote it
+    # floats survive the JVM's formatting bit for bit
+    for name in FEATURES:
+        column = table[f"f_{name}"].to_pylist()
+        for i, value in enumerate(column):
+            got = entries[f"tx-{i}"]["features"][name]
+            assert (got is None) if not math.isfinite(value) else got == value
+            if value == 0:
+                assert math.copysign(1, got) == math.copysign(1, value)
+
+
+@pytest.mark.spark
+def test_the_scorer_decodes_every_finite_entry_and_refuses_a_nan_one(spark: Any) -> None:
+    table = feature_rows(40)
+    payloads = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
+    decoder = row_decoder(FEATURES)
+    for raw in stamp_feature_ms(payloads.combine_chunks(), 99).to_pylist():
+        entry = orjson.loads(raw)
+        if all(v is not None for v in entry["features"].values()):
+            row = decode_row(raw.encode(), decoder)
+            assert (row.transaction_id, row.feature_ms) == (entry["transaction_id"], 99)
+        else:
+            with pytest.raises(ValueError, match="invalid feature row"):
+                decode_row(raw.encode(), decoder)
+
+
+@pytest.mark.spark
+def test_rows_without_features_and_a_non_utc_session(spark: Any) -> None:
+    table = feature_rows(12).select(["transaction_id", "user_id", "merchant_id", "amount",
+        "currency", "event_time", "ingest_ms", "is_fraud", "fraud_scenario"])  # fmt: skip
+    frame = spark.createDataFrame(table)
+    built = feature_entries(frame, 4).toArrow()["payload"].combine_chunks()
+    got = [orjson.loads(p) for p in stamp_feature_ms(built, 5).to_pylist()]
+    reference = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 5)]
+    assert got == reference and got[0]["features"] == {}  # the benchmark's passthrough
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        with pytest.raises(RtadError, match="timeZone=UTC"):
+            feature_entries(frame, 4)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+@pytest.mark.spark
+def test_shard_column_is_shard_of_for_many_ids(spark: Any) -> None:
+    rng = random.Random(11)
+    alphabet = "abcXYZ019-_:{}é€😀 "
+    ids = [f"card-{i}" for i in range(3000)] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30))) for _ in range(3000)
+    ]
+    table = feature_rows(len(ids)).set_column(1, "user_id", pa.array(ids))
+    frame = spark.createDataFrame(table)
+    for shards in (1, 4, 7, 64):
+        built = feature_entries(frame, shards).toArrow()
+        payloads = stamp_feature_ms(built["payload"].combine_chunks(), 0).to_pylist()
+        users = [orjson.loads(p)["user_id"] for p in payloads]
+        assert sorted(users) == sorted(ids)
+        assert built["shard"].to_pylist() == [shard_of(u, shards) for u in users]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def payload_array(payloads: list[bytes]) -> pa.Array:
+    return pa.array([p.decode() for p in payloads], pa.string())
+
+
+@pytest.mark.redis
 def test_a_replayed_batch_writes_nothing_twice(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
-    payloads = [b'{"n": 1}', b'{"n": 2}']
+    payloads = payload_array([b'{"n": 1}', b'{"n": 2}'])
     assert writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=5)
     assert not writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=5)  # replay
     assert writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=6)  # next batch
     assert writer._write_shard(redis_client, 1, payloads, "q2:0", batch_id=0)  # new checkpoint
     assert redis_client.xlen(names.key("features", 1)) == 6
     assert redis_client.hget(names.meta_key("stream-stats", 1), "rows_out") == b"6"
+    # the skipped replay left no WATCH behind on the pooled connection
+    with redis_client.pipeline(transaction=True) as pipe:
+        pipe.incr("after")
+        assert pipe.execute() == [1]
 
 
+@pytest.mark.redis
 def test_partitions_writing_one_shard_at_once_all_land(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
@@ -36,7 +190,7 @@ def test_partitions_writing_one_shard_at_once_all_land(
     def task(partition: int) -> None:
         client = redis.Redis.from_url(redis_server.url)
         for batch in range(20):
-            writer._write_shard(client, 2, [b"{}"] * 50, f"q:{partition}", batch)
+            writer._write_shard(client, 2, payload_array([b"{}"] * 50), f"q:{partition}", batch)
         client.close()
 
     threads = [threading.Thread(target=task, args=(p,)) for p in range(4)]
@@ -45,3 +199,56 @@ def test_partitions_writing_one_shard_at_once_all_land(
     for thread in threads:
         thread.join()
     assert redis_client.xlen(names.key("features", 2)) == 4 * 20 * 50
+
+
+@pytest.mark.redis
+def test_entries_land_byte_for_byte_in_their_shard_in_order(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    # raw CR LF and multi-byte characters: the framing counts bytes
+    texts = [f'{{"i":{i},"feature_ms":0,"s":"é€😀\r\n{"x" * (i * 37)}"}}' for i in range(60)]
+    shards = [i % 3 for i in range(60)]
+    batches = [
+        pa.record_batch({"shard": pa.array(shards[a:b], pa.int32()), "payload": texts[a:b]})
+        for a, b in ((0, 25), (25, 25), (25, 60))
+    ]
+    before = int(time.time() * 1000)
+    by_shard = group_by_shard(iter(batches))
+    after = int(time.time() * 1000)
+    assert sorted(by_shard) == [0, 1, 2]
+    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
+    for shard, payloads in by_shard.items():
+        assert writer._write_shard(redis_client, shard, payloads, "q:0", batch_id=1)
+    for shard in range(3):
+        fields = [f for _, f in redis_client.xrange(names.key("features", shard))]
+        assert all(list(f) == [b"v", b"d"] and f[b"v"] == b"1" for f in fields)
+        stored = [f[b"d"] for f in fields]
+        stamps = {int(m) for p in stored for m in re.findall(rb'"feature_ms":(\d+),', p)}
+        assert stamps and all(before <= ms <= after for ms in stamps)  # as each batch came
+        unstamped = [re.sub(rb'"feature_ms":\d+,', FEATURE_MS_SLOT.encode(), p) for p in stored]
+        assert unstamped == [t.encode() for t, s in zip(texts, shards, strict=True) if s == shard]
+    assert redis_client.xlen(names.key("features", 3)) == 0
+
+
+def test_packed_xadds_are_what_redis_py_would_send() -> None:
+    from rtad.common.redis_streams import pack_command
+
+    payloads = ['{"a":1}', "é€", "", "x\r\ny"]
+    packed = bytes(pack_xadds("rtad:features:{1}", pa.array(payloads, pa.string())))
+    expected = b"".join(
+        pack_command(b"XADD", b"rtad:features:{1}", b"*", b"v", b"1", b"d", p.encode())
+        for p in payloads
+    )
+    assert packed == expected
+    assert bytes(pack_xadds("k", pa.array([], pa.string()))) == b""
+
+
+@pytest.mark.redis
+def test_a_failing_exec_raises_and_leaves_the_client_usable(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    redis_client.set(names.key("features", 0), "not a stream")
+    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        writer._write_shard(redis_client, 0, payload_array([b"{}"]), "q:0", batch_id=1)
+    assert redis_client.ping()
