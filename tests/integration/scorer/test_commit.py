@@ -1,0 +1,82 @@
+"""One shard's hand-packed MULTI/EXEC against a real redis-server: what lands, and failures."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import orjson
+import pytest
+import redis
+
+from rtad.common.redis_streams import pack_command
+from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.batch import ShardOutput
+from rtad.scorer.commit import PackedTransaction, commit_shard, pack_many
+from rtad.scorer.stats_store import totals_key
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.mark.parametrize("tail", [[], [b""], [b"x"], [b"a" * 300, b"", b"b\r\n" * 40]])
+def test_pack_many_is_the_resp_of_the_same_command(tail: list[bytes]) -> None:
+    assert pack_many([b"CMD", b"key"], tail) == pack_command(b"CMD", b"key", *tail)
+
+
+def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: int) -> list[bytes]:
+    key = names.key("features", shard)
+    client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
+    ids = [client.xadd(key, {"v": "1", "d": f'{{"i":{i}}}'}) for i in range(n)]
+    client.xreadgroup(SCORER_GROUP, "w", {key: ">"})
+    return ids
+
+
+def test_a_shard_commit_writes_everything_and_acknowledges_in_one_transaction(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    ids = _pending_features(redis_client, names, 2, 6)
+    scores = [orjson.dumps({"transaction_id": f"t{i}", "is_anomaly": i == 3}) for i in range(5)]
+    out = ShardOutput(
+        2,
+        scores=scores,
+        alerts=[scores[3]],
+        ack=ids[:5],
+        deadletters=[(ids[5], "invalid_row", "feature row is not JSON", b"{oops")],
+        anomalies=1,
+        latency_counts=np.bincount([1, 1, 4], minlength=15),
+        labelled=Counter({("genuine", False): 4, ("card_testing", True): 1}),
+    )
+    results = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert results[0] == 5  # the script's count of score entries
+    written = [f[b"d"] for _id, f in redis_client.xrange(names.key("scores", 2))]
+    assert written == scores
+    assert [f[b"d"] for _id, f in redis_client.xrange(names.key("alerts", 2))] == [scores[3]]
+    (_id, dead), *_ = redis_client.xrange(names.key("deadletter", 2))
+    assert dead[b"payload"] == b"{oops" and dead[b"stage"] == b"scorer"
+    assert dead[b"source"] == f"{names.key('features', 2)}/{ids[5].decode()}".encode()
+    assert redis_client.xpending(names.key("features", 2), SCORER_GROUP)["pending"] == 0
+    totals = redis_client.hgetall(totals_key(names, 2))
+    assert totals[b"scored"] == b"5" and totals[b"anomalies"] == b"1"
+    assert totals[b"label:card_testing:detected"] == b"1"
+
+
+def test_a_command_refused_at_queue_time_aborts_the_whole_transaction(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    ids = _pending_features(redis_client, names, 0, 2)
+    tx = PackedTransaction()
+    tx.add(pack_command(b"XADD", names.key("scores", 0).encode(), b"*", b"v", b"1", b"d", b"{}"))
+    tx.add(pack_command(b"XACK", names.key("features", 0).encode(), SCORER_GROUP.encode(), *ids))
+    tx.add(pack_command(b"HINCRBY", b"k"))  # wrong number of arguments
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        tx.execute(redis_client)
+    assert redis_client.xlen(names.key("scores", 0)) == 0
+    assert redis_client.xpending(names.key("features", 0), SCORER_GROUP)["pending"] == 2
+    assert redis_client.ping()  # the pooled connection is still usable
+
+
+def test_an_error_inside_exec_raises(redis_client: redis.Redis, names: StreamNames) -> None:
+    redis_client.set(names.key("scores", 1), "not a stream")
+    out = ShardOutput(1, scores=[b"{}"], ack=[])
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
