@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
 from rtad.common.encoding import encode
 from rtad.common.schema import Transaction
-from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
+from rtad.streaming.records import ARROW_SCHEMA, paused_gc, to_record_batch
 from rtad.streaming.redis_source import shard_limits
 
 VALID = {
@@ -119,3 +121,18 @@ def test_ingest_ms_is_the_millisecond_part_of_any_stream_id() -> None:
     entries = [(i, flat(encode(VALID))) for i in ids]
     batch, _ = to_record_batch(entries, "rtad:tx:{0}")
     assert batch.column("ingest_ms").to_pylist() == [0, 1700000000123, 99999999999999]
+
+
+def test_paused_gc_restores_the_collector_as_it_was() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), paused_gc():
+        assert not gc.isenabled()
+        raise RuntimeError("a failing decode")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # left off: someone else paused it
+    finally:
+        gc.enable()
