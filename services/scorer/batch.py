@@ -147,7 +147,6 @@ def _lay_out(
     payloads = _score_payloads(rows, scored, model, now_ms)
     ingest = np.fromiter(map(_ingest_ms, rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
-    flags = scored.is_anomaly.tolist()
     anomalous = np.flatnonzero(scored.is_anomaly)
     bounds = np.r_[0, np.cumsum(np.bincount(batch.group, minlength=len(groups)))].tolist()
     for g, (shard, _entries) in enumerate(groups):
@@ -160,7 +159,7 @@ def _lay_out(
         alerts = anomalous[(anomalous >= start) & (anomalous < end)].tolist()
         out.alerts += [payloads[i] for i in alerts]
         out.anomalies += len(alerts)
-        out.labelled.update(_labelled(rows[start:end], flags[start:end]))
+        out.labelled.update(_labelled(rows[start:end], [rows[i] for i in alerts]))
         out.latency_counts = out.latency_counts + bin_counts(latencies[start:end])
     reasons = scored.reasons
     return BatchResult(
@@ -206,10 +205,21 @@ def _score_payloads(
     ]
 
 
-def _labelled(rows: list[FeatureRow], flags: list[bool]) -> Counter[tuple[str, bool]]:
-    """``{(scenario, flagged): n}`` of the labelled rows (Counter over zip: counted in C)."""
+def _labelled(rows: list[FeatureRow], flagged: list[FeatureRow]) -> Counter[tuple[str, bool]]:
+    """``{(scenario, flagged): n}`` of the labelled rows.
+
+    Counted in C: ``(scenario, is_fraud)`` of every row, and of the flagged ones (few) apart.
+    """
+    everyone = Counter(map(_label, rows))
+    hits = Counter(map(_label, flagged))
     out: Counter[tuple[str, bool]] = Counter()
-    for ((scenario, fraud), flag), n in Counter(zip(map(_label, rows), flags, strict=True)).items():
-        if fraud is not None:
-            out[(scenario or (GENUINE if fraud == 0 else "unknown"), flag)] += n
+    for (scenario, fraud), n in everyone.items():
+        if fraud is None:
+            continue
+        name = scenario or (GENUINE if fraud == 0 else "unknown")
+        hit = hits[(scenario, fraud)]
+        if hit:
+            out[(name, True)] += hit
+        if n > hit:
+            out[(name, False)] += n - hit
     return out

@@ -11,8 +11,10 @@ rows / wall time, the batch latency is the time of one worker step (read, decode
 hand over to the commit thread). The "obvious batched loop" scores a batch with one call too
 but decodes with json and sends one XADD/XACK per entry; the naive loop scores one entry at a
 time (decode, score one row, its own MULTI with XADD + XACK); the "model only" row is
-``model.score`` on an in-memory matrix, the ceiling of any worker. The CPU table splits one
-batch's CPU time by step (in memory, no Redis).
+``model.score`` on an in-memory matrix, the ceiling of any worker. Beside the worker's CPU
+(both of its threads) the redis-server's CPU per row is shown (from ``/proc``): on a shared
+2-core machine these CPU figures move far less with the load than rows/s. The CPU table
+splits one batch's CPU time by step (in memory, no Redis).
 Results: a Markdown table, and ``bench-results/scorer.json``.
 """
 
@@ -33,10 +35,11 @@ import redis
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import build_batch
+from rtad.scorer.feature_entries import decode_entries
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import row_decoder, rows_matrix, score_matrix
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker, tune_process
+from rtad.scorer.worker import ScoringWorker, paused_gc, tune_process
 from tests.unit.scorer.support import feature_rows, transactions, write_transactions
 
 ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))
@@ -70,7 +73,15 @@ def fill(client: redis.Redis, names: StreamNames, payloads: list[bytes]) -> None
         pipe.execute()
 
 
-def run_worker(url: str, holder: ModelHolder, payloads: list[bytes], batch: int) -> dict:
+def server_cpu(server: LocalRedis) -> float:
+    """CPU seconds (user + system) the redis-server process has used so far."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_worker(server: LocalRedis, holder: ModelHolder, payloads: list[bytes], batch: int) -> dict:
+    url = server.url
     client = redis.Redis.from_url(url)
     settings = ScorerSettings(
         redis_url=url,
@@ -86,12 +97,13 @@ def run_worker(url: str, holder: ModelHolder, payloads: list[bytes], batch: int)
     fill(client, settings.streams, payloads)
     tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
     latencies = []
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, redis_cpu = time.perf_counter(), time.process_time(), server_cpu(server)
     while worker.scored < len(payloads):
         t = time.perf_counter()
         if worker.step():
             latencies.append(time.perf_counter() - t)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    redis_cpu = server_cpu(server) - redis_cpu
     scores = sum(client.xlen(k) for k in settings.streams.all("scores"))
     assert scores == len(payloads), (scores, len(payloads))
     return {
@@ -101,6 +113,7 @@ def run_worker(url: str, holder: ModelHolder, payloads: list[bytes], batch: int)
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
         "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
         "cpu_us_per_row": cpu / len(payloads) * 1e6,
+        "redis_cpu_us_per_row": redis_cpu / len(payloads) * 1e6,
     }
 
 
@@ -210,34 +223,36 @@ def model_only(holder: ModelHolder, payloads: list[bytes]) -> dict:
 
 
 def stages(holder: ModelHolder, payloads: list[bytes]) -> list[tuple[str, float]]:
-    """CPU µs per row of each step of a batch, on in-memory entries (best of 5 runs)."""
+    """CPU µs per row of each step of a 5k batch, on in-memory entries (median of 15 runs)."""
     model = holder.current
     names = tuple(model.feature_names)
     decoder = row_decoder(names)
-    sample = payloads[:20_000]
+    sample = payloads[: BATCHES[-1]]
     entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(sample)]
     groups = [(s, entries[s::SHARDS]) for s in range(SHARDS)]
 
     def cpu(fn: Any) -> float:
-        best = float("inf")
-        for _ in range(5):
-            started = time.process_time()
-            fn()
-            best = min(best, time.process_time() - started)
-        return best / len(sample) * 1e6
+        """Median of 15 runs with the collector paused, as in the worker (load-robust)."""
+        runs = []
+        with paused_gc():
+            for _ in range(15):
+                started = time.process_time()
+                fn()
+                runs.append(time.process_time() - started)
+        return float(np.median(runs)) / len(sample) * 1e6
 
-    rows = [decoder.decode(p) for p in sample]
+    rows = decode_entries(groups, decoder).rows
     X, _bad = rows_matrix(rows, names)
-    decode = cpu(lambda: [decoder.decode(p) for p in sample])
+    decode = cpu(lambda: decode_entries(groups, decoder))
     matrix = cpu(lambda: rows_matrix(rows, names))
     scoring = cpu(lambda: score_matrix(model, X))
     whole = cpu(lambda: build_batch(groups, model, int(time.time() * 1000)))
     return [
-        ("decode + validate (msgspec)", decode),
+        ("decode + validate (msgspec, one decode_lines call)", decode),
         ("feature matrix", matrix),
         ("model.score + reasons of anomalies", scoring),
-        ("the rest: raw fields, score entries, per-shard lists", whole - decode - matrix - scoring),
-        ("whole batch, without Redis", whole),
+        ("the rest: score entries, per-shard lists, counts", whole - decode - matrix - scoring),
+        ("whole batch of 5k, without Redis", whole),
     ]
 
 
@@ -246,26 +261,28 @@ def table(results: list[dict]) -> str:
         return "—" if value is None else format(value, fmt)
 
     lines = [
-        "| variant | rows | rows/s | batch p50 (ms) | batch p99 (ms) | worker CPU µs/row |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| variant | rows | rows/s | batch p50 (ms) | batch p99 (ms) | worker CPU µs/row "
+        "| redis-server CPU µs/row |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['variant']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | "
             f"{cell(r['batch_p50_ms'], '.1f')} | {cell(r['batch_p99_ms'], '.1f')} | "
-            f"{cell(r['cpu_us_per_row'], '.1f')} |"
+            f"{cell(r['cpu_us_per_row'], '.1f')} | {cell(r.get('redis_cpu_us_per_row'), '.1f')} |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
     holder = ModelHolder(CHAMPION)
+    tune_process(ScorerSettings.model_fields["blas_threads"].default)  # as the worker runs
     with tempfile.TemporaryDirectory() as tmp:
         payloads = make_rows(Path(tmp), ROWS)
         with LocalRedis(Path(tmp) / "redis") as server:
             breakdown = stages(holder, payloads)
             results = [model_only(holder, payloads)]
-            results += [run_worker(server.url, holder, payloads, b) for b in BATCHES]
+            results += [run_worker(server, holder, payloads, b) for b in BATCHES]
             results.append(run_obvious_batch(server.url, holder, payloads))
             results.append(run_naive(server.url, holder, payloads[:NAIVE_ROWS]))
     text = table(results)
