@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -146,6 +146,7 @@ class ScoringWorker:
         self.scored = 0
         self._drift: tuple[str, DriftMonitor] | None = None
         self._next_claim = 0.0
+        self._busy = False
 
     def stop(self) -> None:
         """Ask the loop to return after the current batch is committed."""
@@ -189,9 +190,12 @@ class ScoringWorker:
             self._drift[1].export()
         if self.stop_event.is_set():
             return done
-        with paused_gc():
+        # Busy (the last read found entries): no cyclic GC until this batch's reply is freed.
+        # Idle: the collector stays on while XREADGROUP blocks (the API shares the process).
+        with paused_gc() if self._busy else nullcontext():
             read_at = time.monotonic()
             groups = self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
+            self._busy = bool(groups)
             if groups:
                 done += self.process(groups, read_at)
             del groups  # the reply's lists die before the collector could walk them

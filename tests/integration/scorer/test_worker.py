@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import Counter
@@ -174,3 +175,30 @@ def test_trimming_keeps_unread_features_and_bounds_outputs_by_time(
     worker.maintenance.trim(now_ms=later)
     assert sum(redis_client.xlen(k) for k in names.all("scores")) == 0
     assert sum(redis_client.xlen(k) for k in names.all("features")) == 100
+
+
+def test_the_collector_is_paused_only_while_busy(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    """Reads that follow a batch run without cyclic GC; a blocking idle read keeps it on."""
+    worker = make_worker(redis_server.url, model_dir, batch_count=100, block_ms=20)
+    worker.step()  # claims, maintenance, an empty read: idle from here
+    seen: list[bool] = []
+    read = worker.reader.read_groups
+
+    def recording_read(count: int, block_ms: int | None) -> list:
+        seen.append(gc.isenabled())
+        return read(count, block_ms)
+
+    worker.reader.read_groups = recording_read  # type: ignore[method-assign]
+    publish(redis_client, names, scorer_rows[:600])
+    step_until(worker, lambda: worker.scored == 600)
+    worker.step()  # the stream ran dry: this read found nothing
+    worker.step()  # so this one blocks with the collector on
+    assert seen[0] is True and False in seen and seen[-1] is True
+    assert gc.isenabled()
+    worker.close()
