@@ -45,10 +45,15 @@ _SCRIPT = APPEND_SCRIPT.encode()
 
 
 class _BulkHeads(dict[int, bytes]):
-    """``$<n>`` of a bulk string of length n, made once per length (payload lengths repeat)."""
+    """``$<n>`` of a bulk string of length n, made once per length (payload lengths repeat).
+
+    Only lengths under 64 KiB are kept, so odd huge payloads cannot grow it without bound.
+    """
 
     def __missing__(self, n: int) -> bytes:
-        head = self[n] = b"$%d" % n
+        head = b"$%d" % n
+        if n < 65536:
+            self[n] = head
         return head
 
 

@@ -12,15 +12,10 @@ import redis
 from rtad.common.redis_streams import pack_command
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import ShardOutput
-from rtad.scorer.commit import PackedTransaction, commit_shard, pack_many
+from rtad.scorer.commit import PackedTransaction, commit_shard
 from rtad.scorer.stats_store import totals_key
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.mark.parametrize("tail", [[], [b""], [b"x"], [b"a" * 300, b"", b"b\r\n" * 40]])
-def test_pack_many_is_the_resp_of_the_same_command(tail: list[bytes]) -> None:
-    assert pack_many([b"CMD", b"key"], tail) == pack_command(b"CMD", b"key", *tail)
 
 
 def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: int) -> list[bytes]:
