@@ -148,8 +148,11 @@ def _all_valid(fields: Sequence[Fields]) -> list[Transaction] | None:
     payloads = _payloads(fields)
     if payloads is None:
         return None
+    # one object per entry: decode_lines reads newlines as whitespace, so a payload holding
+    # two objects (or a newline) beside an empty one would shift records between entries
+    if not all(p[:1] == b"{" and p[-1:] == b"}" for p in payloads):
+        return None
     joined = b"\n".join(payloads)
-    # one line per entry: a payload holding a newline could shift records between entries
     if joined.count(b"\n") != len(payloads) - 1:
         return None
     try:

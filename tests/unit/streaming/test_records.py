@@ -76,6 +76,21 @@ def test_a_payload_spanning_lines_never_shifts_records_between_entries() -> None
     assert batch.to_pylist()[0]["ingest_ms"] == 2
 
 
+def test_two_records_in_one_entry_beside_an_empty_one_never_shift_rows() -> None:
+    # one line, two objects, then an empty payload: as many records as entries once joined,
+    # but each on the wrong entry; both entries must be dead letters, the third a row
+    two = orjson.dumps(VALID) + orjson.dumps({**VALID, "transaction_id": "t9"})
+    entries = [
+        (b"1-0", {b"v": b"1", b"d": two}),
+        (b"2-0", {b"v": b"1", b"d": b""}),
+        (b"3-0", encode({**VALID, "transaction_id": "t3"})),
+    ]
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    assert [d.entry_id for d in dead] == [b"1-0", b"2-0"]
+    assert batch.to_pylist()[0]["transaction_id"] == "t3"
+    assert batch.to_pylist()[0]["ingest_ms"] == 3
+
+
 def test_one_bad_entry_among_many_is_the_only_dead_letter() -> None:
     entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(50)]
     entries[17] = (b"17-0", encode({**VALID, "amount": -1}))
