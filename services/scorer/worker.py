@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ import redis
 
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import GroupReader
+from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP
 from rtad.scorer import metrics
 from rtad.scorer.batch import build_batch
@@ -66,23 +67,6 @@ def tune_process(blas_threads: int) -> None:
 
     gc.freeze()
     threadpool_limits(limits=blas_threads, user_api="blas")
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is read and scored.
-
-    The raw reply holds two lists an entry (none in a cycle); thousands of them set off
-    collections that walk every entry still alive, again and again: ~1 µs a row at batches
-    of 5k. Paused, they are freed by reference counting before the collector runs again.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class FeatureReader(GroupReader):

@@ -36,9 +36,10 @@ from rtad.common.redis_streams import (
     set_cursor,
     trim_to_committed,
 )
+from rtad.common.runtime import paused_gc
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts
-from rtad.streaming.records import SOURCE_DDL, Entry, paused_gc, to_record_batch
+from rtad.streaming.records import SOURCE_DDL, Entry, to_record_batch
 
 FORMAT = "rtad_redis"
 START = "0-0"

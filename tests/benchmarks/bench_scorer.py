@@ -33,13 +33,14 @@ import orjson
 import redis
 
 from rtad.common.local_redis import LocalRedis
+from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import build_batch
 from rtad.scorer.feature_entries import decode_entries
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import row_decoder, rows_matrix, score_matrix
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker, paused_gc, tune_process
+from rtad.scorer.worker import ScoringWorker, tune_process
 from tests.unit.scorer.support import feature_rows, transactions, write_transactions
 
 ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))

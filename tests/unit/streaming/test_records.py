@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from rtad.common.encoding import encode
+from rtad.common.runtime import paused_gc
 from rtad.common.schema import Transaction
-from rtad.streaming.records import ARROW_SCHEMA, paused_gc, to_record_batch
+from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
 from rtad.streaming.redis_source import shard_limits
 
 VALID = {
