@@ -5,8 +5,8 @@ that computed them, in the same stage (no collect to the driver, no second job p
 Arrow batches cross from the JVM ~7x faster than rows.
 
 The entries are built by Spark itself (:func:`feature_entries`: the shard and the JSON of each
-row, in the JVM), so the writer only stamps ``feature_ms``, groups by shard and packs the
-XADDs with Arrow kernels: no Python work per row.
+row, in the JVM), so the writer only stamps ``feature_ms``, groups the entries by shard and
+packs the XADDs, all with Arrow kernels: no Python work per row.
 
 Idempotent per (batch, partition): a task groups its rows by shard and writes each shard's
 entries in one MULTI/EXEC together with a marker ``rtad:meta:feature-sink:{s}`` (same slot)
@@ -55,7 +55,18 @@ FORMAT = "rtad_features"
 SHARD_COLUMN, PAYLOAD_COLUMN = "shard", "payload"
 #: Spark writes this in every entry; the writer puts the time the rows reach it in its place.
 FEATURE_MS_SLOT = '"feature_ms":0,'
-_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00"})
+#: Spark's JSON options: timestamps in UTC with microseconds whatever the session's time zone,
+#: and null fields written (a null feature stays, as null; a null label is removed afterwards).
+_JSON_OPTIONS = {
+    "timeZone": "UTC",
+    "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+    "ignoreNullFields": "false",
+}
+_FIXES = (
+    ('.000000Z","ingest_ms":', 'Z","ingest_ms":'),
+    (',"is_fraud":null', ""),
+    (',"fraud_scenario":null', ""),
+)
 _LABELS = ("is_fraud", "fraud_scenario")
 _HEAD = (
     "transaction_id", "user_id", "merchant_id", "amount", "currency", "event_time", "ingest_ms",
@@ -75,35 +86,23 @@ def sink_marker_key(names: StreamNames, shard: int) -> str:
 
 
 def feature_entries(rows: DataFrame, shards: int) -> DataFrame:
-    """The sink's input: each feature row's ``shard`` and ``payload`` (its entry JSON), built
-    by Spark in the JVM, in the entry format of :func:`feature_payloads`.
+    """The sink's input: each feature row's ``shard`` and ``payload``, its entry JSON built by
+    Spark in the JVM (one ``to_json``), which the writer finishes with :func:`finish_payloads`.
 
-    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``). In
-    ``payload``, ``event_time`` is ISO 8601 in UTC with a ``Z``, with microseconds only when
-    there are some (as orjson writes datetimes); a NaN or infinite feature is ``null`` (as
-    orjson writes it: the scorer refuses such a row with a reason); a null label is left out;
-    ``feature_ms`` is :data:`FEATURE_MS_SLOT`, filled in by the writer.
+    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``). A NaN
+    or infinite feature is ``null``, as orjson wrote it (the scorer refuses the row with a
+    reason). Anything more in the JVM — a second ``to_json`` for the labels, string splicing,
+    one ``to_json`` per label combination — costs more than the whole JSON (see the README).
     """
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
-    zone = rows.sparkSession.conf.get("spark.sql.session.timeZone")
-    if zone not in _UTC_ZONES:  # date_format writes the session's wall time
-        raise RtadError(f"the feature sink needs spark.sql.session.timeZone=UTC, not {zone}")
-    features = [_finite(n) for n in rows.columns if n.startswith(FEATURE_PREFIX)]
-    entry = F.struct(
-        *map(F.col, ("transaction_id", "user_id", "merchant_id", "amount", "currency")),
-        _iso_utc(F.col("event_time")).alias("event_time"),
-        F.col("ingest_ms"),
-        F.lit(0).alias("feature_ms"),
-        F.struct(*features).alias("features"),
-    )
-    body = F.to_json(entry, {"ignoreNullFields": "false"})  # a NaN feature stays, as null
-    # the labels only when not null: '{}', '{"is_fraud":0}', ... spliced before the last '}'
-    labels = F.to_json(F.struct(*_LABELS), {"ignoreNullFields": "true"})
-    tail = F.when(labels == "{}", F.lit("}")).otherwise(
-        F.concat(F.lit(","), labels.substr(F.lit(2), F.length(labels)))
-    )
-    payload = F.concat(body.substr(F.lit(1), F.length(body) - 1), tail)
+    names = [n for n in rows.columns if n.startswith(FEATURE_PREFIX)]
+    clash = {n[len(FEATURE_PREFIX) :] for n in names} & set(_LABELS)
+    if clash:  # finish_payloads finds the null labels by their text
+        raise RtadError(f"feature names {sorted(clash)} are the names of labels")
+    features = F.struct(*map(_finite, names)).alias("features")
+    entry = F.struct(*_HEAD, F.lit(0).alias("feature_ms"), features, *_LABELS)
+    payload = F.to_json(entry, _JSON_OPTIONS)
     shard = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(shards)).cast("int")
     return rows.select(shard.alias(SHARD_COLUMN), payload.alias(PAYLOAD_COLUMN))
 
@@ -117,22 +116,22 @@ def _finite(column: str) -> Column:
     return F.when(bad, F.lit(None)).otherwise(value).alias(column[len(FEATURE_PREFIX) :])
 
 
-def _iso_utc(stamp: Column) -> Column:
-    """``2026-01-05T10:00:00Z`` or ``2026-01-05T10:00:00.120000Z`` (a UTC session)."""
-    from pyspark.sql import functions as F  # noqa: N812
+def finish_payloads(payloads: pa.Array, feature_ms: int) -> pa.Array:
+    """Spark's JSON (:func:`feature_entries`) → feature entries, by Arrow kernels: ``feature_ms``
+    stamped, a whole-second ``event_time`` without ``.000000`` and the null labels left out,
+    as orjson wrote them.
 
-    whole = F.pmod(F.unix_micros(stamp), F.lit(1_000_000)) == 0
-    seconds = F.date_format(stamp, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-    return F.when(whole, seconds).otherwise(F.date_format(stamp, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
-
-
-def stamp_feature_ms(payloads: pa.Array, feature_ms: int) -> pa.Array:
-    """Put ``feature_ms`` in each payload's :data:`FEATURE_MS_SLOT` (Arrow kernel, no loop).
-
-    The slot's first occurrence is the key itself: a quote inside a JSON string is escaped.
+    Each is found by its text, and its first occurrence is the one: the quotes around a key
+    cannot occur inside a string value (JSON escapes them), ``feature_ms`` comes before the
+    features, ``event_time`` (a string) is the key before ``ingest_ms``, and no feature is
+    named like a label (see :func:`feature_entries`).
     """
-    stamp = f'"feature_ms":{feature_ms},'
-    return pc.replace_substring(payloads, FEATURE_MS_SLOT, stamp, max_replacements=1)
+    out = pc.replace_substring(
+        payloads, FEATURE_MS_SLOT, f'"feature_ms":{feature_ms},', max_replacements=1
+    )
+    for old, new in _FIXES:
+        out = pc.replace_substring(out, old, new, max_replacements=1)
+    return out
 
 
 def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[str, bytes]]:
@@ -234,12 +233,12 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
 
 
 def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.Array]:
-    """Each shard's payloads, in arrival order, ``feature_ms`` stamped as each batch arrives."""
+    """Each shard's finished payloads, in arrival order (``feature_ms``: when the batch came)."""
     parts: dict[int, list[pa.Array]] = defaultdict(list)
     for batch in batches:
         if not batch.num_rows:
             continue
-        payloads = stamp_feature_ms(batch.column(PAYLOAD_COLUMN), int(time.time() * 1000))
+        payloads = finish_payloads(batch.column(PAYLOAD_COLUMN), int(time.time() * 1000))
         shards = batch.column(SHARD_COLUMN)
         for shard in pc.unique(shards).to_pylist():
             parts[shard].append(payloads.filter(pc.equal(shards, shard)))

@@ -25,9 +25,9 @@ from rtad.streaming.feature_sink import (
     FeatureStreamWriter,
     feature_entries,
     feature_payloads,
+    finish_payloads,
     group_by_shard,
     pack_xadds,
-    stamp_feature_ms,
 )
 
 FEATURES = ("amount_z", "velocity_1h", "km_from_home")
@@ -37,18 +37,20 @@ def feature_rows(count: int, seed: int = 3) -> pa.Table:
     """Rows as the processor hands them to the sink, with every awkward value we know of."""
     rng = random.Random(seed)
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    odd_ids = ['q"uote', "back\\slash", "nl\nx", "é€😀", FEATURE_MS_SLOT, "tab\t\x01"]
-    specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
+    # strings that look like the JSON the sink edits by text, or like Spark's "NaN"
+    odd_ids = ['q"uote', "back\\slash", "nl\nx", "é€😀", FEATURE_MS_SLOT, "tab\t\x01", "NaN",
+        "-Infinity", "m.000000Z", ',"is_fraud":null', '","ingest_ms":1', "m.000000Z\\"]  # fmt: skip
+    specials = [math.nan, math.inf, -math.inf, None, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
     users = [f"card-{i}" for i in range(count // 2)] + ["é-card", "card-€", "😀"]
     rows: dict[str, list[Any]] = {
         "transaction_id": [], "user_id": [], "merchant_id": [], "amount": [], "currency": [],
         "event_time": [], "ingest_ms": [], "is_fraud": [], "fraud_scenario": [],
     }  # fmt: skip
-    feats: list[list[float]] = [[] for _ in FEATURES]
+    feats: list[list[float | None]] = [[] for _ in FEATURES]
     for i in range(count):
         rows["transaction_id"].append(f"tx-{i}")
         rows["user_id"].append(rng.choice(users))
-        rows["merchant_id"].append(odd_ids[i % len(odd_ids)] if i % 5 == 0 else f"m-{i % 7}")
+        rows["merchant_id"].append(odd_ids[i // 3 % len(odd_ids)] if i % 3 == 0 else f"m-{i % 7}")
         rows["amount"].append(round(rng.lognormvariate(3, 1), 2) if i % 9 else 1e7 + 0.5)
         rows["currency"].append("EUR")
         micros = 0 if i % 2 else rng.choice([1, 120_000, 999_999, rng.randrange(1_000_000)])
@@ -80,7 +82,7 @@ def test_entries_built_by_spark_equal_the_python_reference(spark: Any) -> None:
     frame = spark.createDataFrame(table).repartition(3)
     built = feature_entries(frame, 4).toArrow()
     assert built.schema.names == ["shard", "payload"]
-    stamped = stamp_feature_ms(built["payload"].combine_chunks(), 1234)
+    stamped = finish_payloads(built["payload"].combine_chunks(), 1234)
     entries = {}
     for shard, raw in zip(built["shard"].to_pylist(), stamped.to_pylist(), strict=True):
         entry = orjson.loads(raw)
@@ -95,15 +97,18 @@ def test_entries_built_by_spark_equal_the_python_reference(spark: Any) -> None:
     assert "is_fraud" not in entries["tx-0"] and "fraud_scenario" not in entries["tx-0"]
     assert entries["tx-1"]["is_fraud"] == 0 and "fraud_scenario" not in entries["tx-1"]
     assert entries["tx-1"]["event_time"] == "2026-01-05T10:00:37Z"
-    assert entries["tx-14"]["features"]["amount_z"] is None  # NaN → null, as orjson wrote it
-    # floats survive the JVM's formatting bit for bit
+    assert entries["tx-0"]["merchant_id"] == 'q"uote'
+    # floats survive the JVM's formatting bit for bit; NaN, ±inf and null are null
     for name in FEATURES:
         column = table[f"f_{name}"].to_pylist()
         for i, value in enumerate(column):
             got = entries[f"tx-{i}"]["features"][name]
-            assert (got is None) if not math.isfinite(value) else got == value
-            if value == 0:
-                assert math.copysign(1, got) == math.copysign(1, value)
+            if value is None or not math.isfinite(value):
+                assert got is None
+            else:
+                assert got == value and math.copysign(1, got) == math.copysign(1, value)
+    nulls = [v is None for e in entries.values() for v in e["features"].values()]
+    assert 0 < sum(nulls) < len(nulls) / 10
 
 
 @pytest.mark.spark
@@ -111,7 +116,7 @@ def test_the_scorer_decodes_every_finite_entry_and_refuses_a_nan_one(spark: Any)
     table = feature_rows(40)
     payloads = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
     decoder = row_decoder(FEATURES)
-    for raw in stamp_feature_ms(payloads.combine_chunks(), 99).to_pylist():
+    for raw in finish_payloads(payloads.combine_chunks(), 99).to_pylist():
         entry = orjson.loads(raw)
         if all(v is not None for v in entry["features"].values()):
             row = decode_row(raw.encode(), decoder)
@@ -122,20 +127,33 @@ def test_the_scorer_decodes_every_finite_entry_and_refuses_a_nan_one(spark: Any)
 
 
 @pytest.mark.spark
-def test_rows_without_features_and_a_non_utc_session(spark: Any) -> None:
+def test_rows_without_features_in_any_session_time_zone(spark: Any) -> None:
     table = feature_rows(12).select(["transaction_id", "user_id", "merchant_id", "amount",
         "currency", "event_time", "ingest_ms", "is_fraud", "fraud_scenario"])  # fmt: skip
-    frame = spark.createDataFrame(table)
-    built = feature_entries(frame, 4).toArrow()["payload"].combine_chunks()
-    got = [orjson.loads(p) for p in stamp_feature_ms(built, 5).to_pylist()]
     reference = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 5)]
-    assert got == reference and got[0]["features"] == {}  # the benchmark's passthrough
-    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
-    try:
-        with pytest.raises(RtadError, match="timeZone=UTC"):
-            feature_entries(frame, 4)
-    finally:
-        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    for zone in ("UTC", "Europe/Paris"):
+        spark.conf.set("spark.sql.session.timeZone", zone)
+        try:
+            built = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
+        finally:
+            spark.conf.set("spark.sql.session.timeZone", "UTC")
+        got = [orjson.loads(p) for p in finish_payloads(built.combine_chunks(), 5).to_pylist()]
+        assert got == reference and got[0]["features"] == {}  # the benchmark's passthrough
+
+
+@pytest.mark.spark
+def test_features_named_like_entry_fields_but_not_like_labels(spark: Any) -> None:
+    table = feature_rows(40)
+    for name in ("feature_ms", "ingest_ms", "event_time", "transaction_id"):
+        table = table.append_column(f"f_{name}", pa.array([0.0, math.nan] * 20))
+    built = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
+    got = [orjson.loads(p) for p in finish_payloads(built.combine_chunks(), 7).to_pylist()]
+    reference = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 7)]
+    assert got == reference
+    assert got[0]["feature_ms"] == 7 and got[0]["features"]["feature_ms"] == 0
+    labelled = table.append_column("f_is_fraud", pa.array([0.0] * 40))
+    with pytest.raises(RtadError, match=r"feature names \['is_fraud'\] are the names of labels"):
+        feature_entries(spark.createDataFrame(labelled), 4)
 
 
 @pytest.mark.spark
@@ -149,7 +167,7 @@ def test_shard_column_is_shard_of_for_many_ids(spark: Any) -> None:
     frame = spark.createDataFrame(table)
     for shards in (1, 4, 7, 64):
         built = feature_entries(frame, shards).toArrow()
-        payloads = stamp_feature_ms(built["payload"].combine_chunks(), 0).to_pylist()
+        payloads = finish_payloads(built["payload"].combine_chunks(), 0).to_pylist()
         users = [orjson.loads(p)["user_id"] for p in payloads]
         assert sorted(users) == sorted(ids)
         assert built["shard"].to_pylist() == [shard_of(u, shards) for u in users]
