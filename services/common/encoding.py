@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import orjson
 
 ENCODING_VERSION = b"1"
@@ -99,3 +100,23 @@ def deadletter_fields(
 def decode_deadletter(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     """A dead-letter entry as text (for export)."""
     return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+
+
+def one_object_per_payload(joined: bytes, payloads: list[bytes]) -> bool:
+    """True when ``decode_lines(joined)`` can only find the payloads' objects, one per payload
+    (``joined`` is ``b"\\n".join(payloads)``; the scorer and the Spark source both rely on it).
+
+    ``decode_lines`` reads a stream of JSON values (a newline is mere whitespace), so a payload
+    holding two objects next to an empty one would shift rows onto the wrong entry IDs. Here
+    every payload starts with ``{`` and ends with ``}``: one cut inside an object would meet
+    the next one's ``{`` where JSON wants ``,`` or ``}`` (an error), and a string cannot run on
+    across the raw newline between them (another error). So each payload holds at least one
+    whole object, and ``n`` objects in ``n`` payloads means exactly one each. Checked with
+    numpy on the joined bytes: two bytes a payload, no scan of the text.
+    """
+    lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    if not lengths.all():
+        return False
+    ends = np.cumsum(lengths + 1) - 1  # where the newline after each payload is (or would be)
+    text = np.frombuffer(joined, dtype=np.uint8)
+    return bool((text[ends - lengths] == ord("{")).all() and (text[ends - 1] == ord("}")).all())

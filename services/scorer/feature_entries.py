@@ -22,13 +22,13 @@ from operator import itemgetter
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from rtad.common.encoding import (
     DATA_FIELD,
     ENCODING_VERSION,
     VERSION_FIELD,
     UndecodableEntry,
+    one_object_per_payload,
     original_payload,
     payload_of,
 )
@@ -124,32 +124,13 @@ def _decode_all_at_once(
         joined = b"\n".join(out.payloads)
     except TypeError:  # a payload that is not bytes
         return None
-    if not _one_object_per_payload(joined, out.payloads):
+    if not one_object_per_payload(joined, out.payloads):
         return None
     try:
         out.rows = decoder.decode_lines(joined)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     return out if len(out.rows) == n else None
-
-
-def _one_object_per_payload(joined: bytes, payloads: list[bytes]) -> bool:
-    """True when ``decode_lines`` can only find the payloads' objects, one per payload.
-
-    ``decode_lines`` reads a stream of JSON values (a newline is mere whitespace), so a payload
-    holding two objects next to an empty one would shift rows onto the wrong entry IDs. Here
-    every payload starts with ``{`` and ends with ``}``: one cut inside an object would meet
-    the next one's ``{`` where JSON wants ``,`` or ``}`` (an error), and a string cannot run on
-    across the raw newline between them (another error). So each payload holds at least one
-    whole object, and ``n`` objects in ``n`` payloads means exactly one each. Checked with
-    numpy on the joined bytes: two bytes a payload, no scan of the text.
-    """
-    lengths = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    if not lengths.all():
-        return False
-    ends = np.cumsum(lengths + 1) - 1  # where the newline after each payload is (or would be)
-    text = np.frombuffer(joined, dtype=np.uint8)
-    return bool((text[ends - lengths] == ord("{")).all() and (text[ends - 1] == ord("}")).all())
 
 
 def _decode_carefully(

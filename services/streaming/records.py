@@ -19,6 +19,7 @@ from rtad.common.encoding import (
     ENCODING_VERSION,
     VERSION_FIELD,
     UndecodableEntry,
+    one_object_per_payload,
     original_payload,
     payload_of,
 )
@@ -129,12 +130,8 @@ def _all_valid(fields: Sequence[Fields]) -> list[Transaction] | None:
     payloads = _payloads(fields)
     if payloads is None:
         return None
-    # one object per entry: decode_lines reads newlines as whitespace, so a payload holding
-    # two objects (or a newline) beside an empty one would shift records between entries
-    if not all(p[:1] == b"{" and p[-1:] == b"}" for p in payloads):
-        return None
     joined = b"\n".join(payloads)
-    if joined.count(b"\n") != len(payloads) - 1:
+    if not one_object_per_payload(joined, payloads):
         return None
     try:
         decoded = _LINES.decode_lines(joined)
