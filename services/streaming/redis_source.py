@@ -3,8 +3,12 @@
 Offsets are the last stream ID read per shard (``{"0": "1700000000000-3", ...}``); a micro-batch
 reads ``(start, end]`` of each shard with XRANGE, so a replayed batch reads the same rows.
 Admission control: ``getDefaultReadLimit`` is ``ReadMaxRows(maxRecordsPerBatch)``, spread over
-the shards. ``commit(end)`` moves the cursor group ``spark`` to ``end`` and trims what every
-reader has committed, so producers' backpressure sees how far Spark has read.
+the shards. A read task reads up to ``splitRows`` rows: a longer shard range is split over
+several tasks, and short ranges of several shards are read by one task (a Spark task costs
+~0.1 s of scheduling, a Python worker hand-over and a connection, whatever its size — a small
+real-time batch is read by one task, not one per shard). ``commit(end)`` moves the cursor
+group ``spark`` to ``end`` and trims what every reader has committed, so producers'
+backpressure sees how far Spark has read.
 
 >>> # spark.dataSource.register(RedisStreamSource)
 >>> # spark.readStream.format("rtad_redis").option("secret_redis_url", url).load()
@@ -57,12 +61,41 @@ def shard_limits(max_rows: int, shards: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class ShardRange(InputPartition):
-    """One task's read: entries ``(after, upto]`` of one shard's stream."""
+class ShardRange:
+    """Entries ``(after, upto]`` of one shard's stream, about ``rows`` of them."""
 
     shard: int
     after: str
     upto: str
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class ReadTask(InputPartition):
+    """One Spark task's read: one or more shard ranges, read one after the other."""
+
+    ranges: tuple[ShardRange, ...]
+
+
+def pack_ranges(ranges: Sequence[ShardRange], task_rows: int) -> list[ReadTask]:
+    """Group consecutive ranges into tasks of at most ``task_rows`` rows (a larger range alone).
+
+    >>> ranges = [ShardRange(shard, "0-0", "9-0", rows=30) for shard in range(4)]
+    >>> [len(task.ranges) for task in pack_ranges(ranges, 60)]
+    [2, 2]
+    """
+    tasks: list[ReadTask] = []
+    current: list[ShardRange] = []
+    rows = 0
+    for piece in ranges:
+        if current and rows + piece.rows > task_rows:
+            tasks.append(ReadTask(tuple(current)))
+            current, rows = [], 0
+        current.append(piece)
+        rows += piece.rows
+    if current:
+        tasks.append(ReadTask(tuple(current)))
+    return tasks
 
 
 def stats_key(names: StreamNames, shard: int) -> str:
@@ -87,7 +120,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.split_rows = int(options.get("splitrows", "50000"))
         self.starting = options.get("startingoffsets", "cursor")
         self._target: dict[str, str] | None = None
-        self._splits: dict[tuple[int, str, str], tuple[str, ...]] = {}
+        self._splits: dict[tuple[int, str, str], redis_scripts.Scan] = {}
         self._committed: dict[str, str] = {}
         self._client: Any = None
 
@@ -162,24 +195,28 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
             end[str(shard)] = found.last
             self._splits = {k: v for k, v in self._splits.items() if k[1] != after}
-            self._splits[(shard, after, found.last)] = found.splits
+            self._splits[(shard, after, found.last)] = found
         return end
 
     def partitions(self, start: dict[str, str], end: dict[str, str]) -> Sequence[InputPartition]:
-        parts: list[InputPartition] = []
+        pieces: list[ShardRange] = []
         for shard in range(self.names.shards):
             lo, hi = start.get(str(shard), START), end.get(str(shard), START)
             if parse_id(hi) <= parse_id(lo):
                 continue
-            splits = self._splits.get((shard, lo, hi))
-            if splits is None:  # planned by an earlier run (replay after a restart): rescan
+            found = self._splits.get((shard, lo, hi))
+            if found is None:  # planned by an earlier run (replay after a restart): rescan
                 key = self.names.key("tx", shard)
-                splits = redis_scripts.scan(
-                    self._driver_client(), key, lo, hi, step=self.split_rows
-                ).splits
-            bounds = [lo, *[s for s in splits if parse_id(s) < parse_id(hi)], hi]
-            parts += [ShardRange(shard, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
-        return parts
+                found = redis_scripts.scan(self._driver_client(), key, lo, hi, step=self.split_rows)
+            splits = [s for s in found.splits if parse_id(s) < parse_id(hi)]
+            bounds = [lo, *splits, hi]
+            # every piece but the last holds split_rows entries (the scan's step)
+            sizes = [self.split_rows] * len(splits) + [found.count - self.split_rows * len(splits)]
+            pieces += [
+                ShardRange(shard, a, b, n)
+                for a, b, n in zip(bounds[:-1], bounds[1:], sizes, strict=True)
+            ]
+        return pack_ranges(pieces, self.split_rows)
 
     def commit(self, end: dict[str, str]) -> None:
         self._record_committed(self._driver_client(), end)
@@ -200,18 +237,23 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # ---------------------------------------------------------------- executor side
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        assert isinstance(partition, ShardRange)
+        assert isinstance(partition, ReadTask)
         client = connect(self.url)
-        key = self.names.key("tx", partition.shard)
+        for piece in partition.ranges:
+            yield from self._read_range(client, piece)
+        client.close()
+
+    def _read_range(self, client: Any, piece: ShardRange) -> Iterator[pa.RecordBatch]:
+        key = self.names.key("tx", piece.shard)
         dlq_keys = (
-            self.names.key("deadletter", partition.shard),
-            deadletter_seen_key(self.names, partition.shard),
-            stats_key(self.names, partition.shard),
+            self.names.key("deadletter", piece.shard),
+            deadletter_seen_key(self.names, piece.shard),
+            stats_key(self.names, piece.shard),
         )
-        after = partition.after
-        while parse_id(after) < parse_id(partition.upto):
+        after = piece.after
+        while parse_id(after) < parse_id(piece.upto):
             with paused_gc():
-                entries = xrange_raw(client, key, f"({after}", partition.upto, READ_CHUNK)
+                entries = xrange_raw(client, key, f"({after}", piece.upto, READ_CHUNK)
                 if not entries:
                     break
                 batch, dead = to_record_batch(entries, key)
@@ -219,7 +261,6 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             if batch.num_rows:
                 yield batch
             after = _text(entries[-1][0])
-        client.close()
 
 
 class RedisStreamSource(DataSource):

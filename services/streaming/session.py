@@ -22,8 +22,8 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
     """Every Spark setting the job relies on (also what a test session uses)."""
     conf = {
         "spark.app.name": "rtad-stream",
-        # one shuffle partition per shard: a 2-core box gains nothing from 200 tiny tasks
-        "spark.sql.shuffle.partitions": str(settings.shards),
+        # the stateful stage's tasks: a 2-core box gains nothing from 200 tiny tasks
+        "spark.sql.shuffle.partitions": str(settings.state_partitions),
         # transformWithState refuses the default HDFS-backed provider
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",

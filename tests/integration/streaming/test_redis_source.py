@@ -11,7 +11,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import parse_id
 from rtad.common.streams import SPARK_GROUP, StreamNames
-from rtad.streaming.redis_source import RedisStreamReader, ShardRange, xrange_raw
+from rtad.streaming.redis_source import ReadTask, RedisStreamReader, xrange_raw
 
 from .txdata import produce, produce_raw, transactions
 
@@ -50,14 +50,29 @@ def test_large_shard_range_is_split_and_reads_are_deterministic(
     start = source.initialOffset()
     end = source.latestOffset(start, ReadAllAvailable())
     parts = source.partitions(start, end)
-    assert all(isinstance(p, ShardRange) for p in parts)
+    assert all(isinstance(p, ReadTask) for p in parts)
     assert len(parts) >= 12  # 120 rows, at most 10 per task
+    assert all(sum(r.rows for r in p.ranges) <= 10 for p in parts)
     first = read_all(source, start, end)
     replanned = reader(redis_server, splitRows="10")  # a restarted driver re-plans the batch
     again = read_all(replanned, start, end)
     assert first.equals(again)
     ids = first.column("transaction_id").to_pylist()
     assert sorted(ids) == sorted(f"tx-7-{i}" for i in range(120))
+
+
+def test_short_ranges_of_several_shards_share_a_task(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    produce(redis_client, names, transactions(100, users=40))
+    source = reader(redis_server, splitRows="60")
+    start = source.initialOffset()
+    end = source.latestOffset(start, ReadAllAvailable())
+    parts = source.partitions(start, end)
+    assert len(parts) < 4  # four separate tasks would need every two shards to pass 60 rows
+    assert sum(r.rows for p in parts for r in p.ranges) == 100
+    assert all(sum(r.rows for r in p.ranges) <= 60 for p in parts)
+    assert read_all(source, start, end).num_rows == 100
 
 
 def test_available_now_stops_at_the_data_present_when_prepared(

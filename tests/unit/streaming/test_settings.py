@@ -26,7 +26,7 @@ def test_env_and_validation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 
 def test_spark_conf_is_small_quiet_and_exports_metrics() -> None:
-    conf = spark_conf(StreamSettings(shards=3))
+    conf = spark_conf(StreamSettings(shards=4, state_partitions=3))
     assert conf["spark.sql.shuffle.partitions"] == "3"
     assert conf["spark.ui.enabled"] == "false"
     assert conf["spark.metrics.namespace"] == "rtad"
