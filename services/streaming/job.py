@@ -68,7 +68,8 @@ def start_query(
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
     bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(logic.buckets))
-    keyed = transactions.withColumn(BUCKET_COLUMN, bucket)
+    keys = F.array(*[F.lit(k).cast("bigint") for k in logic.bucket_keys()])
+    keyed = transactions.withColumn(BUCKET_COLUMN, F.element_at(keys, (bucket + 1).cast("int")))
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
         statefulProcessor=CardFeatureProcessor(logic, ttl_ms),
         outputStructType=logic.output_ddl(),

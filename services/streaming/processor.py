@@ -40,6 +40,7 @@ from pyspark.sql.streaming.stateful_processor import (
 
 from rtad.streaming import card_state
 from rtad.streaming.features import FEATURE_COLUMNS
+from rtad.streaming.spark_hash import hash_long
 
 #: The grouping column: a bucket of cards (see the module docstring).
 BUCKET_COLUMN = "state_bucket"
@@ -61,6 +62,25 @@ class FeatureLogic:
     columns: tuple[str, ...] = FEATURE_COLUMNS
     buckets: int = 16
     slots: int = 1
+
+    def bucket_keys(self) -> list[int]:
+        """The grouping value of each bucket, so that Spark spreads the buckets evenly.
+
+        Spark sends grouping value ``v`` to task ``pmod(murmur3(v), partitions)``: grouped by
+        the bare bucket numbers 0..15, two tasks got 9 and 7 buckets, four got 6, 6, 1 and 3.
+        Key ``k`` of bucket ``b`` is the smallest integer whose hash has ``b``'s low bits, so
+        every power-of-two number of tasks up to ``buckets`` gets the same number of buckets.
+        The keys depend on ``buckets`` alone (fixed for a checkpoint's life).
+        """
+        mask = (1 << max(self.buckets - 1, 0).bit_length()) - 1
+        keys: dict[int, int] = {}
+        candidate = 0
+        while len(keys) < self.buckets:
+            low = hash_long(candidate) & mask
+            if low < self.buckets and low not in keys:
+                keys[low] = candidate
+            candidate += 1
+        return [keys[b] for b in range(self.buckets)]
 
     def output_ddl(self) -> str:
         """Spark schema of the processor's output rows."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rtad.common.settings import RtadSettings
 
@@ -47,13 +47,14 @@ class StreamSettings(RtadSettings):
         ),
     )
     state_buckets: int = Field(
-        default=16,
+        default=4,
         ge=1,
         le=4096,
         description=(
             "Cards are grouped into this many state buckets (one vectorised feature call per"
-            " bucket per batch, a few ms each): a few per shuffle partition (= shard) spread"
-            " the work. Fixed for the life of a checkpoint."
+            " bucket per batch, ~25 ms of fixed cost each): a power of two, at least"
+            " state_partitions, spreads evenly over the tasks. Fixed for the life of a"
+            " checkpoint."
         ),
     )
     state_slots: int = Field(
@@ -84,3 +85,12 @@ class StreamSettings(RtadSettings):
     driver_host: str | None = Field(
         default=None, description="Address executors use to reach the driver (cluster mode)."
     )
+
+    @model_validator(mode="after")
+    def _every_task_has_a_bucket(self) -> StreamSettings:
+        if self.state_buckets < self.state_partitions:
+            raise ValueError(
+                f"state_buckets ({self.state_buckets}) is below state_partitions"
+                f" ({self.state_partitions}): some tasks would have no cards"
+            )
+        return self

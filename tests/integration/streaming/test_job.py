@@ -110,3 +110,19 @@ def test_streaming_features_equal_batch_features(
         rtol=1e-9,
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("tasks", [2, 4])
+def test_spark_sends_the_same_number_of_buckets_to_every_task(spark: Any, tasks: int) -> None:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from rtad.streaming.processor import FeatureLogic
+    from rtad.streaming.spark_hash import hash_long
+
+    keys = FeatureLogic(buckets=16).bucket_keys()
+    frame = spark.createDataFrame([(k,) for k in keys], "k bigint")
+    hashed = frame.select("k", F.hash("k").alias("h")).collect()
+    assert {row.k: row.h for row in hashed} == {k: hash_long(k) for k in keys}
+    # the hash partitioning a groupBy uses: every task gets 16 / tasks buckets
+    spread = frame.repartition(tasks, "k").groupBy(F.spark_partition_id()).count().collect()
+    assert sorted(row["count"] for row in spread) == [16 // tasks] * tasks

@@ -11,6 +11,7 @@ import pytest
 from rtad.streaming import card_state, features
 from rtad.streaming.feature_sink import feature_payloads
 from rtad.streaming.processor import FEATURE_PREFIX, FeatureLogic, step_bucket
+from rtad.streaming.spark_hash import hash_long
 
 NOW = 1_800_000_000_000
 TTL = 3_600_000
@@ -168,3 +169,14 @@ def test_feature_entry_json_matches_the_contract() -> None:
     assert entries[0]["is_fraud"] == 1 and entries[0]["fraud_scenario"] == "scam"
     assert set(entries[0]["features"]) == set(features.FEATURE_COLUMNS)
     assert "is_fraud" not in entries[2] and "fraud_scenario" not in entries[2]
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 4, 16, 64])
+def test_bucket_keys_spread_the_buckets_evenly_over_power_of_two_tasks(buckets: int) -> None:
+    keys = FeatureLogic(buckets=buckets).bucket_keys()
+    assert len(set(keys)) == buckets
+    tasks = 1
+    while tasks <= buckets:
+        counts = np.bincount([hash_long(k) % tasks for k in keys], minlength=tasks)
+        assert counts.tolist() == [buckets // tasks] * tasks, (tasks, counts)
+        tasks *= 2

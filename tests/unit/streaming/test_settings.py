@@ -58,3 +58,9 @@ def test_unusable_checkpoint_dir_is_one_clear_line(tmp_path: Path) -> None:
                 prepare_checkpoint(locked)
     finally:
         locked.chmod(0o700)
+
+
+def test_fewer_buckets_than_state_tasks_is_refused_in_one_line() -> None:
+    with pytest.raises(ValidationError, match="some tasks would have no cards"):
+        StreamSettings(state_buckets=2, state_partitions=4)
+    assert StreamSettings(state_buckets=8, state_partitions=4).state_buckets == 8
