@@ -10,6 +10,7 @@ unread backlog of a shard is above a high-water mark.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -228,9 +229,14 @@ class StreamProducer:
     """Pipelined, batched XADD into the shards of one stream kind, with backpressure.
 
     ``send`` buffers; every ``batch_size`` records one pipeline goes out (no MULTI: ordering
-    per shard is what matters, and it holds). After each flush the unread backlog of the
-    shards just written is checked; above ``high_water`` the producer first trims what every
-    reader has committed, then waits (sleeping with backoff) until the backlog drops below
+    per shard is what matters, and it holds), or sooner when the oldest queued record has
+    waited ``linger`` seconds: a paced producer (``--rate``) would otherwise hold records until
+    a batch fills (a whole second at 2k records/s with batches of 2k; minutes at 10/s). A loop
+    that sleeps between records calls :meth:`flush_due` meanwhile.
+
+    After each flush the unread backlog of the shards just written is checked; above
+    ``high_water`` the producer first trims what every reader has committed, then waits
+    (sleeping with backoff) until the backlog drops below
     ``low_water``. With no reader registered nothing is trimmed, and the producer waits.
 
     The hot path packs each XADD itself from a per-shard prefix (only the payload varies) and
@@ -249,6 +255,7 @@ class StreamProducer:
     high_water: int = 200_000
     low_water: int = 100_000
     max_wait_step: float = 0.5
+    linger: float = 0.05
     on_wait: Callable[[float], None] | None = None
     sleep: Callable[[float], None] = time.sleep
     stats: ProducerStats = field(default_factory=ProducerStats)
@@ -262,13 +269,25 @@ class StreamProducer:
         self._queued = 0
         self._queued_dlq = 0
         self._touched: set[int] = set()
+        self._due = math.inf  # when the oldest queued record has lingered enough
 
     def send(self, shard: int, payload: bytes) -> None:
         """Queue one JSON payload for ``shard``."""
         self._buffer += (self._prefixes[shard], b"$%d\r\n" % len(payload), payload, b"\r\n")
         self._queued += 1
         self._touched.add(shard)
-        if self._queued + self._queued_dlq >= self.batch_size:
+        self._queued_one()
+
+    def _queued_one(self) -> None:
+        now = time.monotonic()
+        if self._due == math.inf:
+            self._due = now + self.linger
+        if self._queued + self._queued_dlq >= self.batch_size or now >= self._due:
+            self.flush()
+
+    def flush_due(self) -> None:
+        """Flush if the oldest queued record has waited ``linger`` (for loops that sleep)."""
+        if time.monotonic() >= self._due:
             self.flush()
 
     def deadletter(
@@ -279,14 +298,14 @@ class StreamProducer:
         flat = [part for item in fields.items() for part in item]
         self._buffer.append(pack_command(b"XADD", self._dlq_keys[shard].encode(), b"*", *flat))
         self._queued_dlq += 1
-        if self._queued + self._queued_dlq >= self.batch_size:
-            self.flush()
+        self._queued_one()
 
     def flush(self) -> None:
         """Send what is queued, then wait while a written shard's backlog is too high."""
         if not (self._queued or self._queued_dlq):
             return
         data, self._buffer = b"".join(self._buffer), []
+        self._due = math.inf
         self._execute(data, self._queued + self._queued_dlq)
         self.stats.sent += self._queued
         self.stats.deadlettered += self._queued_dlq

@@ -107,7 +107,7 @@ def _pump(
 ) -> None:
     """The hot loop (~5 µs of CPU a record): names bound locally, shards of cards cached."""
     shards = producer.names.shards
-    send, encode, tick = producer.send, to_json, Pacer(rate).tick
+    send, encode, tick = producer.send, to_json, Pacer(rate, idle=producer.flush_due).tick
     cards: dict[str, int] = {}
     for n, (line, raw, result) in enumerate(items, 1):
         if type(result) is Transaction:

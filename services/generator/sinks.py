@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -92,6 +93,10 @@ class StreamSink:
         self._sent = metrics.RECORDS_SENT.labels(source=source)
         self._source = source
 
+    def flush_due(self) -> None:
+        """Send what has waited long enough in the producer's batch (see ``Pacer``)."""
+        self.producer.flush_due()
+
     def write(self, record: Record) -> None:
         """Validate ``record`` against the contract and queue it for its card's shard."""
         payload = orjson.dumps(record)
@@ -122,12 +127,23 @@ def open_file_sink(path: Path) -> Sink:
 
 
 class Pacer:
-    """Holds a loop to ``rate`` iterations per second (None: as fast as possible)."""
+    """Holds a loop to ``rate`` iterations per second (None: as fast as possible).
 
-    def __init__(self, rate: float | None) -> None:
+    ``idle`` is called at least every ``idle_step`` seconds while the loop sleeps (a producer
+    flushing what has lingered in its batch).
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        idle: Callable[[], None] | None = None,
+        idle_step: float = 0.01,
+    ) -> None:
         if rate is not None and rate <= 0:
             raise RtadError("--rate must be positive")
         self.rate = rate
+        self.idle = idle
+        self.idle_step = idle_step
         self._start = time.monotonic()
         self._n = 0
 
@@ -136,9 +152,13 @@ class Pacer:
         if self.rate is None:
             return
         self._n += 1
-        ahead = self._start + self._n / self.rate - time.monotonic()
-        if ahead > 0:
-            time.sleep(ahead)
+        due = self._start + self._n / self.rate
+        ahead = due - time.monotonic()
+        while ahead > 0:
+            if self.idle is not None:
+                self.idle()
+            time.sleep(min(ahead, self.idle_step))
+            ahead = due - time.monotonic()
 
 
 class Closing:

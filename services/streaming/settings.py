@@ -18,9 +18,13 @@ class StreamSettings(RtadSettings):
         description="Checkpoint and RocksDB state location (a volume every Spark pod sees).",
     )
     trigger_interval: str = Field(
-        default="1 second",
+        default="500 milliseconds",
         pattern=r"^\d+\s*(milliseconds?|seconds?|minutes?|hours?)$",
-        description="Micro-batch trigger interval, Spark interval text ('500 milliseconds').",
+        description=(
+            "Micro-batch trigger interval, Spark interval text ('1 second'). A new row waits"
+            " for the next trigger or the end of the running batch, whichever is later: a"
+            " batch takes ~0.8 s here, so shorter than that only adds idle polling."
+        ),
     )
     available_now: bool = Field(
         default=False, description="Process what is in the streams now, then stop."

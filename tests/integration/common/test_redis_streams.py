@@ -40,6 +40,23 @@ def test_producer_writes_every_record_to_its_shard(
     assert redis_client.xrange(names.key("deadletter", 2))[0][1][b"reason"] == b"bad"
 
 
+def test_a_paced_producer_sends_what_lingered_instead_of_waiting_for_a_full_batch(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    producer = StreamProducer(redis_client, names, "tx", batch_size=1000, linger=0.05)
+    producer.send(0, b'{"i":0}')
+    producer.flush_due()
+    assert redis_client.xlen(names.key("tx", 0)) == 0  # not yet due: batches still fill
+    time.sleep(0.06)
+    producer.flush_due()  # what a sleeping loop calls
+    assert redis_client.xlen(names.key("tx", 0)) == 1
+    producer.send(1, b'{"i":1}')
+    time.sleep(0.06)
+    producer.send(1, b'{"i":2}')  # a send finds the oldest record due: both go out
+    assert redis_client.xlen(names.key("tx", 1)) == 2
+    assert producer.close().sent == 3
+
+
 def test_trimming_never_removes_unread_entries(
     redis_client: redis.Redis, names: StreamNames
 ) -> None:

@@ -46,3 +46,14 @@ def test_pacer_holds_the_rate() -> None:
     assert time.monotonic() - started >= 0.19  # 40 ticks at 200/s cannot finish sooner
     with pytest.raises(RtadError):
         Pacer(0)
+
+
+def test_pacer_calls_idle_while_it_waits() -> None:
+    calls: list[float] = []
+    pacer = Pacer(20.0, idle=lambda: calls.append(time.monotonic()), idle_step=0.01)
+    started = time.monotonic()
+    for _ in range(4):
+        pacer.tick()  # 4 ticks at 20/s: ~0.2 s asleep
+    assert time.monotonic() - started >= 0.19
+    assert len(calls) >= 10  # at least every idle_step while asleep
+    assert max(b - a for a, b in zip([started, *calls], calls, strict=False)) < 0.05
