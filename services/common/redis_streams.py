@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +20,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from rtad.common.encoding import DATA_FIELD, ENCODING_VERSION, VERSION_FIELD, deadletter_fields
+from rtad.common.encoding import deadletter_fields
 from rtad.common.errors import RtadError
+from rtad.common.resp import exchange, pack_command, pooled_connection, xadd_prefix
 from rtad.common.settings import mask_url
 from rtad.common.streams import Kind, StreamNames
 
@@ -166,62 +166,6 @@ class ProducerStats:
     waits: int = 0
     waited_seconds: float = 0.0
     trimmed: int = 0
-
-
-def pack_command(*parts: bytes) -> bytes:
-    """One Redis command in the RESP wire format (arguments already bytes).
-
-    >>> pack_command(b"XLEN", b"k")
-    b'*2\\r\\n$4\\r\\nXLEN\\r\\n$1\\r\\nk\\r\\n'
-    """
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-def xadd_prefix(key: str) -> bytes:
-    """Everything of a v1 ``XADD <key> * v 1 d <payload>`` before the payload's ``$<len>``.
-
-    >>> xadd_prefix("k")
-    b'*7\\r\\n$4\\r\\nXADD\\r\\n$1\\r\\nk\\r\\n$1\\r\\n*\\r\\n$1\\r\\nv\\r\\n$1\\r\\n1\\r\\n$1\\r\\nd\\r\\n'
-    """
-    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)
-    return head.replace(b"*6\r\n", b"*7\r\n", 1)
-
-
-@contextmanager
-def pooled_connection(client: redis.Redis) -> Iterator[Any]:
-    """One of the client's pooled connections, for hand-packed commands (see :func:`exchange`).
-
-    A connection left half-read (or WATCHing) by an exception is closed rather than pooled.
-    """
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        yield conn
-    except BaseException:
-        conn.disconnect()
-        raise
-    finally:
-        pool.release(conn)
-
-
-def exchange(conn: Any, data: Sequence[bytes | memoryview], replies: int) -> Any:
-    """Send packed commands (:func:`pack_command`) on ``conn``, read ``replies`` replies and
-    return the last one, without redis-py's per-command objects and response callbacks.
-
-    Every reply is read even after an error reply, so the connection stays in step; then the
-    first error raises.
-    """
-    conn.send_packed_command(data, check_health=True)
-    error: redis.ResponseError | None = None
-    reply: Any = None
-    for _ in range(replies):
-        try:
-            reply = conn.read_response()
-        except redis.ResponseError as exc:  # keep reading: the replies must be drained
-            error = error or exc
-    if error is not None:
-        raise error
-    return reply
 
 
 @dataclass

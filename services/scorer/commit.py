@@ -23,7 +23,7 @@ from typing import Any
 import redis
 
 from rtad.common.encoding import deadletter_fields
-from rtad.common.redis_streams import exchange, pack_command, pooled_connection
+from rtad.common.resp import exchange, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
 from rtad.scorer.batch import ShardOutput
 from rtad.scorer.stats_store import queue_counters

@@ -39,13 +39,8 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 from rtad.common.errors import RtadError
-from rtad.common.redis_streams import (
-    connect,
-    exchange,
-    pack_command,
-    pooled_connection,
-    xadd_prefix,
-)
+from rtad.common.redis_streams import connect
+from rtad.common.resp import exchange, pack_command, pooled_connection, xadd_prefix
 from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURE_PREFIX
 from rtad.streaming.redis_source import stats_key

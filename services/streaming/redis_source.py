@@ -31,15 +31,8 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.redis_streams import (
-    connect,
-    exchange,
-    pack_command,
-    parse_id,
-    pooled_connection,
-    set_cursor,
-    trim_to_committed,
-)
+from rtad.common.redis_streams import connect, parse_id, set_cursor, trim_to_committed
+from rtad.common.resp import exchange, pack_command, pooled_connection
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import redis
 
-from rtad.common.redis_streams import pack_command
+from rtad.common.resp import pack_command
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import ShardOutput
 from rtad.scorer.commit import PackedTransaction, commit_shard

@@ -249,7 +249,7 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
 
 
 def test_packed_xadds_are_what_redis_py_would_send() -> None:
-    from rtad.common.redis_streams import pack_command
+    from rtad.common.resp import pack_command
 
     payloads = ['{"a":1}', "é€", "", "x\r\ny"]
     packed = bytes(pack_xadds("rtad:features:{1}", pa.array(payloads, pa.string())))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtad.common.redis_streams import pack_command
+from rtad.common.resp import pack_command
 from rtad.scorer.commit import pack_many
 
 
