@@ -19,7 +19,7 @@ from typing import Any
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import connect
 from rtad.streaming.feature_sink import feature_entries
-from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, FeatureLogic
+from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, StateLayout
 from rtad.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,10 @@ def source_options(settings: StreamSettings) -> dict[str, str]:
 
 
 def start_query(
-    spark: Any, settings: StreamSettings, checkpoint: Path, logic: FeatureLogic | None = None
+    spark: Any, settings: StreamSettings, checkpoint: Path, layout: StateLayout | None = None
 ) -> Any:
-    """Start the feature query; ``logic`` (the state layout) defaults to the settings'."""
-    logic = logic or FeatureLogic(buckets=settings.state_buckets, slots=settings.state_slots)
+    """Start the feature query; ``layout`` (the state layout) defaults to the settings'."""
+    layout = layout or StateLayout(buckets=settings.state_buckets, slots=settings.state_slots)
     options = source_options(settings)
     transactions = (
         spark.readStream.format("rtad_redis")
@@ -67,12 +67,12 @@ def start_query(
     ttl_ms = int(settings.state_ttl_hours * 3_600_000)
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
-    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(logic.buckets))
-    keys = F.array(*[F.lit(k).cast("bigint") for k in logic.bucket_keys()])
+    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(layout.buckets))
+    keys = F.array(*[F.lit(k).cast("bigint") for k in layout.bucket_keys()])
     keyed = transactions.withColumn(BUCKET_COLUMN, F.element_at(keys, (bucket + 1).cast("int")))
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
-        statefulProcessor=CardFeatureProcessor(logic, ttl_ms),
-        outputStructType=logic.output_ddl(),
+        statefulProcessor=CardFeatureProcessor(layout, ttl_ms),
+        outputStructType=layout.output_ddl(),
         outputMode="Append",
         timeMode="ProcessingTime",
     )
@@ -91,7 +91,7 @@ def start_query(
     return writer.start()
 
 
-def run(settings: StreamSettings, logic: FeatureLogic | None = None) -> None:
+def run(settings: StreamSettings, layout: StateLayout | None = None) -> None:
     """Run the job until it ends or is asked to stop; one-line errors for expected failures."""
     checkpoint = prepare_checkpoint(settings.checkpoint_dir)
     client = connect(settings.redis_url.get_secret_value())
@@ -110,7 +110,7 @@ def run(settings: StreamSettings, logic: FeatureLogic | None = None) -> None:
         metrics.MetricsListener(spark, metrics.RedisCounters(client, settings.streams))
     )
     try:
-        query = start_query(spark, settings, checkpoint, logic)
+        query = start_query(spark, settings, checkpoint, layout)
     except PySparkException as exc:
         spark.stop()
         raise RtadError(f"cannot start the streaming query: {_first_line(exc)}") from None

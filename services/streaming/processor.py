@@ -56,11 +56,12 @@ _OPTIONAL = ("merchant_category", "channel", "country", "is_fraud", "fraud_scena
 
 
 @dataclass(frozen=True)
-class FeatureLogic:
-    """The state layout of the processor: buckets (Spark's grouping) and slots per bucket."""
+class StateLayout:
+    """How the processor keeps and emits its state: buckets (Spark's grouping), slots per
+    bucket (stored values), and the feature columns it outputs."""
 
     columns: tuple[str, ...] = FEATURE_COLUMNS
-    buckets: int = 16
+    buckets: int = 4
     slots: int = 1
 
     def bucket_keys(self) -> list[int]:
@@ -89,7 +90,7 @@ class FeatureLogic:
 
 
 def step_bucket(
-    logic: FeatureLogic, stored: pa.Table, rows: pd.DataFrame, now_ms: int, ttl_ms: int
+    layout: StateLayout, stored: pa.Table, rows: pd.DataFrame, now_ms: int, ttl_ms: int
 ) -> tuple[pa.Table, pd.DataFrame]:
     """One bucket's micro-batch: stored cards + new rows → cards to store + output rows."""
     rows = rows.reset_index(drop=True)
@@ -101,13 +102,13 @@ def step_bucket(
         rows.drop(columns=absent) if absent else rows,
         now_ms,
         ttl_ms,
-        logic.buckets,
-        logic.slots,
+        layout.buckets,
+        layout.slots,
     )
-    return table, _output(logic, rows, matrix)
+    return table, _output(layout, rows, matrix)
 
 
-def _output(logic: FeatureLogic, rows: pd.DataFrame, matrix: np.ndarray) -> pd.DataFrame:
+def _output(layout: StateLayout, rows: pd.DataFrame, matrix: np.ndarray) -> pd.DataFrame:
     """Feature rows (row k of ``matrix`` belongs to row k of ``rows``) with passthrough columns.
 
     Built as one dict of arrays: inserting ~35 columns one by one costs more than the features.
@@ -120,7 +121,7 @@ def _output(logic: FeatureLogic, rows: pd.DataFrame, matrix: np.ndarray) -> pd.D
     for name in _PASSTHROUGH:
         columns[name] = rows[name].to_numpy()
     features = np.ascontiguousarray(matrix, dtype=np.float64)
-    for i, name in enumerate(logic.columns):
+    for i, name in enumerate(layout.columns):
         columns[FEATURE_PREFIX + name] = features[:, i]
     return pd.DataFrame(columns, copy=False)
 
@@ -129,8 +130,8 @@ class CardFeatureProcessor(StatefulProcessor):
     """``transformWithStateInPandas`` processor keyed by bucket: one read and one write per
     touched slot, one vectorised feature step per bucket (see the module docstring)."""
 
-    def __init__(self, logic: FeatureLogic, ttl_ms: int) -> None:
-        self.logic = logic
+    def __init__(self, layout: StateLayout, ttl_ms: int) -> None:
+        self.layout = layout
         self.ttl_ms = ttl_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
@@ -144,14 +145,14 @@ class CardFeatureProcessor(StatefulProcessor):
         frames = list(rows)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         users = pd.unique(frame["user_id"])
-        touched = np.unique(card_state.slot_of(users, self.logic.buckets, self.logic.slots))
+        touched = np.unique(card_state.slot_of(users, self.layout.buckets, self.layout.slots))
         stored = []
         for slot in touched.tolist():
             value = self.slots.getValue((slot,))
             stored.append(card_state.from_bytes(None if value is None else bytes(value[0])))
         now_ms = timerValues.getCurrentProcessingTimeInMs()
         table, out = step_bucket(
-            self.logic,
+            self.layout,
             pa.concat_tables(stored),
             frame.drop(columns=[BUCKET_COLUMN]),
             now_ms,

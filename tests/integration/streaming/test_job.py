@@ -116,10 +116,10 @@ def test_streaming_features_equal_batch_features(
 def test_spark_sends_the_same_number_of_buckets_to_every_task(spark: Any, tasks: int) -> None:
     from pyspark.sql import functions as F  # noqa: N812
 
-    from rtad.streaming.processor import FeatureLogic
+    from rtad.streaming.processor import StateLayout
     from rtad.streaming.spark_hash import hash_long
 
-    keys = FeatureLogic(buckets=16).bucket_keys()
+    keys = StateLayout(buckets=16).bucket_keys()
     frame = spark.createDataFrame([(k,) for k in keys], "k bigint")
     hashed = frame.select("k", F.hash("k").alias("h")).collect()
     assert {row.k: row.h for row in hashed} == {k: hash_long(k) for k in keys}

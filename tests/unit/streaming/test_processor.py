@@ -10,12 +10,12 @@ import pytest
 
 from rtad.streaming import card_state, features
 from rtad.streaming.feature_sink import feature_payloads
-from rtad.streaming.processor import FEATURE_PREFIX, FeatureLogic, step_bucket
+from rtad.streaming.processor import FEATURE_PREFIX, StateLayout, step_bucket
 from rtad.streaming.spark_hash import hash_long
 
 NOW = 1_800_000_000_000
 TTL = 3_600_000
-LOGIC = FeatureLogic()
+LOGIC = StateLayout()
 
 
 def card_rows(n: int, start: int = 0, labels: bool = False, user: str = "card-1") -> pd.DataFrame:
@@ -108,9 +108,9 @@ def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
 
 
 def test_slots_split_and_rejoin_the_same_cards() -> None:
-    logic = FeatureLogic(buckets=4, slots=8)
+    layout = StateLayout(buckets=4, slots=8)
     rows = pd.concat([card_rows(2, user=f"card-{k}") for k in range(30)], ignore_index=True)
-    table, _ = step_bucket(logic, card_state.empty_table(), rows, NOW, TTL)
+    table, _ = step_bucket(layout, card_state.empty_table(), rows, NOW, TTL)
     slots = card_state.slot_of(table["user_id"].to_pylist(), 4, 8)
     assert table["slot"].to_pylist() == slots.tolist() and len(set(slots.tolist())) > 1
     values = card_state.by_slot(table, sorted(set(slots.tolist())))
@@ -173,7 +173,7 @@ def test_feature_entry_json_matches_the_contract() -> None:
 
 @pytest.mark.parametrize("buckets", [1, 2, 4, 16, 64])
 def test_bucket_keys_spread_the_buckets_evenly_over_power_of_two_tasks(buckets: int) -> None:
-    keys = FeatureLogic(buckets=buckets).bucket_keys()
+    keys = StateLayout(buckets=buckets).bucket_keys()
     assert len(set(keys)) == buckets
     tasks = 1
     while tasks <= buckets:
