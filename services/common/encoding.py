@@ -13,7 +13,8 @@ Dead-letter entries are flat and human readable: ``reason``, ``stage``, ``payloa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,32 @@ def deadletter_fields(
 def decode_deadletter(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     """A dead-letter entry as text (for export)."""
     return {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+
+
+def v1_payloads(fields: Sequence[Any]) -> list[bytes] | None:
+    """The payloads of entries whose fields are all exactly ``[b"v", b"1", b"d", payload]``
+    (what the producers write), or None if any entry is anything else (a dict, a deleted
+    entry's None, other fields or versions): the caller then looks at them one by one.
+
+    Whole-list operations (lengths, then every 4th item of the flattened fields), no Python
+    loop per entry: the Spark source and the scorer call it on every batch.
+
+    >>> v1_payloads([[b"v", b"1", b"d", b"{}"], [b"v", b"1", b"d", b"[]"]])
+    [b'{}', b'[]']
+    >>> v1_payloads([[b"v", b"2", b"d", b"{}"]]) is None
+    True
+    """
+    n = len(fields)
+    if set(map(type, fields)) != {list} or list(map(len, fields)).count(4) != n:
+        return None if n else []
+    flat = list(chain.from_iterable(fields))
+    if (
+        flat[0::4].count(VERSION_FIELD) == n
+        and flat[1::4].count(ENCODING_VERSION) == n
+        and flat[2::4].count(DATA_FIELD) == n
+    ):
+        return flat[3::4]
+    return None
 
 
 def one_object_per_payload(joined: bytes, payloads: list[bytes]) -> bool:

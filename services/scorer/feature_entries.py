@@ -31,6 +31,7 @@ from rtad.common.encoding import (
     one_object_per_payload,
     original_payload,
     payload_of,
+    v1_payloads,
 )
 from rtad.scorer.scoring import FeatureRow, decode_row
 
@@ -45,11 +46,8 @@ INVALID_ROW = "invalid_row"
 INVALID_FEATURES = "invalid_features"
 MAX_DELIVERIES = "max_deliveries"
 
-_CANONICAL_HEAD = (VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)
-_head = itemgetter(0, 1, 2)
 _entry_id = itemgetter(0)
 _fields = itemgetter(1)
-_data = itemgetter(3)
 
 
 @dataclass
@@ -96,13 +94,7 @@ def canonical_payloads(entries: Sequence[RawEntry]) -> list[bytes] | None:
     >>> canonical_payloads([(b"1-0", [b"v", b"2", b"d", b"{}"])]) is None
     True
     """
-    fields = list(map(_fields, entries))
-    try:
-        if set(map(len, fields)) != {4} or set(map(_head, fields)) != {_CANONICAL_HEAD}:
-            return None
-    except (TypeError, KeyError):  # dict fields, a deleted entry's None
-        return None
-    return list(map(_data, fields))
+    return v1_payloads(list(map(_fields, entries)))
 
 
 def _decode_all_at_once(

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.common.encoding import (
-    DATA_FIELD,
-    ENCODING_VERSION,
-    VERSION_FIELD,
     UndecodableEntry,
     one_object_per_payload,
     original_payload,
     payload_of,
+    v1_payloads,
 )
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import InvalidRecord, Transaction, decode_json
@@ -102,20 +99,12 @@ def _ingest_ms(ids: Sequence[bytes]) -> pa.Array:
 def _payloads(fields: Sequence[Fields]) -> list[bytes] | None:
     """Every entry's payload, or None when an entry is not a version-1 entry.
 
-    Flat entries that are exactly ``v 1 d <payload>`` (what producers write) are checked by
-    whole-list operations — lengths, then every 4th field of the flattened list — with no
-    Python loop per entry; any other shape goes through :func:`payload_of` entry by entry.
+    Flat ``v 1 d <payload>`` entries (what producers write) in one whole-list check
+    (:func:`~rtad.common.encoding.v1_payloads`); any other shape goes through
+    :func:`payload_of` entry by entry.
     """
-    n = len(fields)
-    if set(map(type, fields)) == {list} and list(map(len, fields)).count(4) == n:
-        flat = list(chain.from_iterable(fields))  # type: ignore[arg-type]
-        if (
-            flat[0::4].count(VERSION_FIELD) == n
-            and flat[1::4].count(ENCODING_VERSION) == n
-            and flat[2::4].count(DATA_FIELD) == n
-        ):
-            return flat[3::4]
-    return _mapped_payloads(fields)
+    payloads = v1_payloads(fields)
+    return payloads if payloads is not None else _mapped_payloads(fields)
 
 
 def _mapped_payloads(fields: Sequence[Fields]) -> list[bytes] | None:
