@@ -5,9 +5,11 @@ whole batch, then per shard ONE MULTI/EXEC with the scores, the alerts, the dead
 the XACK (:mod:`rtad.scorer.commit`), so a crash can neither double nor lose a score. Every
 ``claim_interval_s`` it takes over what dead consumers left pending (``XAUTOCLAIM`` after
 ``claim_idle_ms``); an entry delivered more than ``max_deliveries`` times is dead-lettered.
-Several replicas share the group (consumer name = pod/host + pid). On SIGTERM the current
-batch is finished and acknowledged, then the loop returns. Commits run one batch behind on
-their own thread (:mod:`rtad.scorer.committer`), so Redis works while the next batch is scored.
+Several replicas share the group (consumer name = pod/host + pid). Commits run one batch
+behind on their own thread (:mod:`rtad.scorer.committer`) and the next batch is read while the
+current one is scored (:mod:`rtad.scorer.prefetch`), so Redis works while the worker scores.
+On SIGTERM the worker stops reading, finishes and acknowledges what it was delivered (the
+current batch and the one read ahead), then the loop returns.
 
     python -m rtad.scorer.worker      # a worker without the HTTP API (settings from RTAD_*)
 """
@@ -41,6 +43,7 @@ from rtad.scorer.feature_entries import ShardEntries
 from rtad.scorer.latency import N_BINS
 from rtad.scorer.maintenance import Maintenance
 from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.prefetch import Prefetcher
 from rtad.scorer.settings import ScorerSettings
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,9 @@ class ScoringWorker:
         self.committer = Committer(
             client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
         )
+        self.prefetcher = Prefetcher(
+            lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
+        )
         self.stop_event = threading.Event()
         self.batches = 0
         self.scored = 0
@@ -157,7 +163,15 @@ class ScoringWorker:
         log.info("worker %s stopped after %d batches", self.settings.consumer_name, self.batches)
 
     def close(self) -> None:
-        """Commit the batch in hand (if any) and stop the commit thread."""
+        """Score the batch read ahead (if any), commit what is in hand, stop the threads."""
+        if self.prefetcher.pending:
+            try:
+                groups, read_at = self.prefetcher.take()
+                if groups:
+                    self.process(groups, read_at)
+            except Exception as exc:  # its entries stay pending: another worker claims them
+                log.warning("batch read ahead not scored (%s): it stays pending", exc)
+        self.prefetcher.close()
         self.committer.close()
         try:
             self.committer.raise_failure()
@@ -177,10 +191,11 @@ class ScoringWorker:
         # Busy (the last read found entries): no cyclic GC until this batch's reply is freed.
         # Idle: the collector stays on while XREADGROUP blocks (the API shares the process).
         with paused_gc() if self._busy else nullcontext():
-            read_at = time.monotonic()
-            groups = self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
+            groups, read_at = self.prefetcher.take()
             self._busy = bool(groups)
             if groups:
+                if not self.stop_event.is_set():
+                    self.prefetcher.request()  # the next batch is read while this one is scored
                 done += self.process(groups, read_at)
             del groups  # the reply's lists die before the collector could walk them
         return done

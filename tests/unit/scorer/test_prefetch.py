@@ -1,0 +1,50 @@
+"""The scorer's read-ahead: one read at a time, only when asked, errors handed over."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from rtad.scorer.prefetch import Prefetcher
+
+
+def test_reads_only_when_asked_and_one_at_a_time() -> None:
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def read() -> list[int]:
+        gate.wait(5)
+        calls.append(len(calls))
+        return [len(calls)]
+
+    prefetcher = Prefetcher(read)
+    try:
+        assert calls == [] and not prefetcher.pending
+        prefetcher.request()
+        prefetcher.request()  # a read is already pending: no second one
+        gate.set()
+        groups, read_at = prefetcher.take()
+        assert groups == [1] and read_at > 0 and not prefetcher.pending
+        assert calls == [0]  # nothing is read ahead unless asked
+        assert prefetcher.take()[0] == [2]  # take() without a request reads right away
+    finally:
+        prefetcher.close()
+
+
+def test_a_failed_read_raises_in_the_taking_thread_and_the_next_read_works() -> None:
+    replies: list[object] = [ConnectionError("redis down"), [7]]
+
+    def read() -> list[int]:
+        reply = replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply  # type: ignore[return-value]
+
+    prefetcher = Prefetcher(read)
+    try:
+        with pytest.raises(ConnectionError, match="redis down"):
+            prefetcher.take()
+        assert prefetcher.take()[0] == [7]
+    finally:
+        prefetcher.close()
