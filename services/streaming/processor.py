@@ -2,10 +2,11 @@
 
 Spark's per-key cost dominates when a card has only a row or two per micro-batch (~1 ms a key
 for the pandas hand-over alone, measured on this 2-core box), so the grouping key is a
-*bucket* of cards (``crc32(user_id) % state_buckets``), not the card. And each state call is a
-round trip to the JVM (70 µs on an idle machine, 400 µs measured under load), so the state is
-not stored card by card either: a bucket's cards live in ``state_slots`` *slots* (a MapState
-keyed by slot), each slot's value one Arrow table of its cards
+*bucket* of cards (``crc32(user_id) % state_buckets``, mapped to the grouping value
+:meth:`StateLayout.bucket_keys` picks so Spark spreads buckets evenly), not the card. And each
+state call is a round trip to the JVM (70 µs on an idle machine, 400 µs measured under load),
+so the state is not stored card by card either: a bucket's cards live in ``state_slots``
+*slots* (a MapState keyed by slot), each slot's value one Arrow table of its cards
 (:mod:`rtad.streaming.card_state`). A micro-batch reads each slot its rows touch once, runs ONE
 vectorised feature step over the bucket's rows, and writes each touched slot back once — so
 every card is read and written exactly once per batch, and a batch costs two state calls per

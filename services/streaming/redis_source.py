@@ -4,9 +4,9 @@ Offsets are the last stream ID read per shard (``{"0": "1700000000000-3", ...}``
 reads ``(start, end]`` of each shard with XRANGE, so a replayed batch reads the same rows.
 Admission control: ``getDefaultReadLimit`` is ``ReadMaxRows(maxRecordsPerBatch)``, spread over
 the shards. A read task reads up to ``splitRows`` rows: a longer shard range is split over
-several tasks, and short ranges of several shards are read by one task (a Spark task costs
-~0.1 s of scheduling, a Python worker hand-over and a connection, whatever its size — a small
-real-time batch is read by one task, not one per shard). ``commit(end)`` moves the cursor
+several tasks, and short ranges of several shards are read by one task (each task pays for
+scheduling, a Python worker hand-over and a connection whatever its size: a 2k-row batch's
+read stage took ~0.2 s as four tasks on two cores, ~0.08 s as one). ``commit(end)`` moves the cursor
 group ``spark`` to ``end`` and trims what every reader has committed, so producers'
 backpressure sees how far Spark has read.
 
@@ -232,9 +232,11 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ReadTask)
         client = connect(self.url)
-        for piece in partition.ranges:
-            yield from self._read_range(client, piece)
-        client.close()
+        try:
+            for piece in partition.ranges:
+                yield from self._read_range(client, piece)
+        finally:
+            client.close()
 
     def _read_range(self, client: Any, piece: ShardRange) -> Iterator[pa.RecordBatch]:
         key = self.names.key("tx", piece.shard)

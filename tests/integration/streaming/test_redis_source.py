@@ -22,6 +22,22 @@ def reader(server: LocalRedis, **options: str) -> RedisStreamReader:
     return RedisStreamReader({"secret_redis_url": server.url, "shards": "4", **options})
 
 
+def plan_everything(
+    server: LocalRedis, split_rows: int
+) -> tuple[RedisStreamReader, dict, dict, list[ReadTask]]:
+    """A reader with ``splitRows``, and its read tasks for everything the streams hold now."""
+    source = reader(server, splitRows=str(split_rows))
+    start = source.initialOffset()
+    end = source.latestOffset(start, ReadAllAvailable())
+    tasks = source.partitions(start, end)
+    assert all(isinstance(t, ReadTask) for t in tasks)
+    return source, start, end, list(tasks)  # type: ignore[arg-type]
+
+
+def task_rows(task: ReadTask) -> int:
+    return sum(r.rows for r in task.ranges)
+
+
 def read_all(source: RedisStreamReader, start: dict, end: dict) -> pa.Table:
     batches = [b for part in source.partitions(start, end) for b in source.read(part)]
     return pa.Table.from_batches(batches, schema=batches[0].schema)
@@ -46,13 +62,9 @@ def test_large_shard_range_is_split_and_reads_are_deterministic(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     produce(redis_client, names, transactions(120, users=3))
-    source = reader(redis_server, splitRows="10")
-    start = source.initialOffset()
-    end = source.latestOffset(start, ReadAllAvailable())
-    parts = source.partitions(start, end)
-    assert all(isinstance(p, ReadTask) for p in parts)
-    assert len(parts) >= 12  # 120 rows, at most 10 per task
-    assert all(sum(r.rows for r in p.ranges) <= 10 for p in parts)
+    source, start, end, tasks = plan_everything(redis_server, split_rows=10)
+    assert len(tasks) >= 12  # 120 rows, at most 10 per task
+    assert all(task_rows(t) <= 10 for t in tasks)
     first = read_all(source, start, end)
     replanned = reader(redis_server, splitRows="10")  # a restarted driver re-plans the batch
     again = read_all(replanned, start, end)
@@ -65,13 +77,10 @@ def test_short_ranges_of_several_shards_share_a_task(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     produce(redis_client, names, transactions(100, users=40))
-    source = reader(redis_server, splitRows="60")
-    start = source.initialOffset()
-    end = source.latestOffset(start, ReadAllAvailable())
-    parts = source.partitions(start, end)
-    assert len(parts) < 4  # four separate tasks would need every two shards to pass 60 rows
-    assert sum(r.rows for p in parts for r in p.ranges) == 100
-    assert all(sum(r.rows for r in p.ranges) <= 60 for p in parts)
+    source, start, end, tasks = plan_everything(redis_server, split_rows=60)
+    assert len(tasks) < 4  # four separate tasks would need every two shards to pass 60 rows
+    assert sum(map(task_rows, tasks)) == 100
+    assert all(task_rows(t) <= 60 for t in tasks)
     assert read_all(source, start, end).num_rows == 100
 
 

@@ -19,15 +19,21 @@ def test_reads_only_when_asked_and_one_at_a_time() -> None:
         return [len(calls)]
 
     prefetcher = Prefetcher(read)
+    assert calls == [] and not prefetcher.pending
+    prefetcher.request()
+    prefetcher.request()  # a read is already pending: no second one
+    gate.set()
+    groups, read_at = prefetcher.take()
+    assert groups == [1] and read_at > 0 and not prefetcher.pending
+    prefetcher.close()  # the thread runs every request queued before it, then stops
+    assert calls == [0]  # one read for two requests, none read ahead unasked
+
+
+def test_take_without_a_request_reads_right_away() -> None:
+    prefetcher = Prefetcher(lambda: [7])
     try:
-        assert calls == [] and not prefetcher.pending
-        prefetcher.request()
-        prefetcher.request()  # a read is already pending: no second one
-        gate.set()
-        groups, read_at = prefetcher.take()
-        assert groups == [1] and read_at > 0 and not prefetcher.pending
-        assert calls == [0]  # nothing is read ahead unless asked
-        assert prefetcher.take()[0] == [2]  # take() without a request reads right away
+        assert prefetcher.take()[0] == [7]
+        assert not prefetcher.pending
     finally:
         prefetcher.close()
 
