@@ -59,14 +59,20 @@ def exchange(conn: Any, data: Sequence[bytes | memoryview], replies: int) -> Any
     Every reply is read even after an error reply, so the connection stays in step; then the
     first error raises.
     """
+    return exchange_all(conn, data, replies)[-1] if replies else None
+
+
+def exchange_all(conn: Any, data: Sequence[bytes | memoryview], replies: int) -> list[Any]:
+    """:func:`exchange`, returning every reply (in order) instead of the last one."""
     conn.send_packed_command(data, check_health=True)
     error: redis.ResponseError | None = None
-    reply: Any = None
+    out: list[Any] = []
     for _ in range(replies):
         try:
-            reply = conn.read_response()
+            out.append(conn.read_response())
         except redis.ResponseError as exc:  # keep reading: the replies must be drained
             error = error or exc
+            out.append(exc)
     if error is not None:
         raise error
-    return reply
+    return out

@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -40,7 +41,13 @@ from pyspark.sql.types import StructType
 
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import connect
-from rtad.common.resp import exchange, pack_command, pooled_connection, xadd_prefix
+from rtad.common.resp import (
+    exchange,
+    exchange_all,
+    pack_command,
+    pooled_connection,
+    xadd_prefix,
+)
 from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURE_PREFIX
 from rtad.streaming.redis_source import stats_key
@@ -189,15 +196,22 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
     ) -> bool:
         """Write one shard's entries with the marker atomically; False if already written.
 
-        WATCH marker, HGET; then MULTI, the XADDs, HSET marker, HINCRBY stats, EXEC, all
-        packed by hand. The marker hash is shared by every task writing the shard, so WATCH
-        also fires when another partition commits: then look again, and write unless it was
-        this partition.
+        WATCH marker, HGET, TYPE of the stream; then MULTI, the XADDs, HSET marker, HINCRBY
+        stats, EXEC, all packed by hand. The marker hash is shared by every task writing the
+        shard, so WATCH also fires when another partition commits: then look again, and write
+        unless it was this partition.
+
+        EXEC runs every queued command even when one fails, so an XADD failing inside it would
+        still set the marker and a retry would skip rows never written. The one way an XADD
+        fails there — the key holds something else than a stream — is refused before MULTI,
+        and if an XADD fails all the same the marker and the row count are put back and the
+        task fails: its retry may write some entries twice, but loses none.
         """
+        key = self.names.key("features", shard)
         marker = sink_marker_key(self.names, shard).encode()
         stats = stats_key(self.names, shard).encode()
         writer_field = writer.encode()
-        xadds = pack_xadds(self.names.key("features", shard), payloads)
+        xadds = pack_xadds(key, payloads)
         transaction = [
             pack_command(b"MULTI"),
             xadds,
@@ -205,10 +219,17 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
             pack_command(b"HINCRBY", stats, b"rows_out", b"%d" % len(payloads)),
             pack_command(b"EXEC"),
         ]
-        look = pack_command(b"WATCH", marker) + pack_command(b"HGET", marker, writer_field)
+        look = (
+            pack_command(b"WATCH", marker)
+            + pack_command(b"HGET", marker, writer_field)
+            + pack_command(b"TYPE", key.encode())
+        )
         with pooled_connection(client) as conn:
             while True:
-                done = exchange(conn, [look], 2)
+                _ok, done, kind = exchange_all(conn, [look], 3)
+                if kind not in (b"stream", b"none", "stream", "none"):
+                    exchange(conn, [pack_command(b"UNWATCH")], 1)
+                    raise RtadError(f"{key} holds a {_text(kind)}, not a stream: nothing written")
                 if done is not None and int(done) >= batch_id:
                     exchange(conn, [pack_command(b"UNWATCH")], 1)
                     return False
@@ -216,6 +237,17 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                 results = exchange(conn, transaction, len(payloads) + 4)
                 if results is None:
                     continue
+                failed = [r for r in results[: len(payloads)] if isinstance(r, Exception)]
+                if failed:
+                    undo = [
+                        _marker_back(marker, writer_field, done),
+                        pack_command(b"HINCRBY", stats, b"rows_out", b"%d" % -len(failed)),
+                    ]
+                    exchange(conn, undo, 2)
+                    raise RtadError(
+                        f"{len(failed)} of {len(payloads)} entries not written to {key} "
+                        f"({_text(failed[0])}); the batch will be written again"
+                    )
                 error = next((r for r in results if isinstance(r, Exception)), None)
                 if error is not None:
                     raise error
@@ -226,6 +258,21 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         pass
+
+
+def _marker_back(marker: bytes, writer: bytes, before: Any) -> bytes:
+    """The command that puts a partition's marker back as it was (``before``: None if unset)."""
+    if before is None:
+        return pack_command(b"HDEL", marker, writer)
+    return pack_command(b"HSET", marker, writer, _bytes(before))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.Array]:

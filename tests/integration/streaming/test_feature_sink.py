@@ -262,11 +262,40 @@ def test_packed_xadds_are_what_redis_py_would_send() -> None:
 
 
 @pytest.mark.redis
-def test_a_failing_exec_raises_and_leaves_the_client_usable(
+def test_a_key_that_is_not_a_stream_is_refused_before_anything_is_written(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
-    redis_client.set(names.key("features", 0), "not a stream")
+    key = names.key("features", 0)
+    marker = names.meta_key("feature-sink", 0)
+    redis_client.set(key, "not a stream")
     writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(RtadError, match=r"^rtad:features:\{0\} holds a string, not a stream"):
         writer._write_shard(redis_client, 0, payload_array([b"{}"]), "q:0", batch_id=1)
+    assert redis_client.hget(marker, "q:0") is None  # a retry will write the batch
     assert redis_client.ping()
+    redis_client.delete(key)
+    assert writer._write_shard(redis_client, 0, payload_array([b"{}"]), "q:0", batch_id=1)
+    assert redis_client.xlen(key) == 1
+
+
+@pytest.mark.redis
+def test_an_xadd_failing_inside_exec_puts_the_marker_back(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """EXEC runs the rest when one command fails: the marker must not say "written"."""
+    key, stats = names.key("features", 3), names.meta_key("stream-stats", 3)
+    marker = names.meta_key("feature-sink", 3)
+    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
+    assert writer._write_shard(redis_client, 3, payload_array([b"{}"] * 2), "q:0", batch_id=4)
+    last = 2**64 - 1
+    redis_client.xadd(key, {"v": "1"}, id=f"{last}-{last}")  # no ID left for XADD *
+    with pytest.raises(RtadError, match=r"^3 of 3 entries not written to rtad:features:\{3\} "):
+        writer._write_shard(redis_client, 3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
+    assert redis_client.hget(marker, "q:0") == b"4"  # as before the failed batch
+    assert redis_client.hget(stats, "rows_out") == b"2"
+    with pytest.raises(RtadError, match="not written"):  # a first batch: the marker is removed
+        writer._write_shard(redis_client, 3, payload_array([b"{}"]), "q2:0", batch_id=0)
+    assert redis_client.hget(marker, "q2:0") is None
+    redis_client.delete(key)
+    assert writer._write_shard(redis_client, 3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
+    assert redis_client.xlen(key) == 3 and redis_client.hget(marker, "q:0") == b"5"
