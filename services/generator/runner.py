@@ -98,7 +98,7 @@ def run_generate(
 
     A broker or disk failure on the way is one :class:`RtadError` line, saying how far it got.
     """
-    pacer = Pacer(rate, idle=sink.flush_due if isinstance(sink, StreamSink) else None)
+    pacer = Pacer(rate, idle=sink.flush_due)
     summary = RunSummary(0, 0, 0.0)
     started = time.perf_counter()
     try:

@@ -22,10 +22,20 @@ Record = dict[str, Any]
 class Sink(Protocol):
     def write(self, record: Record) -> None: ...
 
+    def flush_due(self) -> None:
+        """Send what has waited long enough (the pacer calls it while it sleeps)."""
+
     def close(self) -> None: ...
 
 
-class JsonlSink:
+class _NothingWaits:
+    """A file sink: nothing waits on a clock, the file is written as records come."""
+
+    def flush_due(self) -> None:
+        pass
+
+
+class JsonlSink(_NothingWaits):
     """One compact JSON object per line."""
 
     def __init__(self, path: Path) -> None:
@@ -55,7 +65,7 @@ PARQUET_COLUMNS = (
 )
 
 
-class ParquetSink:
+class ParquetSink(_NothingWaits):
     """Parquet in row groups of ``batch`` records; genuine rows have a null ``fraud_scenario``."""
 
     def __init__(self, path: Path, batch: int = 50_000) -> None:

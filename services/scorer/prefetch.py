@@ -29,12 +29,16 @@ class Prefetcher:
         self._requests: queue.Queue[bool] = queue.Queue(maxsize=1)
         self._results: queue.Queue[Read | BaseException] = queue.Queue(maxsize=1)
         self.pending = False  # a read was requested and not taken yet
-        self._thread = threading.Thread(target=self._run, name="rtad-scorer-read", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first request
 
     def request(self) -> None:
         """Start reading the next batch (no-op if a read is already pending)."""
         if not self.pending:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="rtad-scorer-read", daemon=True
+                )
+                self._thread.start()
             self.pending = True
             self._requests.put(True)
 
@@ -50,8 +54,10 @@ class Prefetcher:
 
     def close(self) -> None:
         """Stop the thread (a pending read is left to finish: its entries stay pending)."""
-        self._requests.put(False)
-        self._thread.join(timeout=5.0)
+        if self._thread is not None:
+            self._requests.put(False)
+            self._thread.join(timeout=5.0)
+            self._thread = None
 
     def _run(self) -> None:
         while self._requests.get():

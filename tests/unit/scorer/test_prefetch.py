@@ -54,3 +54,19 @@ def test_a_failed_read_raises_in_the_taking_thread_and_the_next_read_works() -> 
         assert prefetcher.take()[0] == [7]
     finally:
         prefetcher.close()
+
+
+def reader_threads() -> int:
+    return sum(t.name == "rtad-scorer-read" and t.is_alive() for t in threading.enumerate())
+
+
+def test_the_thread_lives_from_the_first_request_to_close() -> None:
+    before = reader_threads()
+    prefetcher = Prefetcher(lambda: [1])
+    assert reader_threads() == before  # a worker that never reads (tests, the API) has none
+    prefetcher.close()  # closing an unused prefetcher is fine
+    prefetcher.request()
+    assert reader_threads() == before + 1
+    assert prefetcher.take()[0] == [1]
+    prefetcher.close()
+    assert reader_threads() == before
