@@ -10,6 +10,10 @@ from typing import Any
 from rtad.streaming.settings import StreamSettings
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+#: Writes checkpoint files with Hadoop's FileSystem API (see :func:`spark_conf`).
+CHECKPOINT_FILE_MANAGER = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+)
 METRICS_NAMESPACE = "rtad"
 #: Loggers that warn at every new card or every few batches about normal conditions.
 QUIET_LOGGERS = (
@@ -27,6 +31,13 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
         # transformWithState refuses the default HDFS-backed provider
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        # The checkpoint is a local directory (a volume on Kubernetes). The default manager
+        # renames through Hadoop's FileContext, which on a local disk without Hadoop's native
+        # library starts a `readlink` process for every rename: ~45 processes a micro-batch,
+        # measured with Java Flight Recorder. This one renames with java.io.File (atomic on a
+        # local file system): the offset and commit logs went from ~80 and ~135 ms a batch to
+        # ~30 and ~45 ms.
+        "spark.sql.streaming.checkpointFileManagerClass": CHECKPOINT_FILE_MANAGER,
         "spark.sql.session.timeZone": "UTC",
         # transformWithState in ProcessingTime mode (needed for state TTL) asks for a no-data
         # batch after every batch: an endless stream of empty batches that would also keep an
