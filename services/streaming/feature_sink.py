@@ -246,7 +246,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                     exchange(conn, undo, 2)
                     raise RtadError(
                         f"{len(failed)} of {len(payloads)} entries not written to {key} "
-                        f"({_text(failed[0])}); the batch will be written again"
+                        f"({_text(failed[0])}); a retry or a restart writes the batch again"
                     )
                 error = next((r for r in results if isinstance(r, Exception)), None)
                 if error is not None:
