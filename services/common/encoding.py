@@ -78,11 +78,25 @@ def original_payload(fields: Mapping[Any, Any]) -> bytes:
     data = fields.get(DATA_FIELD, fields.get("d"))
     if isinstance(data, bytes):
         return data
-    return orjson.dumps({_text(k): _text(v) for k, v in fields.items()})
+    return orjson.dumps({as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()})
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def as_text(value: Any, errors: str = "strict") -> str:
+    """A Redis reply (bytes, or str from a decoding client) or any value, as text.
+
+    >>> as_text(b"stream"), as_text("stream"), as_text(3), as_text(b"\\xff", errors="replace")
+    ('stream', 'stream', '3', '\ufffd')
+    """
+    return value.decode("utf-8", errors) if isinstance(value, bytes) else str(value)
+
+
+def as_bytes(value: Any) -> bytes:
+    """A command argument (bytes, str or number) as bytes.
+
+    >>> as_bytes(b"k"), as_bytes("k"), as_bytes(12)
+    (b'k', b'k', b'12')
+    """
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def deadletter_fields(

@@ -20,7 +20,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from rtad.common.encoding import deadletter_fields
+from rtad.common.encoding import as_bytes, as_text, deadletter_fields
 from rtad.common.errors import RtadError
 from rtad.common.resp import exchange, pack_command, pooled_connection, xadd_prefix
 from rtad.common.settings import mask_url
@@ -316,7 +316,7 @@ class GroupReader:
         response: Any = self.client.xreadgroup(
             self.group, self.consumer, {k: ">" for k in self.keys}, count=count, block=block_ms
         )
-        return {_text(key): entries for key, entries in (response or [])}
+        return {as_text(key): entries for key, entries in (response or [])}
 
     def claim_stale(self, min_idle_ms: int, count: int) -> dict[str, list[Entry]]:
         """XAUTOCLAIM entries idle longer than ``min_idle_ms`` from any consumer of the group."""
@@ -344,7 +344,7 @@ class GroupReader:
         rows: Any = self.client.xpending_range(
             key, self.group, min=lo, max=hi, count=len(wanted) * 4 + 10
         )
-        return {_bytes(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {as_bytes(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     def ack(self, pipe: Any, key: str, ids: Iterable[bytes]) -> None:
         """Queue XACK on ``pipe`` (a MULTI pipeline with the results, for exactly-once)."""
@@ -357,15 +357,7 @@ class GroupReader:
         out: dict[str, int] = {}
         for key in self.keys:
             for g in self.client.xinfo_groups(key):
-                if _text(g["name"]) == self.group:
+                if as_text(g["name"]) == self.group:
                     lag = g.get("lag")
                     out[key] = int(lag) if lag is not None else int(self.client.xlen(key))
         return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from rtad.common.encoding import UndecodableEntry, payload_of
+from rtad.common.encoding import UndecodableEntry, as_text, payload_of
 from rtad.common.redis_streams import parse_id
 from rtad.common.streams import StreamNames, shard_of
 
@@ -104,7 +104,7 @@ async def _user_alerts(
         for eid, fields in entries:
             scanned += 1
             alert = alert_of(eid, shard, fields)
-            upper = f"({_text(eid)}"
+            upper = f"({as_text(eid)}"
             if alert is not None and alert.get("user_id") == user_id:
                 page.append(alert)
                 if len(page) == limit:
@@ -136,11 +136,11 @@ async def live_alerts(
         reply: Any = await client.xread(positions, block=SSE_BLOCK_MS, count=500)
         pairs = reply.items() if isinstance(reply, dict) else (reply or [])
         for key, entries in pairs:
-            key_text = _text(key)
+            key_text = as_text(key)
             shard = names.shard_from_key(key_text)
             for entry in entries or []:
                 eid, fields = entry[0], entry[1]
-                positions[key_text] = _text(eid)
+                positions[key_text] = as_text(eid)
                 alert = alert_of(eid, shard, fields)
                 if alert is not None and (user_id is None or alert.get("user_id") == user_id):
                     yield alert
@@ -148,8 +148,4 @@ async def live_alerts(
 
 async def _last_id(client: aioredis.Redis, key: str) -> str:
     entries: Any = await client.xrevrange(key, count=1)
-    return _text(entries[0][0]) if entries else "0-0"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return as_text(entries[0][0]) if entries else "0-0"

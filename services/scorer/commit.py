@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from rtad.common.encoding import deadletter_fields
+from rtad.common.encoding import as_bytes, deadletter_fields
 from rtad.common.resp import exchange, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
 from rtad.scorer.batch import ShardOutput
@@ -91,7 +91,7 @@ class PackedTransaction:
         self.queued += 1
 
     def command(self, *args: str | bytes | int) -> None:
-        self.add(pack_command(*map(_bytes, args)))
+        self.add(pack_command(*map(as_bytes, args)))
 
     def hincrby(self, key: str, field: str, amount: int) -> None:
         self.command(b"HINCRBY", key, field, amount)
@@ -110,12 +110,6 @@ class PackedTransaction:
             if isinstance(result, Exception):
                 raise result
         return list(results)
-
-
-def _bytes(value: str | bytes | int) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode()
 
 
 def queue_shard(

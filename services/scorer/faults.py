@@ -10,7 +10,7 @@ Set ``RTAD_FAULT_INJECTION`` (never in production) to
   can never be scored: it must end in the dead-letter stream after N deliveries).
 
 >>> FaultPlan.parse("pause_before_commit@3:2.5")
-FaultPlan(action='pause', at_batch=3, seconds=2.5, marker=None)
+FaultPlan(action='pause', at_batch=3, seconds=2.5, marker=None, poison_value=None)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from rtad.common.encoding import as_text
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.latency import N_BINS, quantile
 from rtad.scorer.stats_store import BUCKET_S, bucket_key, bucket_start, parse_labels, totals_key
@@ -107,7 +108,7 @@ class StatsCollector:
         shards = []
         for shard, groups in enumerate(replies):
             group = (
-                next((g for g in groups if _text(g.get("name")) == SCORER_GROUP), None)
+                next((g for g in groups if as_text(g.get("name")) == SCORER_GROUP), None)
                 if isinstance(groups, list)
                 else None
             )
@@ -136,7 +137,7 @@ class StatsCollector:
         totals: dict[str, int] = {}
         for reply in replies[: self.names.shards]:
             for field, value in reply.items():
-                totals[_text(field)] = totals.get(_text(field), 0) + int(value)
+                totals[as_text(field)] = totals.get(as_text(field), 0) + int(value)
         series, latency = _series(starts, replies[self.names.shards :], self.names.shards, now)
         return totals, series, latency
 
@@ -152,7 +153,7 @@ def _series(
         scored = anomalies = 0
         for reply in replies[i * shards : (i + 1) * shards]:
             for field, value in reply.items():
-                name = _text(field)
+                name = as_text(field)
                 if name == "scored":
                     scored += int(value)
                 elif name == "anomalies":
@@ -185,7 +186,3 @@ def _scenarios(labels: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -39,6 +39,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from rtad.common.encoding import as_bytes, as_text
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import connect
 from rtad.common.resp import (
@@ -227,9 +228,9 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
         with pooled_connection(client) as conn:
             while True:
                 _ok, done, kind = exchange_all(conn, [look], 3)
-                if kind not in (b"stream", b"none", "stream", "none"):
+                if as_text(kind) not in ("stream", "none"):
                     exchange(conn, [pack_command(b"UNWATCH")], 1)
-                    raise RtadError(f"{key} holds a {_text(kind)}, not a stream: nothing written")
+                    raise RtadError(f"{key} holds a {as_text(kind)}, not a stream: nothing written")
                 if done is not None and int(done) >= batch_id:
                     exchange(conn, [pack_command(b"UNWATCH")], 1)
                     return False
@@ -246,7 +247,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                     exchange(conn, undo, 2)
                     raise RtadError(
                         f"{len(failed)} of {len(payloads)} entries not written to {key} "
-                        f"({_text(failed[0])}); a retry or a restart writes the batch again"
+                        f"({as_text(failed[0])}); a retry or a restart writes the batch again"
                     )
                 error = next((r for r in results if isinstance(r, Exception)), None)
                 if error is not None:
@@ -264,15 +265,7 @@ def _marker_back(marker: bytes, writer: bytes, before: Any) -> bytes:
     """The command that puts a partition's marker back as it was (``before``: None if unset)."""
     if before is None:
         return pack_command(b"HDEL", marker, writer)
-    return pack_command(b"HSET", marker, writer, _bytes(before))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
+    return pack_command(b"HSET", marker, writer, as_bytes(before))
 
 
 def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.Array]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
-from rtad.common.encoding import deadletter_fields
+from rtad.common.encoding import as_text, deadletter_fields
 from rtad.common.redis_streams import parse_id
 from rtad.streaming.records import DeadLetter
 
@@ -66,7 +66,7 @@ def scan(
 ) -> Scan:
     """Count (up to ``max_rows``) the entries after ``after``; IDs only cross the network."""
     count, last, splits = client.eval(_SCAN, 1, key, after, upto, max_rows, step)  # type: ignore[misc]
-    return Scan(int(count), _text(last), tuple(_text(s) for s in splits))
+    return Scan(int(count), as_text(last), tuple(as_text(s) for s in splits))
 
 
 def deadletter_once(
@@ -83,7 +83,3 @@ def deadletter_once(
     if not args:
         return 0
     return int(client.eval(_DEADLETTER_ONCE, 3, *keys, *args))  # type: ignore[arg-type]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

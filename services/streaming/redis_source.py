@@ -31,6 +31,7 @@ from pyspark.sql.streaming.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from rtad.common.encoding import as_text
 from rtad.common.redis_streams import connect, parse_id, set_cursor, trim_to_committed
 from rtad.common.resp import exchange, pack_command, pooled_connection
 from rtad.common.runtime import paused_gc
@@ -149,8 +150,8 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self.starting == "latest":
             return last
         for group in _groups(client, key):
-            if _text(group["name"]) == SPARK_GROUP:
-                return _text(group["last-delivered-id"])
+            if as_text(group["name"]) == SPARK_GROUP:
+                return as_text(group["last-delivered-id"])
         return START
 
     def getDefaultReadLimit(self) -> ReadLimit:
@@ -255,7 +256,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             redis_scripts.deadletter_once(client, dlq_keys, dead)
             if batch.num_rows:
                 yield batch
-            after = _text(entries[-1][0])
+            after = as_text(entries[-1][0])
 
 
 class RedisStreamSource(DataSource):
@@ -287,7 +288,7 @@ def xrange_raw(client: Any, key: str, low: str, high: str, count: int) -> list[E
 
 def _last_id(client: Any, key: str) -> str:
     newest = client.xrevrange(key, count=1)
-    return _text(newest[0][0]) if newest else START
+    return as_text(newest[0][0]) if newest else START
 
 
 def _groups(client: Any, key: str) -> list[dict[str, Any]]:
@@ -295,7 +296,3 @@ def _groups(client: Any, key: str) -> list[dict[str, Any]]:
         return list(client.xinfo_groups(key))
     except redis.ResponseError:  # no such key yet
         return []
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
 from rtad.streaming import features
 from rtad.streaming.job import start_query
+from rtad.streaming.session import CHECKPOINT_FILE_MANAGER
 from rtad.streaming.settings import StreamSettings
 
 from .txdata import produce, produce_raw, transactions
@@ -126,3 +128,14 @@ def test_spark_sends_the_same_number_of_buckets_to_every_task(spark: Any, tasks:
     # the hash partitioning a groupBy uses: every task gets 16 / tasks buckets
     spread = frame.repartition(tasks, "k").groupBy(F.spark_partition_id()).count().collect()
     assert sorted(row["count"] for row in spread) == [16 // tasks] * tasks
+
+
+def test_checkpoint_renames_start_no_process(spark: Any, tmp_path: Path) -> None:
+    """The manager Spark builds for a checkpoint of this session: the FileSystem-based one
+    (the default FileContext-based one runs `readlink` for every rename on a local disk)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(tmp_path.as_uri())
+    hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
+    checkpointing = jvm.org.apache.spark.sql.execution.streaming.checkpointing
+    manager = checkpointing.CheckpointFileManager.create(path, hadoop_conf)
+    assert manager.getClass().getName() == CHECKPOINT_FILE_MANAGER

@@ -35,10 +35,6 @@ def test_spark_conf_is_small_quiet_and_exports_metrics() -> None:
         "RocksDBStateStoreProvider"
     )
     assert spark_conf(StreamSettings(ui_port=4040))["spark.ui.enabled"] == "true"
-    # renames with java.io.File, not a `readlink` process each (every streaming test runs on it)
-    assert conf["spark.sql.streaming.checkpointFileManagerClass"].endswith(
-        ".FileSystemBasedCheckpointFileManager"
-    )
 
 
 def test_missing_checkpoint_dir_is_created(tmp_path: Path) -> None:
