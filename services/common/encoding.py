@@ -13,6 +13,7 @@ Dead-letter entries are flat and human readable: ``reason``, ``stage``, ``payloa
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -69,13 +70,23 @@ def original_payload(fields: Mapping[Any, Any]) -> bytes:
 
     An entry that is not even an rtad entry (no ``d``) is kept whole, as a JSON object of its
     fields decoded as UTF-8 (undecodable bytes replaced), so nothing of it is lost to a reader.
+    So is a feature entry of encoding 2 (its ``d`` is only the head), its binary ``x`` in
+    base64 under ``x_base64``.
 
     >>> original_payload({b"v": b"1", b"d": b"{oops"})
     b'{oops'
     >>> original_payload({b"other": b"field"})
     b'{"other":"field"}'
+    >>> original_payload({b"v": b"2", b"d": b"{}", b"x": b"\x00"})
+    b'{"v":"2","d":"{}","x_base64":"AA=="}'
     """
     data = fields.get(DATA_FIELD, fields.get("d"))
+    x = fields.get(b"x", fields.get("x"))
+    if isinstance(x, bytes):
+        whole = {as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()}
+        del whole["x"]
+        whole["x_base64"] = base64.b64encode(x).decode()
+        return orjson.dumps(whole)
     if isinstance(data, bytes):
         return data
     return orjson.dumps({as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()})

@@ -15,23 +15,11 @@ from operator import attrgetter
 
 import numpy as np
 
-from rtad.scorer.feature_entries import (
-    INVALID_FEATURES,
-    DeadLetter,
-    ShardEntries,
-    decode_entries,
-)
+from rtad.common.feature_entry import FeatureSets
+from rtad.scorer.feature_entries import DeadLetter, ShardEntries, decode_entries
 from rtad.scorer.latency import N_BINS, bin_counts
 from rtad.scorer.model_holder import ScoringModel
-from rtad.scorer.scoring import (
-    FeatureRow,
-    ScoredMatrix,
-    ScoreRecord,
-    encode_record,
-    row_decoder,
-    rows_matrix,
-    score_matrix,
-)
+from rtad.scorer.scoring import EntryHead, ScoredMatrix, ScoreRecord, encode_record, score_matrix
 
 GENUINE = "genuine"
 _ingest_ms = attrgetter("ingest_ms")
@@ -77,12 +65,12 @@ class BatchResult:
 class _Rows:
     """The rows still in the batch, in group order: entry IDs, and the group of each row."""
 
-    rows: list[FeatureRow]
+    rows: list[EntryHead]
     ids: list[bytes]
     group: np.ndarray
 
     def keep(self, keep: np.ndarray) -> None:
-        """Keep only the rows where ``keep`` is True (rare: after a bad row or a model failure)."""
+        """Keep only the rows where ``keep`` is True (rare: after a model failure)."""
         self.rows = [r for r, k in zip(self.rows, keep.tolist(), strict=True) if k]
         self.ids = [e for e, k in zip(self.ids, keep.tolist(), strict=True) if k]
         self.group = self.group[keep]
@@ -92,30 +80,24 @@ def build_batch(
     groups: Sequence[ShardEntries],
     model: ScoringModel,
     now_ms: int,
+    sets: FeatureSets,
     exhausted: Collection[tuple[int, bytes]] = (),
     exhausted_reason: str = "too many deliveries",
 ) -> BatchResult:
     """Decode, score (one call) and lay out the per-shard writes of a batch.
 
-    ``exhausted`` entries (delivered too often) go straight to the dead-letter stream. Rows the
-    model fails on are neither acknowledged nor dead-lettered: they stay pending, are claimed
-    again, and are dead-lettered once they exceed the delivery limit.
+    ``sets`` resolves the feature sets of entries of encoding 2. ``exhausted`` entries
+    (delivered too often) go straight to the dead-letter stream. Rows the model fails on are
+    neither acknowledged nor dead-lettered: they stay pending, are claimed again, and are
+    dead-lettered once they exceed the delivery limit.
     """
     outputs = {shard: ShardOutput(shard) for shard, _ in groups}
     names = tuple(model.feature_names)
-    decoded = decode_entries(groups, row_decoder(names), exhausted, exhausted_reason)
+    decoded = decode_entries(groups, names, sets, exhausted, exhausted_reason)
     for shard, dead in decoded.dead.items():
         outputs[shard].deadletters += dead
     batch = _Rows(decoded.rows, decoded.ids, np.repeat(np.arange(len(groups)), decoded.counts))
-    X, bad = rows_matrix(batch.rows, names)
-    if bad:
-        for i, reason in bad.items():
-            shard = groups[int(batch.group[i])][0]
-            dead_row = (batch.ids[i], INVALID_FEATURES, reason, decoded.payloads[i])
-            outputs[shard].deadletters.append(dead_row)
-        keep = np.ones(len(batch.rows), dtype=bool)
-        keep[list(bad)] = False
-        batch.keep(keep)
+    X = decoded.X
     scored = score_matrix(model, X)
     left_pending = len(scored.failed)
     if scored.failed:  # left pending: claimed again later, dead-lettered after N deliveries
@@ -172,7 +154,7 @@ def _lay_out(
 
 
 def _score_payloads(
-    rows: list[FeatureRow], scored: ScoredMatrix, model: ScoringModel, now_ms: int
+    rows: list[EntryHead], scored: ScoredMatrix, model: ScoringModel, now_ms: int
 ) -> list[bytes]:
     """The JSON of every score entry: a C-level struct and encoder per row, nothing else.
 
@@ -205,7 +187,7 @@ def _score_payloads(
     ]
 
 
-def _labelled(rows: list[FeatureRow], flagged: list[FeatureRow]) -> Counter[tuple[str, bool]]:
+def _labelled(rows: list[EntryHead], flagged: list[EntryHead]) -> Counter[tuple[str, bool]]:
     """``{(scenario, flagged): n}`` of the labelled rows.
 
     Counted in C: ``(scenario, is_fraud)`` of every row, and of the flagged ones (few) apart.

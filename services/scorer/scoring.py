@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -22,13 +22,8 @@ import numpy as np
 from rtad.scorer.model_holder import ScoringModel
 
 
-class FeatureRow(msgspec.Struct, kw_only=True):
-    """One entry of ``rtad:features:{s}`` (the stream contract in the BRIEF).
-
-    ``features`` is decoded by :func:`row_decoder` into a struct whose fields are the model's
-    feature names in model order, so a missing or non-numeric feature is a decoding error that
-    names the field, and ``msgspec.structs.astuple`` gives the model row in C.
-    """
+class EntryHead(msgspec.Struct, kw_only=True):
+    """What a feature entry holds besides its features: what its score entry passes on."""
 
     transaction_id: str
     user_id: str
@@ -36,11 +31,30 @@ class FeatureRow(msgspec.Struct, kw_only=True):
     amount: float
     event_time: str
     ingest_ms: int
-    features: Any
     currency: str | None = None
     feature_ms: int | None = None
     is_fraud: int | None = None
     fraud_scenario: str | None = None
+
+
+class FeatureRow(EntryHead, kw_only=True):
+    """One entry of ``rtad:features:{s}`` of encoding 1 (the stream contract in the BRIEF).
+
+    ``features`` is decoded by :func:`row_decoder` into a struct whose fields are the model's
+    feature names in model order, so a missing or non-numeric feature is a decoding error that
+    names the field, and ``msgspec.structs.astuple`` gives the model row in C.
+    """
+
+    features: Any
+
+
+class FeatureHead(EntryHead, kw_only=True, gc=False):
+    """The ``d`` head of a feature entry of encoding 2 (:mod:`rtad.common.feature_entry`).
+
+    ``gc=False``: strings and numbers only, as for the rows of :func:`row_decoder`.
+    """
+
+    feature_set: str
 
 
 @cache
@@ -58,6 +72,10 @@ def row_decoder(feature_names: tuple[str, ...]) -> msgspec.json.Decoder[FeatureR
         "ModelFeatureRow", [("features", features)], bases=(FeatureRow,), kw_only=True, gc=False
     )
     return msgspec.json.Decoder(row)
+
+
+#: The decoder of the heads of encoding 2 (validated like the rows of encoding 1).
+head_decoder = msgspec.json.Decoder(FeatureHead)
 
 
 class ScoreRecord(msgspec.Struct, omit_defaults=True, gc=False):
@@ -82,6 +100,7 @@ class ScoreRecord(msgspec.Struct, omit_defaults=True, gc=False):
     fraud_scenario: str | None = None
 
 
+Row = TypeVar("Row", bound=EntryHead)
 _encoder = msgspec.json.Encoder()
 _features = operator.attrgetter("features")
 _FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -89,8 +108,8 @@ _FLOAT_MAX = float(np.finfo(np.float64).max)
 NO_REASONS: tuple[dict[str, Any], ...] = ()
 
 
-def decode_row(payload: bytes, decoder: msgspec.json.Decoder[FeatureRow]) -> FeatureRow:
-    """Parse and validate one feature entry; raises ``ValueError`` with a one-line reason."""
+def decode_row(payload: bytes, decoder: msgspec.json.Decoder[Row]) -> Row:
+    """Parse and validate one feature row or head; raises ``ValueError`` with a one-line reason."""
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
@@ -106,13 +125,18 @@ def encode_record(record: ScoreRecord) -> bytes:
 def rows_matrix(
     rows: Sequence[FeatureRow], names: Sequence[str]
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows.
+    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows."""
+    return drop_non_finite(rows_features(rows, names), names, {})
+
+
+def rows_features(rows: Sequence[FeatureRow], names: Sequence[str]) -> np.ndarray:
+    """``X`` of rows decoded by :func:`row_decoder`, as they are (non-finite values included).
 
     The values stream from the structs into the array (C iterators, no tuple per row).
     """
     values = chain.from_iterable(map(msgspec.structs.astuple, map(_features, rows)))
     X = np.fromiter(values, dtype=np.float64, count=len(rows) * len(names))
-    return _drop_non_finite(X.reshape(len(rows), len(names)), names, {})
+    return X.reshape(len(rows), len(names))
 
 
 def _first_line(exc: Exception) -> str:
@@ -134,13 +158,16 @@ def feature_matrix(
         bad: dict[int, str] = {}
     except (KeyError, TypeError, ValueError):
         X, bad = _matrix_row_by_row(feature_maps, names)
-    return _drop_non_finite(X, names, bad)
+    return drop_non_finite(X, names, bad)
 
 
-def _drop_non_finite(
+def drop_non_finite(
     X: np.ndarray, names: Sequence[str], bad: dict[int, str]
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Add the non-finite rows to ``bad`` and return X without every bad row."""
+    """Add the non-finite rows to ``bad`` and return X without every bad row.
+
+    The reason names the first non-finite feature of the row.
+    """
     finite = np.isfinite(X).all(axis=1)
     if not finite.all():
         for i in np.flatnonzero(~finite).tolist():

@@ -31,6 +31,7 @@ import numpy as np
 import redis
 
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import FeatureSets
 from rtad.common.redis_streams import GroupReader
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP
@@ -75,8 +76,9 @@ def tune_process(blas_threads: int) -> None:
 class FeatureReader(GroupReader):
     """A :class:`GroupReader` that hands back XREADGROUP/XAUTOCLAIM replies unparsed.
 
-    redis-py turns every entry into a dict (~1 µs each); the worker only needs the ``d`` field,
-    so a client sharing the same connection pool keeps the flat field lists.
+    redis-py turns every entry into a dict (~1 µs each); the worker reads the flat field
+    lists as they come (:mod:`rtad.scorer.feature_entries`), so a client sharing the same
+    connection pool keeps them.
     """
 
     def __post_init__(self) -> None:
@@ -124,6 +126,8 @@ class ScoringWorker:
         self.reader = FeatureReader(
             client, self.names, "features", SCORER_GROUP, settings.consumer_name
         )
+        #: the feature sets of entries of encoding 2, read from Redis when first met
+        self.feature_sets = FeatureSets.from_redis(client, self.names.prefix)
         self.maintenance = Maintenance(client, self.reader, settings)
         self.committer = Committer(
             client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
@@ -246,7 +250,12 @@ class ScoringWorker:
         now_ms = int(time.time() * 1000)
         limit = self.settings.max_deliveries
         result = build_batch(
-            groups, model, now_ms, exhausted or (), f"not scored after {limit} deliveries"
+            groups,
+            model,
+            now_ms,
+            self.feature_sets,
+            exhausted or (),
+            f"not scored after {limit} deliveries",
         )
         self.batches += 1
         self.faults.before_commit(self.batches)

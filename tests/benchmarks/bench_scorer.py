@@ -5,16 +5,17 @@
 One private redis-server (``LocalRedis``). Feature rows are real: simulated transactions
 through ``batch_features`` (the streaming job's code), repeated with fresh transaction IDs.
 The model is ``models/champion/`` (rtad.ml's artifact). For each batch size the feature
-streams are filled first (not timed), then one :class:`ScoringWorker` (the production class:
+streams are filled first (not timed) with entries of encoding 2 (what the Spark job writes;
+one run of encoding 1 beside them), then one :class:`ScoringWorker` (the production class:
 XREADGROUP, one ``model.score`` per batch, one MULTI/EXEC per shard) drains them; rows/s is
 rows / wall time, the batch latency is the time of one worker step (read, decode, score,
-hand over to the commit thread). The "obvious batched loop" scores a batch with one call too
-but decodes with json and sends one XADD/XACK per entry; the naive loop scores one entry at a
-time (decode, score one row, its own MULTI with XADD + XACK); the "model only" row is
-``model.score`` on an in-memory matrix, the ceiling of any worker. Beside the worker's CPU
-(both of its threads) the redis-server's CPU per row is shown (from ``/proc``): on a shared
-2-core machine these CPU figures move far less with the load than rows/s. The CPU table
-splits one batch's CPU time by step (in memory, no Redis).
+hand over to the commit thread). The "obvious batched loop" scores a batch (of encoding 1)
+with one call too but decodes with json and sends one XADD/XACK per entry; the naive loop
+scores one entry at a time (decode, score one row, its own MULTI with XADD + XACK); the "model
+only" row is ``model.score`` on an in-memory matrix, the ceiling of any worker. Beside the
+worker's CPU (both of its threads) the redis-server's CPU per row is shown (from ``/proc``):
+on a shared 2-core machine these CPU figures move far less with the load than rows/s. The CPU
+table splits one batch's CPU time by step (in memory, no Redis), for both encodings.
 Results: a Markdown table, and ``bench-results/scorer.json``.
 """
 
@@ -32,45 +33,69 @@ import numpy as np
 import orjson
 import redis
 
+from rtad.common.feature_entry import FeatureSets, feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import build_batch
 from rtad.scorer.feature_entries import decode_entries
 from rtad.scorer.model_holder import ModelHolder
-from rtad.scorer.scoring import row_decoder, rows_matrix, score_matrix
+from rtad.scorer.scoring import score_matrix
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker import ScoringWorker, tune_process
-from tests.unit.scorer.support import feature_rows, transactions, write_transactions
+from rtad.streaming.features import FEATURE_COLUMNS
+from tests.unit.scorer.support import (
+    feature_rows,
+    packed_fields,
+    transactions,
+    write_transactions,
+)
 
 ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))
 NAIVE_ROWS = min(ROWS, 5000)
 BATCHES = (1000, 2500, 5000)
+#: the worker runs of encoding 1 (beside those of encoding 2 at every batch size)
+ENCODING_1_BATCHES = (5000,)
 SHARDS = 4
 CHAMPION = Path("models/champion")
 RESULTS = Path("bench-results")
 
 
-def make_rows(workdir: Path, n: int) -> list[bytes]:
-    """``n`` feature payloads (real features of 10k simulated transactions, repeated)."""
+def make_rows(workdir: Path, n: int) -> list[dict[str, Any]]:
+    """``n`` feature rows (real features of 10k simulated transactions, repeated)."""
     data = write_transactions(workdir / "tx.jsonl", seed=7, count=10_000)
     base = feature_rows(transactions(data))
     out = []
     for i in range(n):
         row = base[i % len(base)]
-        out.append(orjson.dumps(row | {"transaction_id": f"{row['transaction_id']}-{i}"}))
+        out.append(row | {"transaction_id": f"{row['transaction_id']}-{i}"})
     return out
 
 
-def fill(client: redis.Redis, names: StreamNames, payloads: list[bytes]) -> None:
-    """XADD every payload to a shard (round robin), pipelined; set the ingest time now."""
+def entry_fields(row: dict[str, Any], encoding: int) -> dict[bytes, bytes]:
+    """A row's feature entry: encoding 2 (what the Spark job writes) or encoding 1."""
+    return packed_fields(row) if encoding == 2 else {b"v": b"1", b"d": orjson.dumps(row)}
+
+
+def raw_entries(rows: list[dict[str, Any]], encoding: int) -> list[tuple[bytes, list[bytes]]]:
+    """The rows' entries as XREADGROUP hands them to the worker (flat field lists)."""
+    entries = []
+    for i, row in enumerate(rows):
+        fields = entry_fields(row, encoding)
+        entries.append((f"1-{i}".encode(), [x for pair in fields.items() for x in pair]))
+    return entries
+
+
+def fill(client: redis.Redis, names: StreamNames, rows: list[dict], encoding: int) -> None:
+    """XADD every row to a shard (round robin), pipelined; set the ingest time now."""
     now = int(time.time() * 1000)
-    for start in range(0, len(payloads), 5000):
+    if encoding == 2:
+        register_feature_set(client, names.prefix, FEATURE_COLUMNS)
+    for start in range(0, len(rows), 5000):
         pipe = client.pipeline(transaction=False)
-        for i, payload in enumerate(payloads[start : start + 5000], start):
-            row = orjson.loads(payload)
-            row["ingest_ms"] = now
-            pipe.xadd(names.key("features", i % SHARDS), {"v": "1", "d": orjson.dumps(row)})
+        for i, row in enumerate(rows[start : start + 5000], start):
+            fields = entry_fields(row | {"ingest_ms": now}, encoding)
+            pipe.xadd(names.key("features", i % SHARDS), fields)  # type: ignore[arg-type]
         pipe.execute()
 
 
@@ -81,12 +106,14 @@ def server_cpu(server: LocalRedis) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_worker(server: LocalRedis, holder: ModelHolder, payloads: list[bytes], batch: int) -> dict:
+def run_worker(
+    server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int, encoding: int
+) -> dict:
     url = server.url
     client = redis.Redis.from_url(url)
     settings = ScorerSettings(
         redis_url=url,
-        stream_prefix=f"bench{batch}",
+        stream_prefix=f"bench{batch}-{encoding}",
         shards=SHARDS,
         batch_count=batch // SHARDS,
         block_ms=100,
@@ -95,40 +122,40 @@ def run_worker(server: LocalRedis, holder: ModelHolder, payloads: list[bytes], b
         consumer_name="bench",
     )
     worker = ScoringWorker(client, settings, holder)
-    fill(client, settings.streams, payloads)
+    fill(client, settings.streams, rows, encoding)
     tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
     latencies = []
     started, cpu, redis_cpu = time.perf_counter(), time.process_time(), server_cpu(server)
-    while worker.scored < len(payloads):
+    while worker.scored < len(rows):
         t = time.perf_counter()
         if worker.step():
             latencies.append(time.perf_counter() - t)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     redis_cpu = server_cpu(server) - redis_cpu
     scores = sum(client.xlen(k) for k in settings.streams.all("scores"))
-    assert scores == len(payloads), (scores, len(payloads))
+    assert scores == len(rows), (scores, len(rows))
     return {
-        "variant": f"rtad worker, batch {batch}",
-        "rows": len(payloads),
-        "rows_per_s": len(payloads) / wall,
+        "variant": f"rtad worker, batch {batch}" + (", encoding 1" if encoding == 1 else ""),
+        "rows": len(rows),
+        "rows_per_s": len(rows) / wall,
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
         "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
-        "cpu_us_per_row": cpu / len(payloads) * 1e6,
-        "redis_cpu_us_per_row": redis_cpu / len(payloads) * 1e6,
+        "cpu_us_per_row": cpu / len(rows) * 1e6,
+        "redis_cpu_us_per_row": redis_cpu / len(rows) * 1e6,
     }
 
 
-def run_naive(url: str, holder: ModelHolder, payloads: list[bytes]) -> dict:
+def run_naive(url: str, holder: ModelHolder, rows: list[dict]) -> dict:
     """The per-entry loop a first version would be: one row scored and committed at a time."""
     client = redis.Redis.from_url(url)
     names = StreamNames(prefix="naive", shards=SHARDS)
     for key in names.all("features"):
         client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
-    fill(client, names, payloads)
+    fill(client, names, rows, encoding=1)
     model = holder.current
     done, latencies = 0, []
     started = time.perf_counter()
-    while done < len(payloads):
+    while done < len(rows):
         reply: Any = client.xreadgroup(
             SCORER_GROUP, "naive", {k: ">" for k in names.all("features")}, count=100
         )
@@ -154,36 +181,36 @@ def run_naive(url: str, holder: ModelHolder, payloads: list[bytes]) -> dict:
     wall = time.perf_counter() - started
     return {
         "variant": "naive per-entry loop",
-        "rows": len(payloads),
-        "rows_per_s": len(payloads) / wall,
+        "rows": len(rows),
+        "rows_per_s": len(rows) / wall,
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
         "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
         "cpu_us_per_row": None,
     }
 
 
-def run_obvious_batch(url: str, holder: ModelHolder, payloads: list[bytes]) -> dict:
+def run_obvious_batch(url: str, holder: ModelHolder, rows: list[dict]) -> dict:
     """The obvious batched loop: one score call a batch, but json and one command per entry."""
     client = redis.Redis.from_url(url)
     names = StreamNames(prefix="obvious", shards=SHARDS)
     for key in names.all("features"):
         client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
-    fill(client, names, payloads)
+    fill(client, names, rows, encoding=1)
     model = holder.current
     done, latencies = 0, []
     started = time.perf_counter()
-    while done < len(payloads):
+    while done < len(rows):
         t = time.perf_counter()
         reply: Any = client.xreadgroup(
             SCORER_GROUP, "obvious", {k: ">" for k in names.all("features")}, count=250
         )
         for key, entries in reply.items() if isinstance(reply, dict) else reply:
             shard = names.shard_from_key(key)
-            rows = [json.loads(fields[b"d"]) for _id, fields in entries]
-            X = np.array([[r["features"][n] for n in model.feature_names] for r in rows])
+            decoded = [json.loads(fields[b"d"]) for _id, fields in entries]
+            X = np.array([[r["features"][n] for n in model.feature_names] for r in decoded])
             scores = model.score(X)
             pipe = client.pipeline(transaction=True)
-            for (entry_id, _f), row, score in zip(entries, rows, scores.tolist(), strict=True):
+            for (entry_id, _f), row, score in zip(entries, decoded, scores.tolist(), strict=True):
                 out = {"transaction_id": row["transaction_id"], "user_id": row["user_id"]}
                 out |= {"score": score, "is_anomaly": score >= model.threshold}
                 pipe.xadd(names.key("scores", shard), {"v": "1", "d": json.dumps(out)})
@@ -196,18 +223,17 @@ def run_obvious_batch(url: str, holder: ModelHolder, payloads: list[bytes]) -> d
     wall = time.perf_counter() - started
     return {
         "variant": "obvious batched loop (json, one XADD/XACK per entry), batch 1000",
-        "rows": len(payloads),
-        "rows_per_s": len(payloads) / wall,
+        "rows": len(rows),
+        "rows_per_s": len(rows) / wall,
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
         "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
         "cpu_us_per_row": None,
     }
 
 
-def model_only(holder: ModelHolder, payloads: list[bytes]) -> dict:
+def model_only(holder: ModelHolder, rows: list[dict]) -> dict:
     model = holder.current
-    rows = [orjson.loads(p)["features"] for p in payloads[:20_000]]
-    X = np.array([[r[n] for n in model.feature_names] for r in rows])
+    X = np.array([[r["features"][n] for n in model.feature_names] for r in rows[:20_000]])
     model.score(X[:1000])  # warm
     started = time.perf_counter()
     for start in range(0, len(X), 5000):
@@ -223,14 +249,18 @@ def model_only(holder: ModelHolder, payloads: list[bytes]) -> dict:
     }
 
 
-def stages(holder: ModelHolder, payloads: list[bytes]) -> list[tuple[str, float]]:
+def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
     """CPU µs per row of each step of a 5k batch, on in-memory entries (median of 15 runs)."""
     model = holder.current
     names = tuple(model.feature_names)
-    decoder = row_decoder(names)
-    sample = payloads[: BATCHES[-1]]
-    entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(sample)]
-    groups = [(s, entries[s::SHARDS]) for s in range(SHARDS)]
+    sets = FeatureSets(known={feature_set_id(FEATURE_COLUMNS): FEATURE_COLUMNS})
+    sample = rows[: BATCHES[-1]]
+
+    def shards(encoding: int) -> list[tuple[int, Any]]:
+        entries = raw_entries(sample, encoding)
+        return [(s, entries[s::SHARDS]) for s in range(SHARDS)]
+
+    v1, v2 = shards(1), shards(2)
 
     def cpu(fn: Any) -> float:
         """Median of 15 runs with the collector paused, as in the worker (load-robust)."""
@@ -242,18 +272,19 @@ def stages(holder: ModelHolder, payloads: list[bytes]) -> list[tuple[str, float]
                 runs.append(time.process_time() - started)
         return float(np.median(runs)) / len(sample) * 1e6
 
-    rows = decode_entries(groups, decoder).rows
-    X, _bad = rows_matrix(rows, names)
-    decode = cpu(lambda: decode_entries(groups, decoder))
-    matrix = cpu(lambda: rows_matrix(rows, names))
+    X = decode_entries(v2, names, sets).X
+    decode_1 = cpu(lambda: decode_entries(v1, names, sets))
+    decode_2 = cpu(lambda: decode_entries(v2, names, sets))
     scoring = cpu(lambda: score_matrix(model, X))
-    whole = cpu(lambda: build_batch(groups, model, int(time.time() * 1000)))
+    whole_1 = cpu(lambda: build_batch(v1, model, int(time.time() * 1000), sets))
+    whole_2 = cpu(lambda: build_batch(v2, model, int(time.time() * 1000), sets))
     return [
-        ("decode + validate (msgspec, one decode_lines call)", decode),
-        ("feature matrix", matrix),
+        ("decode + validate + X, encoding 1 (one decode_lines call over the rows)", decode_1),
+        ("decode + validate + X, encoding 2 (one decode_lines call over the heads)", decode_2),
         ("model.score + reasons of anomalies", scoring),
-        ("the rest: score entries, per-shard lists, counts", whole - decode - matrix - scoring),
-        ("whole batch of 5k, without Redis", whole),
+        ("the rest: score entries, per-shard lists, counts", whole_2 - decode_2 - scoring),
+        ("whole batch of 5k, encoding 2, without Redis", whole_2),
+        ("whole batch of 5k, encoding 1, without Redis", whole_1),
     ]
 
 
@@ -279,13 +310,14 @@ def main() -> None:
     holder = ModelHolder(CHAMPION)
     tune_process(ScorerSettings.model_fields["blas_threads"].default)  # as the worker runs
     with tempfile.TemporaryDirectory() as tmp:
-        payloads = make_rows(Path(tmp), ROWS)
+        rows = make_rows(Path(tmp), ROWS)
         with LocalRedis(Path(tmp) / "redis") as server:
-            breakdown = stages(holder, payloads)
-            results = [model_only(holder, payloads)]
-            results += [run_worker(server, holder, payloads, b) for b in BATCHES]
-            results.append(run_obvious_batch(server.url, holder, payloads))
-            results.append(run_naive(server.url, holder, payloads[:NAIVE_ROWS]))
+            breakdown = stages(holder, rows)
+            results = [model_only(holder, rows)]
+            results += [run_worker(server, holder, rows, b, encoding=2) for b in BATCHES]
+            results += [run_worker(server, holder, rows, b, encoding=1) for b in ENCODING_1_BATCHES]
+            results.append(run_obvious_batch(server.url, holder, rows))
+            results.append(run_naive(server.url, holder, rows[:NAIVE_ROWS]))
     text = table(results)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     machine = platform.processor() or platform.machine()

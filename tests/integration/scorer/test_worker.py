@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 import redis
 
+from rtad.common.feature_entry import feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
+from rtad.ml.model_store import load_model
 from rtad.scorer.faults import FaultPlan
 from rtad.scorer.metrics import DEADLETTER
+from rtad.streaming.features import FEATURE_COLUMNS
 from tests.integration.scorer.helpers import make_worker, step_until
-from tests.unit.scorer.support import pending_total, publish, read_stream
+from tests.unit.scorer.support import packed_fields, pending_total, publish, read_stream
 
 pytestmark = pytest.mark.redis
 
@@ -50,6 +55,48 @@ def test_every_entry_is_scored_once_with_alerts_and_counters(
     frauds = sum(1 for r in scorer_rows if r["is_fraud"])
     labelled = sum(v for k, v in totals.items() if k.endswith(":count") and "genuine" not in k)
     assert labelled == frauds
+
+
+def test_entries_of_encoding_2_are_scored_once_as_their_features_say(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    """What the Spark job writes: the worker learns the feature sets from Redis when met."""
+    rows, later_rows, stray = scorer_rows[:1000], scorer_rows[1000:1010], scorer_rows[1010]
+    register_feature_set(redis_client, names.prefix, FEATURE_COLUMNS)
+    publish(redis_client, names, rows, encoding=2)
+    worker = make_worker(redis_server.url, model_dir)
+    step_until(worker, lambda: worker.scored == 1000)
+    # a set registered after the worker started (another order), and one never registered
+    later = tuple(reversed(FEATURE_COLUMNS))
+    register_feature_set(redis_client, names.prefix, later)
+    for row in later_rows:
+        redis_client.xadd(names.for_user("features", row["user_id"]), packed_fields(row, later))
+    unknown = FEATURE_COLUMNS[:-1]
+    stray_fields = packed_fields(stray, unknown)
+    redis_client.xadd(names.for_user("features", stray["user_id"]), stray_fields)
+    step_until(worker, lambda: worker.scored == 1010 and pending_total(redis_client, names) == 0)
+    scores = read_stream(redis_client, names, "scores")
+    assert len(scores) == 1010
+    model = load_model(model_dir)
+    expected = model.score(
+        np.array([[r["features"][n] for n in model.feature_names] for r in rows + later_rows])
+    )
+    assert {s["transaction_id"]: s["score"] for s in scores} == {
+        r["transaction_id"]: score
+        for r, score in zip(rows + later_rows, expected.tolist(), strict=True)
+    }
+    first = next(s for s in scores if s["transaction_id"] == rows[0]["transaction_id"])
+    head = {k: rows[0][k] for k in ("user_id", "event_time", "amount", "merchant_id", "is_fraud")}
+    assert head.items() <= first.items() and first["ingest_ms"] == rows[0]["ingest_ms"]
+    ((_id, dead),) = redis_client.xrange(names.for_user("deadletter", stray["user_id"]))
+    assert dead[b"reason"].decode() == f"unknown feature set {feature_set_id(unknown)!r}"
+    kept = orjson.loads(dead[b"payload"])
+    assert orjson.loads(kept["d"])["transaction_id"] == stray["transaction_id"]
+    assert kept["x_base64"] == base64.b64encode(stray_fields[b"x"]).decode()
 
 
 def test_bad_entries_are_dead_lettered_and_acknowledged(

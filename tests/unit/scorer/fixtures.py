@@ -29,7 +29,7 @@ def scorer_tx(scorer_data: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def scorer_rows(scorer_tx: pd.DataFrame) -> list[dict[str, Any]]:
-    """Their feature entries, as the Spark job writes them."""
+    """Their feature rows (encoding 1's JSON; see ``support.packed_fields`` for encoding 2)."""
     return feature_rows(scorer_tx)
 
 

@@ -11,6 +11,7 @@ import orjson
 import pandas as pd
 import redis
 
+from rtad.common.feature_entry import encode_feature_entry
 from rtad.common.streams import StreamNames
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.ml.data import load_transactions
@@ -33,7 +34,8 @@ def transactions(path: Path) -> pd.DataFrame:
 
 
 def feature_rows(tx: pd.DataFrame, ingest_ms: int | None = None) -> list[dict[str, Any]]:
-    """Feature entries as the Spark job writes them (the stream contract)."""
+    """Feature rows as dicts: encoding 1's JSON (the stream contract); :func:`packed_fields`
+    makes each an entry of encoding 2, as the Spark job writes them."""
     feats = batch_features(tx).set_index("transaction_id")
     ingest = int(time.time() * 1000) if ingest_ms is None else ingest_ms
     rows = []
@@ -66,11 +68,25 @@ def train_artifact(
     return out
 
 
-def publish(client: redis.Redis, names: StreamNames, rows: Sequence[dict[str, Any]]) -> list[bytes]:
-    """XADD every row to its card's feature shard (encoding v1); returns the entry IDs."""
+def packed_fields(
+    row: dict[str, Any], feature_names: Sequence[str] = FEATURE_COLUMNS
+) -> dict[bytes, bytes]:
+    """A feature row as an entry of encoding 2 (what the Spark job writes), its features in
+    the order of ``feature_names``."""
+    head = {k: v for k, v in row.items() if k != "features"}
+    values = [row["features"][name] for name in feature_names]
+    return encode_feature_entry(head, values, feature_names)
+
+
+def publish(
+    client: redis.Redis, names: StreamNames, rows: Sequence[dict[str, Any]], encoding: int = 1
+) -> list[bytes]:
+    """XADD every row to its card's feature shard (encoding 1, or 2 of FEATURE_COLUMNS);
+    returns the entry IDs."""
     pipe = client.pipeline(transaction=False)
     for row in rows:
-        pipe.xadd(names.for_user("features", row["user_id"]), {"v": "1", "d": orjson.dumps(row)})
+        fields = packed_fields(row) if encoding == 2 else {"v": "1", "d": orjson.dumps(row)}
+        pipe.xadd(names.for_user("features", row["user_id"]), fields)  # type: ignore[arg-type]
     return list(pipe.execute())
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
 from rtad.scorer.batch import build_batch
 from rtad.scorer.latency import bin_counts
@@ -46,7 +47,7 @@ def test_every_row_is_scored_once_and_anomalies_become_alerts(
         (3, [_entry(i, r) for i, r in enumerate(rows[600:])]),
     ]
     now = rows[0]["ingest_ms"] + 250
-    result = build_batch(groups, model, now)
+    result = build_batch(groups, model, now, FeatureSets())
     assert result.scored == 1000 and result.shards[0].scored == 600
     scores = [orjson.loads(p) for out in result.shards.values() for p in out.scores]
     assert [s["transaction_id"] for s in scores] == [r["transaction_id"] for r in rows]
@@ -72,12 +73,14 @@ def test_bad_entries_are_dead_lettered_with_reason_and_original_payload(
     missing = {**good, "features": {k: v for k, v in good["features"].items() if k != "count_1h"}}
     entries = [
         (b"1-0", [b"v", b"1", b"d", orjson.dumps(good)]),
-        (b"1-1", [b"v", b"2", b"d", b"{}"]),  # unknown encoding version
+        (b"1-1", [b"v", b"3", b"d", b"{}"]),  # unknown encoding version
         (b"1-2", [b"v", b"1", b"d", b"not json"]),
         (b"1-3", [b"v", b"1", b"d", orjson.dumps(missing)]),
         (b"1-4", [b"v", b"1", b"d", orjson.dumps(good)]),  # delivered too often
     ]
-    result = build_batch([(1, entries)], model, good["ingest_ms"], exhausted={(1, b"1-4")})
+    result = build_batch(
+        [(1, entries)], model, good["ingest_ms"], FeatureSets(), exhausted={(1, b"1-4")}
+    )
     out = result.shards[1]
     assert out.ack == [b"1-0"] and out.scored == 1
     dead = {eid: (code, reason, payload) for eid, code, reason, payload in out.deadletters}
@@ -97,7 +100,7 @@ def test_scores_and_acks_stay_aligned_around_bad_entries_of_several_shards(
     payloads[41] = b"not json"
     entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(payloads)]
     groups = [(s, entries[s::3]) for s in range(3)]
-    result = build_batch(groups, model, rows[0]["ingest_ms"])
+    result = build_batch(groups, model, rows[0]["ingest_ms"], FeatureSets())
     assert result.scored == 88
     tx_of = {f"1-{i}".encode(): r["transaction_id"] for i, r in enumerate(rows)}
     for shard, out in result.shards.items():

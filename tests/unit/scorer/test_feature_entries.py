@@ -8,26 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
+from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
-from rtad.scorer.feature_entries import canonical_payloads, decode_entries
+from rtad.scorer.feature_entries import canonical_payloads, decode_at_once, decode_entries
 from rtad.scorer.scoring import decode_row, row_decoder
 
-
-class CountingDecoder:
-    """The real row decoder, counting how often each path calls it."""
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.decoder = row_decoder(names)
-        self.batch_calls = 0
-        self.entry_calls = 0
-
-    def decode_lines(self, data: bytes) -> Any:
-        self.batch_calls += 1
-        return self.decoder.decode_lines(data)
-
-    def decode(self, data: bytes) -> Any:
-        self.entry_calls += 1
-        return self.decoder.decode(data)
+NO_SETS = FeatureSets()
 
 
 @pytest.fixture(scope="module")
@@ -48,24 +34,26 @@ def _groups(payloads: list[bytes], shards: int = 3) -> list[tuple[int, list[Any]
 def test_a_clean_batch_of_several_shards_is_decoded_in_one_call(
     names: tuple[str, ...], payloads: list[bytes]
 ) -> None:
-    decoder = CountingDecoder(names)
     groups = _groups(payloads)
-    decoded = decode_entries(groups, decoder)  # type: ignore[arg-type]
-    assert (decoder.batch_calls, decoder.entry_calls) == (1, 0)
+    at_once = decode_at_once(groups, names, NO_SETS.get)
+    assert at_once is not None
+    decoded = decode_entries(groups, names, NO_SETS)
     in_order = [entry for _shard, entries in groups for entry in entries]
-    assert decoded.ids == [entry_id for entry_id, _ in in_order]
+    assert decoded.ids == at_once.ids == [entry_id for entry_id, _ in in_order]
     assert decoded.counts == [10, 10, 10] and decoded.dead == {}
     expected = [decode_row(fields[3], row_decoder(names)) for _, fields in in_order]
-    assert decoded.rows == expected and decoded.payloads == [f[3] for _, f in in_order]
+    assert decoded.rows == at_once.rows == expected
+    assert decoded.X.tolist() == [
+        [orjson.loads(f[3])["features"][n] for n in names] for _, f in in_order
+    ]
 
 
 def test_pretty_printed_payloads_take_the_one_call_path_too(
     names: tuple[str, ...], scorer_rows: list[dict]
 ) -> None:
     pretty = [orjson.dumps(r, option=orjson.OPT_INDENT_2) for r in scorer_rows[:4]]
-    decoder = CountingDecoder(names)
-    decoded = decode_entries(_groups(pretty, shards=2), decoder)  # type: ignore[arg-type]
-    assert decoder.batch_calls == 1 and len(decoded.rows) == 4
+    decoded = decode_at_once(_groups(pretty, shards=2), names, NO_SETS.get)
+    assert decoded is not None and len(decoded.rows) == 4
     assert [r.transaction_id for r in decoded.rows] == [
         scorer_rows[i]["transaction_id"] for i in (0, 2, 1, 3)
     ]
@@ -98,7 +86,8 @@ def test_bad_entries_are_dead_lettered_and_the_others_decoded(
         )
         payloads[i] = text
     groups = _groups(payloads, shards=1)
-    decoded = decode_entries(groups, row_decoder(names))
+    assert decode_at_once(groups, names, NO_SETS.get) is None
+    decoded = decode_entries(groups, names, NO_SETS)
     dead = {
         int(eid.decode().split("-")[1]): (code, reason) for eid, code, reason, _ in decoded.dead[0]
     }
@@ -116,12 +105,12 @@ def test_other_encodings_and_padded_payloads_take_the_careful_path(
 ) -> None:
     entries = [
         (b"1-0", [b"v", b"1", b"d", payloads[0]]),
-        (b"1-1", [b"v", b"2", b"d", payloads[1]]),  # unknown encoding version
+        (b"1-1", [b"v", b"3", b"d", payloads[1]]),  # unknown encoding version
         (b"1-2", {b"v": b"1", b"d": payloads[2]}),  # a parsed reply (dict of fields)
         (b"1-3", [b"v", b"1", b"d", b"  " + payloads[3] + b"\n"]),  # whitespace around: valid
         (b"1-4", [b"d", payloads[4]]),  # no version field
     ]
-    decoded = decode_entries([(2, entries)], row_decoder(names))
+    decoded = decode_entries([(2, entries)], names, NO_SETS)
     assert decoded.ids == [b"1-0", b"1-2", b"1-3"]
     assert {eid: code for eid, code, _r, _p in decoded.dead[2]} == {
         b"1-1": "undecodable",
