@@ -77,12 +77,12 @@ def original_payload(fields: Mapping[Any, Any]) -> bytes:
     b'{oops'
     >>> original_payload({b"other": b"field"})
     b'{"other":"field"}'
-    >>> original_payload({b"v": b"2", b"d": b"{}", b"x": b"\x00"})
+    >>> original_payload({b"v": b"2", b"d": b"{}", b"x": b"\\x00"})
     b'{"v":"2","d":"{}","x_base64":"AA=="}'
     """
     data = fields.get(DATA_FIELD, fields.get("d"))
     x = fields.get(b"x", fields.get("x"))
-    if isinstance(x, bytes):
+    if isinstance(x, bytes) and as_text(fields.get(VERSION_FIELD, fields.get("v"))) == "2":
         whole = {as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()}
         del whole["x"]
         whole["x_base64"] = base64.b64encode(x).decode()

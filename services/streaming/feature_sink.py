@@ -4,9 +4,11 @@ A Python Data Source writer (Arrow) rather than ``foreachBatch``: rows are writt
 that computed them, in the same stage (no collect to the driver, no second job per batch), and
 Arrow batches cross from the JVM ~7x faster than rows.
 
-The entries are built by Spark itself (:func:`feature_entries`: the shard and the JSON of each
-row, in the JVM), so the writer only stamps ``feature_ms``, groups the entries by shard and
-packs the XADDs, all with Arrow kernels: no Python work per row.
+The entries are feature entries of encoding 2 (:mod:`rtad.common.feature_entry`): the head
+JSON is built by Spark itself (:func:`feature_entries`: the shard and the JSON of each row, in
+the JVM), the features arrive packed from the processor, so the writer only stamps
+``feature_ms``, groups the entries by shard and packs the XADDs, all with Arrow kernels: no
+Python work per row.
 
 Idempotent per (batch, partition): a task groups its rows by shard and writes each shard's
 entries in one MULTI/EXEC together with a marker ``rtad:meta:feature-sink:{s}`` (same slot)
@@ -25,12 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 from pyspark import TaskContext
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceStreamArrowWriter,
@@ -39,27 +40,22 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.encoding import as_bytes, as_text
+from rtad.common.encoding import DATA_FIELD, VERSION_FIELD, as_bytes, as_text
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import FEATURE_ENCODING, X_FIELD, encode_feature_entry
 from rtad.common.redis_streams import connect
-from rtad.common.resp import (
-    exchange,
-    exchange_all,
-    pack_command,
-    pooled_connection,
-    xadd_prefix,
-)
+from rtad.common.resp import exchange, exchange_all, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
-from rtad.streaming.processor import FEATURE_PREFIX
+from rtad.streaming.processor import FEATURES_COLUMN
 from rtad.streaming.redis_source import stats_key
 
 FORMAT = "rtad_features"
 #: The sink's input columns (see :func:`feature_entries`).
-SHARD_COLUMN, PAYLOAD_COLUMN = "shard", "payload"
-#: Spark writes this in every entry; the writer puts the time the rows reach it in its place.
+SHARD_COLUMN, PAYLOAD_COLUMN, X_COLUMN = "shard", "payload", "x"
+#: Spark writes this in every head; the writer puts the time the rows reach it in its place.
 FEATURE_MS_SLOT = '"feature_ms":0,'
 #: Spark's JSON options: timestamps in UTC with microseconds whatever the session's time zone,
-#: and null fields written (a null feature stays, as null; a null label is removed afterwards).
+#: and null fields written (a null label is removed afterwards).
 _JSON_OPTIONS = {
     "timeZone": "UTC",
     "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
@@ -88,47 +84,40 @@ def sink_marker_key(names: StreamNames, shard: int) -> str:
     return names.meta_key("feature-sink", shard)
 
 
-def feature_entries(rows: DataFrame, shards: int) -> DataFrame:
-    """The sink's input: each feature row's ``shard`` and ``payload``, its entry JSON built by
-    Spark in the JVM (one ``to_json``), which the writer finishes with :func:`finish_payloads`.
+def feature_entries(rows: DataFrame, shards: int, feature_set: str) -> DataFrame:
+    """The sink's input: each feature row's ``shard``, ``payload`` (its head JSON, built by
+    Spark in the JVM with one ``to_json``, which the writer finishes with
+    :func:`finish_payloads`) and ``x`` (the processor's packed features, as they are).
 
-    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``). A NaN
-    or infinite feature is ``null``, as orjson wrote it (the scorer refuses the row with a
-    reason). Anything more in the JVM — a second ``to_json`` for the labels, string splicing,
-    one ``to_json`` per label combination — costs more than the JSON itself (JVM CPU with 29
-    features: ~13 µs a row as is, ~29 with a second ``to_json`` and a splice).
+    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``);
+    ``feature_set`` the id of the processor's feature columns. Anything more in the JVM — a
+    second ``to_json`` for the labels, string splicing — costs more than the JSON itself.
     """
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
-    names = [n for n in rows.columns if n.startswith(FEATURE_PREFIX)]
-    clash = {n[len(FEATURE_PREFIX) :] for n in names} & set(_LABELS)
-    if clash:  # finish_payloads finds the null labels by their text
-        raise RtadError(f"feature names {sorted(clash)} are the names of labels")
-    features = F.struct(*map(_finite, names)).alias("features")
-    entry = F.struct(*_HEAD, F.lit(0).alias("feature_ms"), features, *_LABELS)
-    payload = F.to_json(entry, _JSON_OPTIONS)
+    head = F.struct(
+        *_HEAD,
+        F.lit(0).alias("feature_ms"),
+        F.lit(feature_set).alias("feature_set"),
+        *_LABELS,
+    )
+    payload = F.to_json(head, _JSON_OPTIONS)
     shard = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(shards)).cast("int")
-    return rows.select(shard.alias(SHARD_COLUMN), payload.alias(PAYLOAD_COLUMN))
-
-
-def _finite(column: str) -> Column:
-    """A feature column under its entry name, NaN and ±infinity as null."""
-    from pyspark.sql import functions as F  # noqa: N812
-
-    value = F.col(column)
-    bad = F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
-    return F.when(bad, F.lit(None)).otherwise(value).alias(column[len(FEATURE_PREFIX) :])
+    return rows.select(
+        shard.alias(SHARD_COLUMN),
+        payload.alias(PAYLOAD_COLUMN),
+        F.col(FEATURES_COLUMN).alias(X_COLUMN),
+    )
 
 
 def finish_payloads(payloads: pa.Array, feature_ms: int) -> pa.Array:
-    """Spark's JSON (:func:`feature_entries`) → feature entries, by Arrow kernels: ``feature_ms``
+    """Spark's JSON (:func:`feature_entries`) → entry heads, by Arrow kernels: ``feature_ms``
     stamped, a whole-second ``event_time`` without ``.000000`` and the null labels left out,
     as orjson wrote them.
 
     Each is found by its text, and its first occurrence is the one: the quotes around a key
-    cannot occur inside a string value (JSON escapes them), ``feature_ms`` comes before the
-    features, ``event_time`` (a string) is the key before ``ingest_ms``, and no feature is
-    named like a label (see :func:`feature_entries`).
+    cannot occur inside a string value (JSON escapes them), and ``event_time`` (a string) is
+    the key before ``ingest_ms``.
     """
     out = pc.replace_substring(
         payloads, FEATURE_MS_SLOT, f'"feature_ms":{feature_ms},', max_replacements=1
@@ -138,31 +127,30 @@ def finish_payloads(payloads: pa.Array, feature_ms: int) -> pa.Array:
     return out
 
 
-def feature_payloads(batch: pa.RecordBatch, feature_ms: int) -> Iterator[tuple[str, bytes]]:
-    """``(user_id, JSON)`` of each row, in the feature entry format of the BRIEF.
+def feature_fields(
+    batch: pa.RecordBatch, names: tuple[str, ...], feature_ms: int
+) -> Iterator[tuple[str, dict[bytes, bytes]]]:
+    """``(user_id, fields)`` of each row, in the feature entry format of the contract.
 
-    The reference of the format, in Python (one dict and one orjson call a row): the job builds
-    the same entries in the JVM with :func:`feature_entries`, and the tests compare the two.
+    The reference of the format, in Python (one dict and one
+    :func:`~rtad.common.feature_entry.encode_feature_entry` a row): the job builds the same
+    entries in the JVM and with Arrow kernels, and the tests compare the two.
     """
-    names = [n for n in batch.schema.names if n.startswith(FEATURE_PREFIX)]
     at = batch.schema.get_field_index("event_time")
     # datetime objects (microseconds), which orjson writes as ISO 8601 with a Z
     batch = batch.set_column(at, "event_time", batch.column(at).cast(pa.timestamp("us", "UTC")))
     # column lists + zip: ~2x faster than batch.to_pylist()'s dict per row
     head = [batch.column(n).to_pylist() for n in _HEAD]
     labels = [batch.column(n).to_pylist() for n in _LABELS]
-    feats = [batch.column(n).to_pylist() for n in names]
-    keys = [n[len(FEATURE_PREFIX) :] for n in names]
+    packed = batch.column(FEATURES_COLUMN).to_pylist()
     head_rows, label_rows = zip(*head, strict=True), zip(*labels, strict=True)
-    feat_rows = zip(*feats, strict=True) if feats else [()] * batch.num_rows
-    for row, label, values in zip(head_rows, label_rows, feat_rows, strict=True):
+    for row, label, x in zip(head_rows, label_rows, packed, strict=True):
         entry = dict(zip(_HEAD, row, strict=True))
         entry["feature_ms"] = feature_ms
-        entry["features"] = dict(zip(keys, values, strict=True))
         for name, value in zip(_LABELS, label, strict=True):
             if value is not None:
                 entry[name] = value
-        yield row[1], orjson.dumps(entry, option=orjson.OPT_UTC_Z)
+        yield row[1], encode_feature_entry(entry, np.frombuffer(x, "<f8"), names)
 
 
 class FeatureStreamWriter(DataSourceStreamArrowWriter):
@@ -184,16 +172,16 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
         by_shard = group_by_shard(iterator)
         client = connect(self.url)
         written = skipped = 0
-        for shard, payloads in sorted(by_shard.items()):
-            if self._write_shard(client, shard, payloads, writer_id, batch_id):
-                written += len(payloads)
+        for shard, entries in sorted(by_shard.items()):
+            if self._write_shard(client, shard, entries, writer_id, batch_id):
+                written += entries.num_rows
             else:
-                skipped += len(payloads)
+                skipped += entries.num_rows
         client.close()
         return SinkCommit(written, skipped)
 
     def _write_shard(
-        self, client: redis.Redis, shard: int, payloads: pa.Array, writer: str, batch_id: int
+        self, client: redis.Redis, shard: int, entries: pa.RecordBatch, writer: str, batch_id: int
     ) -> bool:
         """Write one shard's entries with the marker atomically; False if already written.
 
@@ -212,12 +200,13 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
         marker = sink_marker_key(self.names, shard).encode()
         stats = stats_key(self.names, shard).encode()
         writer_field = writer.encode()
-        xadds = pack_xadds(key, payloads)
+        xadds = pack_xadds(key, entries)
+        count = entries.num_rows
         transaction = [
             pack_command(b"MULTI"),
             xadds,
             pack_command(b"HSET", marker, writer_field, b"%d" % batch_id),
-            pack_command(b"HINCRBY", stats, b"rows_out", b"%d" % len(payloads)),
+            pack_command(b"HINCRBY", stats, b"rows_out", b"%d" % count),
             pack_command(b"EXEC"),
         ]
         look = (
@@ -235,10 +224,10 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                     exchange(conn, [pack_command(b"UNWATCH")], 1)
                     return False
                 # MULTI's OK, one QUEUED per command, then EXEC's results (None: WATCH fired)
-                results = exchange(conn, transaction, len(payloads) + 4)
+                results = exchange(conn, transaction, count + 4)
                 if results is None:
                     continue
-                failed = [r for r in results[: len(payloads)] if isinstance(r, Exception)]
+                failed = [r for r in results[:count] if isinstance(r, Exception)]
                 if failed:
                     undo = [
                         _marker_back(marker, writer_field, done),
@@ -246,7 +235,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
                     ]
                     exchange(conn, undo, 2)
                     raise RtadError(
-                        f"{len(failed)} of {len(payloads)} entries not written to {key} "
+                        f"{len(failed)} of {count} entries not written to {key} "
                         f"({as_text(failed[0])}); a retry or a restart writes the batch again"
                     )
                 error = next((r for r in results if isinstance(r, Exception)), None)
@@ -268,30 +257,59 @@ def _marker_back(marker: bytes, writer: bytes, before: Any) -> bytes:
     return pack_command(b"HSET", marker, writer, as_bytes(before))
 
 
-def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.Array]:
-    """Each shard's finished payloads, in arrival order (``feature_ms``: when the batch came)."""
-    parts: dict[int, list[pa.Array]] = defaultdict(list)
+def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.RecordBatch]:
+    """Each shard's entries — finished ``payload`` and ``x`` — in arrival order (``feature_ms``:
+    when the batch came)."""
+    parts: dict[int, list[pa.RecordBatch]] = defaultdict(list)
     for batch in batches:
         if not batch.num_rows:
             continue
         payloads = finish_payloads(batch.column(PAYLOAD_COLUMN), int(time.time() * 1000))
+        entries = pa.RecordBatch.from_arrays(
+            [payloads, batch.column(X_COLUMN)], names=[PAYLOAD_COLUMN, X_COLUMN]
+        )
         shards = batch.column(SHARD_COLUMN)
         for shard in pc.unique(shards).to_pylist():
-            parts[shard].append(payloads.filter(pc.equal(shards, shard)))
-    return {shard: pa.concat_arrays(arrays) for shard, arrays in parts.items()}
+            parts[shard].append(entries.filter(pc.equal(shards, shard)))
+    return {
+        shard: pa.Table.from_batches(chunks).combine_chunks().to_batches()[0]
+        for shard, chunks in parts.items()
+    }
 
 
-def pack_xadds(key: str, payloads: pa.Array) -> memoryview:
-    """``XADD key * v 1 d <payload>`` for every payload, in the wire format, as one buffer
-    (Arrow kernels: the length of each payload and the join of the parts)."""
-    data = payloads.cast(pa.binary())
-    lengths = pc.binary_length(data).cast(pa.string()).cast(pa.binary())
+def xadd_head(key: str) -> bytes:
+    """Everything of ``XADD <key> * v 2 d <head> x <features>`` before the head's ``$<len>``.
+
+    >>> xadd_head("k")
+    b'*9\\r\\n$4\\r\\nXADD\\r\\n$1\\r\\nk\\r\\n$1\\r\\n*\\r\\n$1\\r\\nv\\r\\n$1\\r\\n2\\r\\n$1\\r\\nd\\r\\n'
+    """
+    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD)
+    return head.replace(b"*6\r\n", b"*9\r\n", 1)
+
+
+def pack_xadds(key: str, entries: pa.RecordBatch) -> memoryview:
+    """``XADD key * v 2 d <payload> x <x>`` for every entry, in the wire format, as one buffer
+    (Arrow kernels: the lengths of the payloads and features, and the join of the parts)."""
+    payloads = entries.column(PAYLOAD_COLUMN).cast(pa.binary())
+    xs = entries.column(X_COLUMN).cast(pa.binary())
 
     def part(value: bytes) -> pa.Scalar:
         return pa.scalar(value, pa.binary())
 
+    def lengths(data: pa.Array) -> pa.Array:
+        return pc.binary_length(data).cast(pa.string()).cast(pa.binary())
+
     packed = pc.binary_join_element_wise(
-        part(xadd_prefix(key) + b"$"), lengths, part(b"\r\n"), data, part(b"\r\n"), part(b"")
+        part(xadd_head(key) + b"$"),
+        lengths(payloads),
+        part(b"\r\n"),
+        payloads,
+        part(b"\r\n" + pack_command(X_FIELD)[4:] + b"$"),
+        lengths(xs),
+        part(b"\r\n"),
+        xs,
+        part(b"\r\n"),
+        part(b""),
     )
     if not len(packed):
         return memoryview(b"")

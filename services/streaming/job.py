@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import register_feature_set
 from rtad.common.redis_streams import connect
 from rtad.streaming.feature_sink import feature_entries
 from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, StateLayout
@@ -76,8 +77,14 @@ def start_query(
         outputMode="Append",
         timeMode="ProcessingTime",
     )
-    # the entries' shard and JSON are built in the JVM: the sink only packs and writes them
-    entries = feature_entries(features, settings.shards)
+    # the entries' shard and head JSON are built in the JVM, the features arrive packed from
+    # the processor: the sink only packs and writes them. Readers find the names by the id.
+    client = connect(settings.redis_url.get_secret_value())
+    try:
+        register_feature_set(client, settings.stream_prefix, layout.columns)
+    finally:
+        client.close()
+    entries = feature_entries(features, settings.shards, layout.feature_set)
     writer = (
         entries.writeStream.format("rtad_features")
         .options(**options)

@@ -38,20 +38,26 @@ from pyspark.sql.streaming.stateful_processor import (
     StatefulProcessorHandle,
     TimerValues,
 )
+from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
 
+from rtad.common.feature_entry import X_DTYPE, feature_set_id
 from rtad.streaming import card_state
 from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.spark_hash import hash_long
 
 #: The grouping column: a bucket of cards (see the module docstring).
 BUCKET_COLUMN = "state_bucket"
-#: Feature columns carry this prefix in Spark (a feature may share a name with a record field).
-FEATURE_PREFIX = "f_"
+#: The output column holding a row's features, packed as in a feature entry's ``x`` field
+#: (float64 little-endian, in :attr:`StateLayout.columns` order): one binary column crosses
+#: back to the JVM and into the sink instead of one double column a feature.
+FEATURES_COLUMN = "features"
 #: Record columns carried through to the feature entry.
 PASSTHROUGH_DDL = (
     "transaction_id string, user_id string, merchant_id string, amount double, "
     "currency string, event_time timestamp, ingest_ms long, is_fraud int, fraud_scenario string"
 )
+_SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
+_SLOT_VALUE = StructType([StructField("cards", BinaryType(), True)])
 _PASSTHROUGH = ("merchant_id", "amount", "currency", "ingest_ms", "is_fraud", "fraud_scenario")
 _OPTIONAL = ("merchant_category", "channel", "country", "is_fraud", "fraud_scenario")
 
@@ -86,8 +92,12 @@ class StateLayout:
 
     def output_ddl(self) -> str:
         """Spark schema of the processor's output rows."""
-        feats = ", ".join(f"{FEATURE_PREFIX}{name} double" for name in self.columns)
-        return f"{PASSTHROUGH_DDL}, {feats}"
+        return f"{PASSTHROUGH_DDL}, {FEATURES_COLUMN} binary"
+
+    @property
+    def feature_set(self) -> str:
+        """The id of :attr:`columns` in feature entries (:mod:`rtad.common.feature_entry`)."""
+        return feature_set_id(self.columns)
 
 
 def step_bucket(
@@ -95,7 +105,8 @@ def step_bucket(
 ) -> tuple[pa.Table, pd.DataFrame]:
     """One bucket's micro-batch: stored cards + new rows → cards to store + output rows."""
     rows = rows.reset_index(drop=True)
-    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)  # session time zone is UTC
+    # session time zone is UTC; no cache: its check walks the column in Python
+    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True, cache=False)
     # optional columns that are all null are absent for the feature code
     absent = [c for c in _OPTIONAL if c in rows.columns and not rows[c].notna().any()]
     table, matrix = card_state.step_table(
@@ -110,9 +121,10 @@ def step_bucket(
 
 
 def _output(layout: StateLayout, rows: pd.DataFrame, matrix: np.ndarray) -> pd.DataFrame:
-    """Feature rows (row k of ``matrix`` belongs to row k of ``rows``) with passthrough columns.
+    """Feature rows (row k of ``matrix`` belongs to row k of ``rows``) with passthrough columns
+    and the features packed in one binary column (:func:`packed_features`).
 
-    Built as one dict of arrays: inserting ~35 columns one by one costs more than the features.
+    Built as one dict of arrays: inserting columns one by one costs more than the features.
     """
     columns: dict[str, Any] = {
         "transaction_id": rows["transaction_id"].to_numpy(),
@@ -121,10 +133,32 @@ def _output(layout: StateLayout, rows: pd.DataFrame, matrix: np.ndarray) -> pd.D
     }
     for name in _PASSTHROUGH:
         columns[name] = rows[name].to_numpy()
-    features = np.ascontiguousarray(matrix, dtype=np.float64)
-    for i, name in enumerate(layout.columns):
-        columns[FEATURE_PREFIX + name] = features[:, i]
+    if matrix.shape[1] != len(layout.columns):
+        raise ValueError(f"{matrix.shape[1]} feature columns for {len(layout.columns)} names")
+    columns[FEATURES_COLUMN] = pd.arrays.ArrowExtensionArray(packed_features(matrix))
     return pd.DataFrame(columns, copy=False)
+
+
+def packed_features(matrix: np.ndarray) -> pa.Array:
+    """Each row of ``matrix`` as the bytes of its doubles (float64 little-endian): a binary
+    array over one copy of the matrix, no Python object a row.
+
+    >>> packed_features(np.array([[1.0, 2.0]]))[0].as_py() == np.array([1.0, 2.0]).tobytes()
+    True
+    """
+    rows, width = matrix.shape
+    data = np.ascontiguousarray(matrix, dtype=X_DTYPE)
+    offsets = np.arange(rows + 1, dtype=np.int32) * (width * X_DTYPE.itemsize)
+    return pa.Array.from_buffers(
+        pa.binary(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def unpacked_features(column: Any, width: int) -> np.ndarray:
+    """The matrix of a packed feature column (pandas or Arrow): the inverse of
+    :func:`packed_features`, for tests and tools."""
+    values = column.tolist() if isinstance(column, pd.Series) else column.to_pylist()
+    return np.frombuffer(b"".join(values), X_DTYPE).reshape(len(values), width)
 
 
 class CardFeatureProcessor(StatefulProcessor):
@@ -136,8 +170,9 @@ class CardFeatureProcessor(StatefulProcessor):
         self.ttl_ms = ttl_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
+        # schemas as StructType: a DDL string costs a parse call to the JVM per task and batch
         self.slots = handle.getMapState(
-            "card_slots", "slot int", "cards binary", ttlDurationMs=self.ttl_ms
+            "card_slots", _SLOT_KEY, _SLOT_VALUE, ttlDurationMs=self.ttl_ms
         )
 
     def handleInputRows(

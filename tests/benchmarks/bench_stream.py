@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from rtad.common.feature_entry import feature_set_id
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.streaming.feature_sink import feature_entries
@@ -45,8 +46,10 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
     rows = rows.selectExpr(
         "transaction_id", "user_id", "merchant_id", "amount", "currency",
         "timestamp AS event_time", "ingest_ms", "is_fraud", "fraud_scenario",
+        "X'' AS features",
     )  # fmt: skip
-    entries = feature_entries(rows, settings.shards)  # what the job hands the sink
+    # what the job hands the sink, with an empty feature set
+    entries = feature_entries(rows, settings.shards, feature_set_id(()))
     writer = entries.writeStream.format("rtad_features").options(**options)
     return writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
 

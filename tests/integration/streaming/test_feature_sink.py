@@ -11,26 +11,31 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
 import redis
 
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import decode_feature_entry, feature_set_id
 from rtad.common.local_redis import LocalRedis
+from rtad.common.resp import pack_command
 from rtad.common.streams import StreamNames, shard_of
-from rtad.scorer.scoring import decode_row, row_decoder
 from rtad.streaming.feature_sink import (
     FEATURE_MS_SLOT,
     FeatureStreamWriter,
     feature_entries,
-    feature_payloads,
+    feature_fields,
     finish_payloads,
     group_by_shard,
     pack_xadds,
 )
+from rtad.streaming.processor import FEATURES_COLUMN, packed_features
 
 FEATURES = ("amount_z", "velocity_1h", "km_from_home")
+SET_ID = feature_set_id(FEATURES)
+KNOWN = {SET_ID: FEATURES}
 
 
 def feature_rows(count: int, seed: int = 3) -> pa.Table:
@@ -40,13 +45,13 @@ def feature_rows(count: int, seed: int = 3) -> pa.Table:
     # strings that look like the JSON the sink edits by text, or like Spark's "NaN"
     odd_ids = ['q"uote', "back\\slash", "nl\nx", "é€😀", FEATURE_MS_SLOT, "tab\t\x01", "NaN",
         "-Infinity", "m.000000Z", ',"is_fraud":null', '","ingest_ms":1', "m.000000Z\\"]  # fmt: skip
-    specials = [math.nan, math.inf, -math.inf, None, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
+    specials = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
     users = [f"card-{i}" for i in range(count // 2)] + ["é-card", "card-€", "😀"]
     rows: dict[str, list[Any]] = {
         "transaction_id": [], "user_id": [], "merchant_id": [], "amount": [], "currency": [],
         "event_time": [], "ingest_ms": [], "is_fraud": [], "fraud_scenario": [],
     }  # fmt: skip
-    feats: list[list[float | None]] = [[] for _ in FEATURES]
+    feats: list[list[float]] = [[] for _ in FEATURES]
     for i in range(count):
         rows["transaction_id"].append(f"tx-{i}")
         rows["user_id"].append(rng.choice(users))
@@ -64,11 +69,8 @@ def feature_rows(count: int, seed: int = 3) -> pa.Table:
                 values.append(specials[(i // 11 + len(values)) % len(specials)])
             else:
                 values.append(rng.choice([rng.gauss(0, 1e3), rng.random() * 1e-9, rng.random()]))
-    columns = {
-        **rows,
-        **{f"f_{name}": values for name, values in zip(FEATURES, feats, strict=True)},
-    }
-    table = pa.table(columns)
+    matrix = np.array(feats, dtype=np.float64).T.reshape(count, len(FEATURES))
+    table = pa.table({**rows, FEATURES_COLUMN: packed_features(matrix)})
     at = table.schema.get_field_index("event_time")
     table = table.set_column(at, "event_time", table["event_time"].cast(pa.timestamp("us", "UTC")))
     return table.set_column(
@@ -76,84 +78,61 @@ def feature_rows(count: int, seed: int = 3) -> pa.Table:
     )
 
 
+def built_fields(built: pa.Table, feature_ms: int) -> list[dict[bytes, bytes]]:
+    """The fields of the entries the sink would write for the rows Spark built."""
+    payloads = finish_payloads(built["payload"].combine_chunks(), feature_ms).to_pylist()
+    xs = built["x"].to_pylist()
+    return [{b"v": b"2", b"d": p.encode(), b"x": x} for p, x in zip(payloads, xs, strict=True)]
+
+
 @pytest.mark.spark
 def test_entries_built_by_spark_equal_the_python_reference(spark: Any) -> None:
     table = feature_rows(400)
     frame = spark.createDataFrame(table).repartition(3)
-    built = feature_entries(frame, 4).toArrow()
-    assert built.schema.names == ["shard", "payload"]
-    stamped = finish_payloads(built["payload"].combine_chunks(), 1234)
+    built = feature_entries(frame, 4, SET_ID).toArrow()
+    assert built.schema.names == ["shard", "payload", "x"]
     entries = {}
-    for shard, raw in zip(built["shard"].to_pylist(), stamped.to_pylist(), strict=True):
-        entry = orjson.loads(raw)
+    for shard, fields in zip(built["shard"].to_pylist(), built_fields(built, 1234), strict=True):
+        entry = decode_feature_entry(fields, KNOWN)
         assert shard == shard_of(entry["user_id"], 4)
         entries[entry["transaction_id"]] = entry
-    reference = [
-        orjson.loads(payload)
-        for _, payload in feature_payloads(table.combine_chunks().to_batches()[0], 1234)
-    ]
+    batch = table.combine_chunks().to_batches()[0]
+    reference = [decode_feature_entry(f, KNOWN) for _, f in feature_fields(batch, FEATURES, 1234)]
     assert len(entries) == len(reference) == table.num_rows
-    assert entries == {e["transaction_id"]: e for e in reference}  # parsed: keys and values
+    # parsed: keys and values; NaN != NaN, so the features are compared as bytes below
+    strip = [{k: v for k, v in e.items() if k != "features"} for e in reference]
+    assert {k: {n: v for n, v in e.items() if n != "features"} for k, e in entries.items()} == {
+        e["transaction_id"]: e for e in strip
+    }
     assert "is_fraud" not in entries["tx-0"] and "fraud_scenario" not in entries["tx-0"]
     assert entries["tx-1"]["is_fraud"] == 0 and "fraud_scenario" not in entries["tx-1"]
     assert entries["tx-1"]["event_time"] == "2026-01-05T10:00:37Z"
     assert entries["tx-0"]["merchant_id"] == 'q"uote'
-    # floats survive the JVM's formatting bit for bit; NaN, ±inf and null are null
-    for name in FEATURES:
-        column = table[f"f_{name}"].to_pylist()
-        for i, value in enumerate(column):
-            got = entries[f"tx-{i}"]["features"][name]
-            if value is None or not math.isfinite(value):
-                assert got is None
-            else:
-                assert got == value and math.copysign(1, got) == math.copysign(1, value)
-    nulls = [v is None for e in entries.values() for v in e["features"].values()]
-    assert 0 < sum(nulls) < len(nulls) / 10
-
-
-@pytest.mark.spark
-def test_the_scorer_decodes_every_finite_entry_and_refuses_a_nan_one(spark: Any) -> None:
-    table = feature_rows(40)
-    payloads = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
-    decoder = row_decoder(FEATURES)
-    for raw in finish_payloads(payloads.combine_chunks(), 99).to_pylist():
-        entry = orjson.loads(raw)
-        if all(v is not None for v in entry["features"].values()):
-            row = decode_row(raw.encode(), decoder)
-            assert (row.transaction_id, row.feature_ms) == (entry["transaction_id"], 99)
-        else:
-            with pytest.raises(ValueError, match="invalid feature row"):
-                decode_row(raw.encode(), decoder)
+    # every double, NaN and ±inf included, crosses the JVM and lands bit for bit
+    sent = table[FEATURES_COLUMN].to_pylist()
+    for i, x in enumerate(sent):
+        got = np.array(list(entries[f"tx-{i}"]["features"].values()), "<f8")
+        assert got.tobytes() == x
+    assert sum(not np.isfinite(np.frombuffer(x, "<f8")).all() for x in sent) > 5
 
 
 @pytest.mark.spark
 def test_rows_without_features_in_any_session_time_zone(spark: Any) -> None:
-    table = feature_rows(12).select(["transaction_id", "user_id", "merchant_id", "amount",
-        "currency", "event_time", "ingest_ms", "is_fraud", "fraud_scenario"])  # fmt: skip
-    reference = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 5)]
+    table = feature_rows(12).set_column(
+        9, FEATURES_COLUMN, packed_features(np.empty((12, 0)))
+    )  # the benchmark's passthrough
+    batch = table.to_batches()[0]
+    reference = [
+        decode_feature_entry(f, {feature_set_id(()): ()}) for _, f in feature_fields(batch, (), 5)
+    ]
     for zone in ("UTC", "Europe/Paris"):
         spark.conf.set("spark.sql.session.timeZone", zone)
         try:
-            built = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
+            built = feature_entries(spark.createDataFrame(table), 4, feature_set_id(())).toArrow()
         finally:
             spark.conf.set("spark.sql.session.timeZone", "UTC")
-        got = [orjson.loads(p) for p in finish_payloads(built.combine_chunks(), 5).to_pylist()]
-        assert got == reference and got[0]["features"] == {}  # the benchmark's passthrough
-
-
-@pytest.mark.spark
-def test_features_named_like_entry_fields_but_not_like_labels(spark: Any) -> None:
-    table = feature_rows(40)
-    for name in ("feature_ms", "ingest_ms", "event_time", "transaction_id"):
-        table = table.append_column(f"f_{name}", pa.array([0.0, math.nan] * 20))
-    built = feature_entries(spark.createDataFrame(table), 4).toArrow()["payload"]
-    got = [orjson.loads(p) for p in finish_payloads(built.combine_chunks(), 7).to_pylist()]
-    reference = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 7)]
-    assert got == reference
-    assert got[0]["feature_ms"] == 7 and got[0]["features"]["feature_ms"] == 0
-    labelled = table.append_column("f_is_fraud", pa.array([0.0] * 40))
-    with pytest.raises(RtadError, match=r"feature names \['is_fraud'\] are the names of labels"):
-        feature_entries(spark.createDataFrame(labelled), 4)
+        got = [decode_feature_entry(f, {feature_set_id(()): ()}) for f in built_fields(built, 5)]
+        assert got == reference and got[0]["features"] == {}
 
 
 @pytest.mark.spark
@@ -166,9 +145,8 @@ def test_shard_column_is_shard_of_for_many_ids(spark: Any) -> None:
     table = feature_rows(len(ids)).set_column(1, "user_id", pa.array(ids))
     frame = spark.createDataFrame(table)
     for shards in (1, 4, 7, 64):
-        built = feature_entries(frame, shards).toArrow()
-        payloads = finish_payloads(built["payload"].combine_chunks(), 0).to_pylist()
-        users = [orjson.loads(p)["user_id"] for p in payloads]
+        built = feature_entries(frame, shards, SET_ID).toArrow()
+        users = [orjson.loads(f[b"d"])["user_id"] for f in built_fields(built, 0)]
         assert sorted(users) == sorted(ids)
         assert built["shard"].to_pylist() == [shard_of(u, shards) for u in users]
 
@@ -176,8 +154,10 @@ def test_shard_column_is_shard_of_for_many_ids(spark: Any) -> None:
 # --------------------------------------------------------------------------- writing
 
 
-def payload_array(payloads: list[bytes]) -> pa.Array:
-    return pa.array([p.decode() for p in payloads], pa.string())
+def payload_array(payloads: list[bytes]) -> pa.RecordBatch:
+    """Entries as the sink groups them: head JSON and packed features (one double each)."""
+    xs = packed_features(np.arange(len(payloads), dtype=np.float64).reshape(-1, 1))
+    return pa.record_batch({"payload": pa.array([p.decode() for p in payloads]), "x": xs})
 
 
 @pytest.mark.redis
@@ -225,9 +205,16 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
 ) -> None:
     # raw CR LF and multi-byte characters: the framing counts bytes
     texts = [f'{{"i":{i},"feature_ms":0,"s":"é€😀\r\n{"x" * (i * 37)}"}}' for i in range(60)]
+    xs = [b"\r\n$1\r\n" * (i % 4) + np.float64(i).tobytes() for i in range(60)]
     shards = [i % 3 for i in range(60)]
     batches = [
-        pa.record_batch({"shard": pa.array(shards[a:b], pa.int32()), "payload": texts[a:b]})
+        pa.record_batch(
+            {
+                "shard": pa.array(shards[a:b], pa.int32()),
+                "payload": texts[a:b],
+                "x": pa.array(xs[a:b], pa.binary()),
+            }
+        )
         for a, b in ((0, 25), (25, 25), (25, 60))
     ]
     before = int(time.time() * 1000)
@@ -235,11 +222,14 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
     after = int(time.time() * 1000)
     assert sorted(by_shard) == [0, 1, 2]
     writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, "shards": "4"})
-    for shard, payloads in by_shard.items():
-        assert writer._write_shard(redis_client, shard, payloads, "q:0", batch_id=1)
+    for shard, entries in by_shard.items():
+        assert writer._write_shard(redis_client, shard, entries, "q:0", batch_id=1)
     for shard in range(3):
         fields = [f for _, f in redis_client.xrange(names.key("features", shard))]
-        assert all(list(f) == [b"v", b"d"] and f[b"v"] == b"1" for f in fields)
+        assert all(list(f) == [b"v", b"d", b"x"] and f[b"v"] == b"2" for f in fields)
+        assert [f[b"x"] for f in fields] == [
+            x for x, s in zip(xs, shards, strict=True) if s == shard
+        ]
         stored = [f[b"d"] for f in fields]
         stamps = {int(m) for p in stored for m in re.findall(rb'"feature_ms":(\d+),', p)}
         assert stamps and all(before <= ms <= after for ms in stamps)  # as each batch came
@@ -249,16 +239,16 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
 
 
 def test_packed_xadds_are_what_redis_py_would_send() -> None:
-    from rtad.common.resp import pack_command
-
     payloads = ['{"a":1}', "é€", "", "x\r\ny"]
-    packed = bytes(pack_xadds("rtad:features:{1}", pa.array(payloads, pa.string())))
+    xs = [b"\x00" * 8, b"", b"\r\n", bytes(range(256))]
+    entries = pa.record_batch({"payload": payloads, "x": pa.array(xs, pa.binary())})
+    packed = bytes(pack_xadds("rtad:features:{1}", entries))
     expected = b"".join(
-        pack_command(b"XADD", b"rtad:features:{1}", b"*", b"v", b"1", b"d", p.encode())
-        for p in payloads
+        pack_command(b"XADD", b"rtad:features:{1}", b"*", b"v", b"2", b"d", p.encode(), b"x", x)
+        for p, x in zip(payloads, xs, strict=True)
     )
     assert packed == expected
-    assert bytes(pack_xadds("k", pa.array([], pa.string()))) == b""
+    assert bytes(pack_xadds("k", entries.slice(0, 0))) == b""
 
 
 @pytest.mark.redis

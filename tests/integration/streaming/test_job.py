@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import redis
 
+from rtad.common.feature_entry import FeatureSets, decode_feature_entry
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
@@ -35,8 +36,10 @@ def run_available_now(spark: Any, settings: StreamSettings) -> Any:
 
 
 def feature_entries(client: redis.Redis, names: StreamNames) -> dict[int, list[tuple[bytes, dict]]]:
+    """Every feature entry decoded, its features by the names the job registered."""
+    sets = FeatureSets.from_redis(client, names.prefix)
     return {
-        s: [(i, orjson.loads(f[b"d"])) for i, f in client.xrange(names.key("features", s))]
+        s: [(i, decode_feature_entry(f, sets)) for i, f in client.xrange(names.key("features", s))]
         for s in range(names.shards)
     }
 
@@ -66,7 +69,7 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     by_id = {r["transaction_id"]: r for r in rows}
     fraud = next(tx for tx in records if tx.is_fraud)
     first = by_id[fraud.transaction_id]
-    assert set(first["features"]) == set(features.FEATURE_COLUMNS)
+    assert list(first["features"]) == list(features.FEATURE_COLUMNS)
     assert first["ingest_ms"] == tx_ms[fraud.transaction_id]
     assert first["feature_ms"] >= first["ingest_ms"]
     assert first["event_time"] == to_dict(fraud)["timestamp"].replace("+00:00", "Z")
@@ -106,11 +109,10 @@ def test_streaming_features_equal_batch_features(
     batch = features.batch_features(frame).set_index("transaction_id")
     columns = list(features.FEATURE_COLUMNS)
     assert len(streamed) == len(batch) == len(records)
-    np.testing.assert_allclose(
+    # the doubles cross the JVM and Redis as bytes: the same bits, not merely close
+    np.testing.assert_array_equal(
         streamed.loc[batch.index, columns].to_numpy(dtype=float),
         batch[columns].to_numpy(dtype=float),
-        rtol=1e-9,
-        atol=1e-12,
     )
 
 

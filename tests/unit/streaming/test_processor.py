@@ -8,9 +8,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from rtad.common.feature_entry import decode_feature_entry, feature_set_id
 from rtad.streaming import card_state, features
-from rtad.streaming.feature_sink import feature_payloads
-from rtad.streaming.processor import FEATURE_PREFIX, StateLayout, step_bucket
+from rtad.streaming.feature_sink import feature_fields
+from rtad.streaming.processor import (
+    FEATURES_COLUMN,
+    StateLayout,
+    packed_features,
+    step_bucket,
+    unpacked_features,
+)
 from rtad.streaming.spark_hash import hash_long
 
 NOW = 1_800_000_000_000
@@ -57,9 +64,8 @@ def test_state_round_trips_as_bytes_and_chunks_equal_one_pass() -> None:
     _, rest = step_bucket(LOGIC, stored_round_trip(table), whole.iloc[4:].copy(), NOW + 1, TTL)
     chunked = pd.concat([first, rest], ignore_index=True)
     pd.testing.assert_frame_equal(chunked, one_pass)
-    assert list(one_pass.columns[-len(LOGIC.columns) :]) == [
-        FEATURE_PREFIX + c for c in features.FEATURE_COLUMNS
-    ]
+    assert one_pass.columns[-1] == FEATURES_COLUMN
+    assert unpacked_features(one_pass[FEATURES_COLUMN], len(LOGIC.columns)).shape == (9, 29)
 
 
 def test_the_table_holds_the_same_state_as_the_dict_api() -> None:
@@ -101,7 +107,8 @@ def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
     assert later.filter(pa.compute.equal(later["user_id"], "old"))["n"].to_pylist() == [3]
     # "old" is idle for the TTL: dropped; it comes back as a new card
     after, out = step_bucket(LOGIC, later, card_rows(1, start=9, user="old"), NOW + TTL, TTL)
-    assert out[FEATURE_PREFIX + "history_log_count"].tolist() == [0.0]
+    count = features.FEATURE_COLUMNS.index("history_log_count")
+    assert unpacked_features(out[FEATURES_COLUMN], len(LOGIC.columns))[:, count].tolist() == [0.0]
     assert after.filter(pa.compute.equal(after["user_id"], "old"))["n"].to_pylist() == [1]
     # "recent" was seen TTL/2 later: still there
     assert "recent" in after["user_id"].to_pylist()
@@ -146,8 +153,8 @@ def test_many_batches_equal_batch_features(cards: int) -> None:
     expected = features.batch_features(
         rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
     ).set_index("transaction_id")
-    got = streamed.loc[expected.index, [FEATURE_PREFIX + c for c in features.FEATURE_COLUMNS]]
-    np.testing.assert_array_equal(got.to_numpy(), expected[list(features.FEATURE_COLUMNS)])
+    got = unpacked_features(streamed.loc[expected.index, FEATURES_COLUMN], len(LOGIC.columns))
+    np.testing.assert_array_equal(got, expected[list(features.FEATURE_COLUMNS)])
 
 
 def test_output_keeps_passthrough_columns_of_each_row() -> None:
@@ -158,16 +165,34 @@ def test_output_keeps_passthrough_columns_of_each_row() -> None:
     assert str(out["event_time"].dt.tz) == "UTC"
 
 
-def test_feature_entry_json_matches_the_contract() -> None:
+def test_packed_features_keep_every_double_bit_for_bit() -> None:
+    matrix = np.array([[np.nan, np.inf, -np.inf, -0.0], [5e-324, 1.7976931348623157e308, 1 / 3, 0]])
+    packed = packed_features(matrix)
+    assert packed.type == pa.binary() and len(packed) == 2
+    assert packed[1].as_py() == matrix[1].astype("<f8").tobytes()
+    assert unpacked_features(packed, 4).tobytes() == matrix.tobytes()
+    assert len(packed_features(np.empty((0, 4)))) == 0
+
+
+def test_feature_entry_matches_the_contract() -> None:
     empty = card_state.empty_table()
     _, out = step_bucket(LOGIC, empty, card_rows(2, labels=True), NOW, TTL)
     _, plain = step_bucket(LOGIC, empty, card_rows(1), NOW, TTL)
     table = pa.Table.from_pandas(pd.concat([out, plain], ignore_index=True), preserve_index=False)
-    entries = [orjson.loads(p) for _, p in feature_payloads(table.to_batches()[0], 1234)]
+    names = LOGIC.columns
+    known = {feature_set_id(names): names}
+    batch = table.combine_chunks().to_batches()[0]
+    fields = [f for _, f in feature_fields(batch, names, 1234)]
+    assert all(list(f) == [b"v", b"d", b"x"] and f[b"v"] == b"2" for f in fields)
+    assert all(len(f[b"x"]) == 8 * len(names) for f in fields)
+    assert orjson.loads(fields[0][b"d"])["feature_set"] == LOGIC.feature_set
+    entries = [decode_feature_entry(f, known) for f in fields]
     assert entries[0]["event_time"] == "2026-01-05T10:00:00Z"
     assert entries[0]["feature_ms"] == 1234 and entries[0]["ingest_ms"] == 1_700_000_000_000
     assert entries[0]["is_fraud"] == 1 and entries[0]["fraud_scenario"] == "scam"
-    assert set(entries[0]["features"]) == set(features.FEATURE_COLUMNS)
+    assert list(entries[0]["features"]) == list(features.FEATURE_COLUMNS)
+    first = unpacked_features(table[FEATURES_COLUMN], len(names))[0]
+    assert list(entries[0]["features"].values()) == first.tolist()
     assert "is_fraud" not in entries[2] and "fraud_scenario" not in entries[2]
 
 
