@@ -45,6 +45,7 @@ from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FEATURE_ENCODING, X_FIELD, encode_feature_entry
 from rtad.common.redis_streams import connect
 from rtad.common.resp import exchange, exchange_all, pack_command, pooled_connection
+from rtad.common.runtime import settle_heap
 from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURES_COLUMN
 from rtad.streaming.redis_source import stats_key
@@ -161,6 +162,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
         self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> SinkCommit:
+        settle_heap()
         context = TaskContext.get()
         assert context is not None
         batch = context.getLocalProperty("streaming.sql.batchId")

@@ -41,6 +41,7 @@ from pyspark.sql.streaming.stateful_processor import (
 from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
 
 from rtad.common.feature_entry import X_DTYPE, feature_set_id
+from rtad.common.runtime import settle_heap
 from rtad.streaming import card_state
 from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.spark_hash import hash_long
@@ -170,6 +171,7 @@ class CardFeatureProcessor(StatefulProcessor):
         self.ttl_ms = ttl_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
+        settle_heap()
         # schemas as StructType: a DDL string costs a parse call to the JVM per task and batch
         self.slots = handle.getMapState(
             "card_slots", _SLOT_KEY, _SLOT_VALUE, ttlDurationMs=self.ttl_ms

@@ -34,7 +34,7 @@ from pyspark.sql.types import StructType
 from rtad.common.encoding import as_text
 from rtad.common.redis_streams import connect, parse_id, set_cursor, trim_to_committed
 from rtad.common.resp import exchange, pack_command, pooled_connection
-from rtad.common.runtime import paused_gc
+from rtad.common.runtime import paused_gc, settle_heap
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts
 from rtad.streaming.records import SOURCE_DDL, Entry, to_record_batch
@@ -232,6 +232,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # ---------------------------------------------------------------- executor side
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ReadTask)
+        settle_heap()
         client = connect(self.url)
         try:
             for piece in partition.ranges:
