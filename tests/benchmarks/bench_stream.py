@@ -4,11 +4,14 @@ Two queries over the same kind of data in one run and one local[2] Spark session
 - ``reader→writer``: the Arrow source straight into the feature sink (no state) — the
   plumbing's ceiling;
 - ``features``: the real job (transformWithStateInPandas keyed by state bucket, one
-  vectorised ``cards_step`` per bucket, one MapState get and update per card): a bulk mix
-  (5 rows per card per batch) and a real-time mix (2k rows per batch, ~1 row per card).
+  vectorised feature step and one state read and write per touched slot of a bucket): a bulk
+  mix (5 rows per card per batch) and a real-time mix (2k rows per batch, ~0.1 row per card).
 
 Steady rate = rows / wall time of the batches after the first (the first pays JVM, Python
-worker and RocksDB start-up). Run: ``.venv/bin/python -m tests.benchmarks stream``.
+worker and RocksDB start-up). CPU per row = CPU seconds of the Spark JVM, of its Python
+workers and of redis-server (``/proc``, via psutil) over the whole query, first batch
+included, divided by its rows: on a shared 2-core machine it moves much less than wall time.
+Run: ``.venv/bin/python -m tests.benchmarks stream``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 
 from rtad.common.feature_entry import feature_set_id
@@ -75,7 +79,42 @@ def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[st
     }
 
 
-def run_case(spark: Any, server: LocalRedis, work: Path, case: dict[str, Any]) -> dict[str, Any]:
+class ProcessCpu:
+    """CPU seconds of the Spark JVM (this process's Java child), its Python workers (the
+    JVM's Python descendants) and redis-server, per process, for differences."""
+
+    def __init__(self, redis_pid: int) -> None:
+        self.redis = psutil.Process(redis_pid)
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        jvm = [c for c in psutil.Process().children() if "java" in c.name()]
+        workers = [p for j in jvm for p in j.children(recursive=True) if "python" in p.name()]
+        groups = {"jvm": jvm, "python": workers, "redis": [self.redis]}
+        return {name: _cpu_seconds(procs) for name, procs in groups.items()}
+
+    @staticmethod
+    def used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict:
+        """CPU seconds per group between two samples (a worker that ended is not counted)."""
+        return {
+            name: sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
+            for name in after
+        }
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        out[proc.pid] = times.user + times.system
+    return out
+
+
+def run_case(
+    spark: Any, server: LocalRedis, work: Path, case: dict[str, Any], cpu: ProcessCpu
+) -> dict[str, Any]:
     prefix = f"b{case['id']}"
     settings = StreamSettings(
         redis_url=server.url,
@@ -87,11 +126,15 @@ def run_case(spark: Any, server: LocalRedis, work: Path, case: dict[str, Any]) -
     )
     client = redis.Redis.from_url(server.url)
     produce(client, StreamNames(prefix, 4), transactions(case["rows"], case["cards"], seed=5))
+    before = cpu.sample()
     if case["name"] == "reader→writer":
         query = passthrough(spark, settings, settings.checkpoint_dir)
     else:
         query = start_query(spark, settings, settings.checkpoint_dir)
     result = measure(query, case["name"], case["rows"], case["cards"], case["batch"])
+    used = ProcessCpu.used(before, cpu.sample())
+    for name, seconds in used.items():
+        result[f"{name}_cpu_us_per_row"] = round(seconds / case["rows"] * 1e6, 1)
     client.flushdb()
     return result
 
@@ -108,24 +151,26 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, LocalRedis(Path(tmp) / "redis") as server:
         spark = build_session(StreamSettings(master="local[2]"))
+        cpu = ProcessCpu(int(redis.Redis.from_url(server.url).info()["process_id"]))
         try:
             results = []
             for case in CASES:
-                results.append(run_case(spark, server, Path(tmp), case))
+                results.append(run_case(spark, server, Path(tmp), case, cpu))
                 print(json.dumps(results[-1]), flush=True)
         finally:
             spark.stop()
     load_after = os.getloadavg()[0]
     header = (
         "| query | rows | cards | rows/card/batch | batches | first batch s "
-        "| steady rows/s | batch median s | batch max s |"
+        "| steady rows/s | batch median s | batch max s | CPU µs/row JVM / Python / Redis |"
     )
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 10]
     for r in results:
         lines.append(
             f"| {r['query']} | {r['rows']:,} | {r['cards']:,} | {r['rows_per_card_per_batch']} "
             f"| {r['batches']} | {r['first_batch_s']} | {r['steady_rows_per_s']:,} "
-            f"| {r['batch_median_s']} | {r['batch_max_s']} |"
+            f"| {r['batch_median_s']} | {r['batch_max_s']} | {r['jvm_cpu_us_per_row']} / "
+            f"{r['python_cpu_us_per_row']} / {r['redis_cpu_us_per_row']} |"
         )
     lines.append(
         f"\nlocal[2], {os.cpu_count()} cores; load average {load_before:.1f} before, "
