@@ -17,7 +17,7 @@ from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
 from rtad.streaming import features
 from rtad.streaming.job import start_query
-from rtad.streaming.session import CHECKPOINT_FILE_MANAGER
+from rtad.streaming.session import CHECKPOINT_FILE_MANAGER, JVM_OPTIONS
 from rtad.streaming.settings import StreamSettings
 
 from .txdata import produce, produce_raw, transactions
@@ -141,3 +141,15 @@ def test_checkpoint_renames_start_no_process(spark: Any, tmp_path: Path) -> None
     checkpointing = jvm.org.apache.spark.sql.execution.streaming.checkpointing
     manager = checkpointing.CheckpointFileManager.create(path, hadoop_conf)
     assert manager.getClass().getName() == CHECKPOINT_FILE_MANAGER
+
+
+def test_the_jvm_compiles_with_c1_only(spark: Any) -> None:
+    """The session's JVM was started with the options of ``spark_conf`` (C1 JIT only), and
+    executors of a cluster get them too."""
+    jvm = spark.sparkContext._jvm
+    arguments = list(
+        jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    )
+    assert JVM_OPTIONS in arguments
+    executor_options = spark.sparkContext.getConf().get("spark.executor.extraJavaOptions")
+    assert JVM_OPTIONS in executor_options.split()  # after Spark's own defaults
