@@ -24,6 +24,10 @@ import orjson
 ENCODING_VERSION = b"1"
 VERSION_FIELD = b"v"
 DATA_FIELD = b"d"
+#: Encoding 2, of feature entries only (:mod:`rtad.common.feature_entry`): ``v``, ``d`` (a
+#: JSON head) and ``x`` (the features as packed doubles).
+FEATURE_ENCODING = b"2"
+X_FIELD = b"x"
 
 
 class UndecodableEntry(ValueError):
@@ -81,15 +85,16 @@ def original_payload(fields: Mapping[Any, Any]) -> bytes:
     b'{"v":"2","d":"{}","x_base64":"AA=="}'
     """
     data = fields.get(DATA_FIELD, fields.get("d"))
-    x = fields.get(b"x", fields.get("x"))
-    if isinstance(x, bytes) and as_text(fields.get(VERSION_FIELD, fields.get("v"))) == "2":
-        whole = {as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()}
+    x = fields.get(X_FIELD, fields.get("x"))
+    version = fields.get(VERSION_FIELD, fields.get("v"))
+    packed = isinstance(x, bytes) and as_bytes(version) == FEATURE_ENCODING
+    if isinstance(data, bytes) and not packed:
+        return data
+    whole = {as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()}
+    if packed:
         del whole["x"]
         whole["x_base64"] = base64.b64encode(x).decode()
-        return orjson.dumps(whole)
-    if isinstance(data, bytes):
-        return data
-    return orjson.dumps({as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()})
+    return orjson.dumps(whole)
 
 
 def as_text(value: Any, errors: str = "strict") -> str:
@@ -133,25 +138,40 @@ def v1_payloads(fields: Sequence[Any]) -> list[bytes] | None:
     (what the producers write), or None if any entry is anything else (a dict, a deleted
     entry's None, other fields or versions): the caller then looks at them one by one.
 
-    Whole-list operations (lengths, then every 4th item of the flattened fields), no Python
-    loop per entry: the Spark source and the scorer call it on every batch.
-
     >>> v1_payloads([[b"v", b"1", b"d", b"{}"], [b"v", b"1", b"d", b"[]"]])
     [b'{}', b'[]']
     >>> v1_payloads([[b"v", b"2", b"d", b"{}"]]) is None
     True
     """
-    n = len(fields)
-    if set(map(type, fields)) != {list} or list(map(len, fields)).count(4) != n:
-        return None if n else []
+    values = fixed_fields(fields, (VERSION_FIELD, ENCODING_VERSION, DATA_FIELD, None))
+    return None if values is None else values[0]
+
+
+def fixed_fields(fields: Sequence[Any], layout: Sequence[bytes | None]) -> list[list[bytes]] | None:
+    """For entries whose raw field lists all match ``layout`` (the fixed items as bytes, None
+    where a value goes), the values at each None position, one list per position; None if
+    any entry is anything else.
+
+    Whole-list operations (lengths, then every ``len(layout)``-th item of the flattened
+    fields), no Python loop per entry: the Spark source and the scorer call it on every batch.
+
+    >>> fixed_fields([[b"v", b"2", b"d", b"{}", b"x", b"01"]], (b"v", b"2", b"d", None, b"x", None))
+    [[b'{}'], [b'01']]
+    >>> fixed_fields([[b"v", b"1", b"d", b"{}"]], (b"v", b"2", b"d", None)) is None
+    True
+    """
+    n, width = len(fields), len(layout)
+    if set(map(type, fields)) != {list} or list(map(len, fields)).count(width) != n:
+        return None if n else [[] for item in layout if item is None]
     flat = list(chain.from_iterable(fields))
-    if (
-        flat[0::4].count(VERSION_FIELD) == n
-        and flat[1::4].count(ENCODING_VERSION) == n
-        and flat[2::4].count(DATA_FIELD) == n
-    ):
-        return flat[3::4]
-    return None
+    values = []
+    for i, item in enumerate(layout):
+        column = flat[i::width]
+        if item is None:
+            values.append(column)
+        elif column.count(item) != n:
+            return None
+    return values
 
 
 def one_object_per_payload(joined: bytes, payloads: list[bytes]) -> bool:

@@ -37,10 +37,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from rtad.common.encoding import DATA_FIELD, VERSION_FIELD, UndecodableEntry, as_text
+from rtad.common.encoding import (
+    DATA_FIELD,
+    FEATURE_ENCODING,
+    VERSION_FIELD,
+    X_FIELD,
+    UndecodableEntry,
+    as_text,
+)
 
-FEATURE_ENCODING = b"2"
-X_FIELD = b"x"
 #: The head's key naming the entry's feature set.
 FEATURE_SET_KEY = "feature_set"
 #: The features' wire type: float64, little-endian.

@@ -25,14 +25,17 @@ def pack_command(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-def xadd_prefix(key: str) -> bytes:
-    """Everything of a v1 ``XADD <key> * v 1 d <payload>`` before the payload's ``$<len>``.
+def xadd_prefix(key: str, version: bytes = ENCODING_VERSION, pairs: int = 2) -> bytes:
+    """Everything of ``XADD <key> * v <version> d <payload> …`` before the payload's
+    ``$<len>``, for an entry of ``pairs`` field-value pairs (``v`` and ``d`` first).
 
     >>> xadd_prefix("k")
     b'*7\\r\\n$4\\r\\nXADD\\r\\n$1\\r\\nk\\r\\n$1\\r\\n*\\r\\n$1\\r\\nv\\r\\n$1\\r\\n1\\r\\n$1\\r\\nd\\r\\n'
+    >>> xadd_prefix("k", b"2", pairs=3)[:4]
+    b'*9\\r\\n'
     """
-    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, ENCODING_VERSION, DATA_FIELD)
-    return head.replace(b"*6\r\n", b"*7\r\n", 1)
+    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, version, DATA_FIELD)
+    return head.replace(b"*6\r\n", b"*%d\r\n" % (3 + 2 * pairs), 1)
 
 
 @contextmanager

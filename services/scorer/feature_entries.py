@@ -39,8 +39,8 @@ import msgspec
 import numpy as np
 
 from rtad.common.encoding import (
-    DATA_FIELD,
     ENCODING_VERSION,
+    FEATURE_ENCODING,
     VERSION_FIELD,
     UndecodableEntry,
     one_object_per_payload,
@@ -48,7 +48,7 @@ from rtad.common.encoding import (
     payload_of,
     v1_payloads,
 )
-from rtad.common.feature_entry import FEATURE_ENCODING, FeatureSets
+from rtad.common.feature_entry import FeatureSets
 from rtad.scorer.packed_entries import (
     SetLookup,
     decode_packed,
@@ -202,11 +202,11 @@ def decode_entry(fields: Any, names: tuple[str, ...], sets: SetLookup) -> tuple[
             raise DeadEntry(INVALID_ROW, str(exc), original_payload(mapping)) from None
     if version not in _VERSIONS:
         reason = f"unsupported encoding version {version!r} (expected b'1' or b'2')"
-        raise DeadEntry(UNDECODABLE, reason, original_bytes(fields))
+        raise DeadEntry(UNDECODABLE, reason, original_payload(mapping))
     try:
-        payload = payload_from_fields(fields)
+        payload = payload_of(mapping)
     except UndecodableEntry as exc:
-        raise DeadEntry(UNDECODABLE, str(exc), original_bytes(fields)) from None
+        raise DeadEntry(UNDECODABLE, str(exc), original_payload(mapping)) from None
     try:
         row = decode_row(payload, row_decoder(names))
     except ValueError as exc:
@@ -240,30 +240,6 @@ def _once_a_batch(sets: FeatureSets) -> SetLookup:
         return seen[set_id]
 
     return get
-
-
-def canonical_payloads(entries: Sequence[RawEntry]) -> list[bytes] | None:
-    """The ``d`` payloads when every entry is exactly ``[b"v", b"1", b"d", payload]``, else None.
-
-    >>> canonical_payloads([(b"1-0", [b"v", b"1", b"d", b"{}"])])
-    [b'{}']
-    >>> canonical_payloads([(b"1-0", [b"v", b"2", b"d", b"{}"])]) is None
-    True
-    """
-    return v1_payloads(list(map(_fields, entries)))
-
-
-def payload_from_fields(fields: Any) -> bytes:
-    """The JSON payload of a raw entry of encoding 1 (quick for the usual ``[v, 1, d, json]``)."""
-    if (
-        isinstance(fields, list)
-        and len(fields) == 4
-        and fields[0] == VERSION_FIELD
-        and fields[1] == ENCODING_VERSION
-        and fields[2] == DATA_FIELD
-    ):
-        return fields[3]  # type: ignore[no-any-return]
-    return payload_of(_as_mapping(fields))
 
 
 def original_bytes(fields: Any) -> bytes:

@@ -20,7 +20,6 @@ encoding, dead letters) is :mod:`rtad.scorer.feature_entries`'.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -29,18 +28,21 @@ import numpy as np
 
 from rtad.common.encoding import (
     DATA_FIELD,
+    FEATURE_ENCODING,
     VERSION_FIELD,
+    X_FIELD,
     UndecodableEntry,
     as_bytes,
+    fixed_fields,
     one_object_per_payload,
 )
-from rtad.common.feature_entry import FEATURE_ENCODING, X_DTYPE, X_FIELD, features_of
+from rtad.common.feature_entry import X_DTYPE, features_of
 from rtad.scorer.scoring import FeatureHead, decode_row, head_decoder
 
 #: A feature set's names by id, None if unknown (a :meth:`FeatureSets.get`).
 SetLookup = Callable[[str], tuple[str, ...] | None]
-#: Where the field names of a clean entry are, every 6th item of the flattened fields.
-_FIELD_NAMES = ((0, VERSION_FIELD), (1, FEATURE_ENCODING), (2, DATA_FIELD), (4, X_FIELD))
+#: The raw fields of a clean entry (None: the head, the features).
+_LAYOUT = (VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD, None, X_FIELD, None)
 _feature_set = attrgetter("feature_set")
 _COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = {}
 
@@ -48,21 +50,15 @@ _COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] 
 def packed_parts(fields: Sequence[Any]) -> tuple[list[bytes], list[bytes]] | None:
     """The heads and ``x`` of entries all exactly ``[b"v", b"2", b"d", head, b"x", x]``, or None.
 
-    That is what the Spark job writes. Whole-list operations, as
-    :func:`rtad.common.encoding.v1_payloads` for encoding 1.
+    That is what the Spark job writes.
 
     >>> packed_parts([[b"v", b"2", b"d", b"{}", b"x", b"01234567"]])
     ([b'{}'], [b'01234567'])
     >>> packed_parts([[b"v", b"1", b"d", b"{}"]]) is None
     True
     """
-    n = len(fields)
-    if set(map(type, fields)) != {list} or list(map(len, fields)).count(6) != n:
-        return None
-    flat = list(chain.from_iterable(fields))
-    if all(flat[i::6].count(name) == n for i, name in _FIELD_NAMES):
-        return flat[3::6], flat[5::6]
-    return None
+    values = fixed_fields(fields, _LAYOUT)
+    return None if values is None else (values[0], values[1])
 
 
 def decode_packed(

@@ -122,13 +122,6 @@ def encode_record(record: ScoreRecord) -> bytes:
     return _encoder.encode(record)
 
 
-def rows_matrix(
-    rows: Sequence[FeatureRow], names: Sequence[str]
-) -> tuple[np.ndarray, dict[int, str]]:
-    """``X`` of rows decoded by :func:`row_decoder` and ``{index: reason}`` of non-finite rows."""
-    return drop_non_finite(rows_features(rows, names), names, {})
-
-
 def rows_features(rows: Sequence[FeatureRow], names: Sequence[str]) -> np.ndarray:
     """``X`` of rows decoded by :func:`row_decoder`, as they are (non-finite values included).
 

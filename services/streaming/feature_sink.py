@@ -40,11 +40,17 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from rtad.common.encoding import DATA_FIELD, VERSION_FIELD, as_bytes, as_text
+from rtad.common.encoding import FEATURE_ENCODING, X_FIELD, as_bytes, as_text
 from rtad.common.errors import RtadError
-from rtad.common.feature_entry import FEATURE_ENCODING, X_FIELD, encode_feature_entry
+from rtad.common.feature_entry import X_DTYPE, encode_feature_entry
 from rtad.common.redis_streams import connect
-from rtad.common.resp import exchange, exchange_all, pack_command, pooled_connection
+from rtad.common.resp import (
+    exchange,
+    exchange_all,
+    pack_command,
+    pooled_connection,
+    xadd_prefix,
+)
 from rtad.common.runtime import settle_heap
 from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURES_COLUMN
@@ -151,7 +157,7 @@ def feature_fields(
         for name, value in zip(_LABELS, label, strict=True):
             if value is not None:
                 entry[name] = value
-        yield row[1], encode_feature_entry(entry, np.frombuffer(x, "<f8"), names)
+        yield row[1], encode_feature_entry(entry, np.frombuffer(x, X_DTYPE), names)
 
 
 class FeatureStreamWriter(DataSourceStreamArrowWriter):
@@ -279,16 +285,6 @@ def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.RecordBatc
     }
 
 
-def xadd_head(key: str) -> bytes:
-    """Everything of ``XADD <key> * v 2 d <head> x <features>`` before the head's ``$<len>``.
-
-    >>> xadd_head("k")
-    b'*9\\r\\n$4\\r\\nXADD\\r\\n$1\\r\\nk\\r\\n$1\\r\\n*\\r\\n$1\\r\\nv\\r\\n$1\\r\\n2\\r\\n$1\\r\\nd\\r\\n'
-    """
-    head = pack_command(b"XADD", key.encode(), b"*", VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD)
-    return head.replace(b"*6\r\n", b"*9\r\n", 1)
-
-
 def pack_xadds(key: str, entries: pa.RecordBatch) -> memoryview:
     """``XADD key * v 2 d <payload> x <x>`` for every entry, in the wire format, as one buffer
     (Arrow kernels: the lengths of the payloads and features, and the join of the parts)."""
@@ -302,7 +298,7 @@ def pack_xadds(key: str, entries: pa.RecordBatch) -> memoryview:
         return pc.binary_length(data).cast(pa.string()).cast(pa.binary())
 
     packed = pc.binary_join_element_wise(
-        part(xadd_head(key) + b"$"),
+        part(xadd_prefix(key, FEATURE_ENCODING, pairs=3) + b"$"),
         lengths(payloads),
         part(b"\r\n"),
         payloads,

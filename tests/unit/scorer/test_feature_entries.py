@@ -10,7 +10,7 @@ import pytest
 
 from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
-from rtad.scorer.feature_entries import canonical_payloads, decode_at_once, decode_entries
+from rtad.scorer.feature_entries import decode_at_once, decode_entries
 from rtad.scorer.scoring import decode_row, row_decoder
 
 NO_SETS = FeatureSets()
@@ -116,10 +116,3 @@ def test_other_encodings_and_padded_payloads_take_the_careful_path(
         b"1-1": "undecodable",
         b"1-4": "undecodable",
     }
-
-
-def test_canonical_payloads_only_for_the_exact_v1_shape() -> None:
-    assert canonical_payloads([(b"1-0", [b"v", b"1", b"d", b"{}"])]) == [b"{}"]
-    assert canonical_payloads([(b"1-0", [b"v", b"1", b"d", b"{}", b"x", b"y"])]) is None
-    assert canonical_payloads([(b"1-0", {b"v": b"1", b"d": b"{}"})]) is None
-    assert canonical_payloads([(b"1-0", None)]) is None
