@@ -3,8 +3,10 @@
 A feature entry has three fields::
 
     v  b"2"
-    d  compact JSON: transaction_id, user_id, merchant_id, amount, currency, event_time,
-       ingest_ms, feature_ms, feature_set, and is_fraud / fraud_scenario when known
+    d  compact JSON: the transaction record as validated — transaction_id, event_time (its
+       ``timestamp``, zone as written), user_id, merchant_id, amount, currency, latitude,
+       longitude, and merchant_category / channel / country / is_fraud / fraud_scenario when
+       present — then ingest_ms (the tx entry's ID time), feature_ms, feature_set
     x  the features, float64 little-endian, in the order of the entry's feature set
 
 ``feature_set`` is the id of an ordered list of feature names (:func:`feature_set_id`), kept

@@ -43,12 +43,15 @@ ALL_FIELDS: tuple[str, ...] = REQUIRED_FIELDS + OPTIONAL_FIELDS
 MAX_ID_LENGTH = 128
 MAX_AMOUNT = 1e9
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+# "not blank" is checked in __post_init__: a regex pattern here cost ~1 µs per id field and
+# record (3 of the ~5 µs of a record's validation, measured on 100k records)
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Amount = Annotated[float, msgspec.Meta(gt=0, le=MAX_AMOUNT)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
+# the ISO 4217 check in __post_init__ also refuses what a pattern would (cheaper than a regex)
+Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
 Channel = Literal["pos", "online", "atm"]
 
 
@@ -80,6 +83,9 @@ class Transaction(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unkno
     fraud_scenario: Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None = None
 
     def __post_init__(self) -> None:
+        # Runs for every record (one Python call each): kept to plain attribute tests.
+        if self.transaction_id.isspace() or self.user_id.isspace() or self.merchant_id.isspace():
+            raise ValueError(_blank_id(self))
         # Meta(gt=0, le=...) already refuses NaN; infinity is refused by le. Kept explicit
         # because a CSV cell "inf" must never reach the features.
         if not math.isfinite(self.amount):
@@ -88,6 +94,12 @@ class Transaction(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unkno
             raise ValueError(f"currency {self.currency!r} is not an ISO 4217 code")
 
 
+def _blank_id(tx: Transaction) -> str:
+    blank = next(n for n in _ID_FIELDS if getattr(tx, n).isspace())
+    return f"{blank} must not be blank"
+
+
+_ID_FIELDS = ("transaction_id", "user_id", "merchant_id")
 _json_decoder = msgspec.json.Decoder(Transaction)
 _json_encoder = msgspec.json.Encoder()
 

@@ -14,10 +14,10 @@ a card lives in.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -56,7 +56,7 @@ def empty_table() -> pa.Table:
     return STATE_SCHEMA.empty_table()
 
 
-def slot_of(users: Sequence[str], buckets: int, slots: int) -> np.ndarray:
+def slot_of(users: Sequence[str] | pa.Array, buckets: int, slots: int) -> np.ndarray:
     """The slot of each card within its bucket (the bucket is ``crc32 % buckets``).
 
     >>> slot_of(["card-1", "card-2", "card-3"], buckets=4, slots=8).tolist()
@@ -64,6 +64,8 @@ def slot_of(users: Sequence[str], buckets: int, slots: int) -> np.ndarray:
     """
     if slots == 1:
         return np.zeros(len(users), np.int32)
+    if isinstance(users, pa.Array):
+        users = users.to_pylist()
     crc = (zlib.crc32(u.encode()) for u in users)
     return np.fromiter(((c // buckets) % slots for c in crc), np.int32, len(users))
 
@@ -97,27 +99,32 @@ def from_bytes(data: bytes | None) -> pa.Table:
 
 def step_table(
     stored: pa.Table,
-    rows: pd.DataFrame,
+    users: pa.Array,
+    inputs: Mapping[str, Any],
     now_ms: int,
     ttl_ms: int,
     buckets: int = 1,
     slots: int = 1,
 ) -> tuple[pa.Table, np.ndarray]:
-    """Stored cards + new rows → (cards to store again, features of ``rows``).
+    """Stored cards + new rows → (cards to store again, features of the rows).
 
-    Cards of ``stored`` idle for ``ttl_ms`` or longer (by ``now_ms``, the batch's processing
-    time) are dropped, and start afresh if they come back. The returned table holds every
-    card of ``stored`` that is still alive, the ones of ``rows`` updated.
+    Row ``k`` is ``users[k]``'s, with the feature inputs ``inputs[...][k]``
+    (:func:`rtad.streaming.features.feature_inputs`). Cards of ``stored`` idle for ``ttl_ms``
+    or longer (by ``now_ms``, the batch's processing time) are dropped, and start afresh if
+    they come back. The returned table holds every card of ``stored`` that is still alive,
+    the ones of ``users`` updated.
     """
-    if rows.empty:
+    if not len(users):
         return stored, np.empty((0, len(FEATURE_COLUMNS)))
     alive = stored.filter(pc.greater(stored["seen_ms"], now_ms - ttl_ms))
-    card, users = pd.factorize(rows["user_id"], sort=False)
-    touched = pa.array(users.to_numpy(dtype=object), pa.string())
+    # first-appearance order, like pandas.factorize(sort=False)
+    encoded = pc.dictionary_encode(users)
+    card = encoded.indices.to_numpy().astype(np.int64)
+    touched = encoded.dictionary
     where = pc.index_in(touched, value_set=alive["user_id"])
     history = _history(alive.take(where))
-    updated, matrix = step_history(history, card.astype(np.int64), rows)
-    fresh = _table(updated, touched, slot_of(users, buckets, slots), now_ms)
+    updated, matrix = step_history(history, card, inputs)
+    fresh = _table(updated, touched, slot_of(touched, buckets, slots), now_ms)
     untouched = alive.filter(pc.invert(pc.is_in(alive["user_id"], value_set=touched)))
     return pa.concat_tables([untouched, fresh]).combine_chunks(), matrix
 

@@ -4,11 +4,11 @@ A Python Data Source writer (Arrow) rather than ``foreachBatch``: rows are writt
 that computed them, in the same stage (no collect to the driver, no second job per batch), and
 Arrow batches cross from the JVM ~7x faster than rows.
 
-The entries are feature entries of encoding 2 (:mod:`rtad.common.feature_entry`): the head
-JSON is built by Spark itself (:func:`feature_entries`: the shard and the JSON of each row, in
-the JVM), the features arrive packed from the processor, so the writer only stamps
-``feature_ms``, groups the entries by shard and packs the XADDs, all with Arrow kernels: no
-Python work per row.
+The entries are feature entries of encoding 2 (:mod:`rtad.common.feature_entry`). The rows
+arrive as the processor emits them — ``shard``, ``payload`` (the head the source packed, see
+:mod:`rtad.streaming.packed_records`) and ``features`` (packed doubles) — so the writer only
+appends ``feature_ms`` and ``feature_set`` to the heads, groups the entries by shard and packs
+the XADDs, all with Arrow kernels: no Python work per row.
 
 Idempotent per (batch, partition): a task groups its rows by shard and writes each shard's
 entries in one MULTI/EXEC together with a marker ``rtad:meta:feature-sink:{s}`` (same slot)
@@ -26,12 +26,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 from pyspark import TaskContext
-from pyspark.sql import DataFrame
 from pyspark.sql.datasource import (
     DataSource,
     DataSourceStreamArrowWriter,
@@ -42,7 +43,7 @@ from pyspark.sql.types import StructType
 
 from rtad.common.encoding import FEATURE_ENCODING, X_FIELD, as_bytes, as_text
 from rtad.common.errors import RtadError
-from rtad.common.feature_entry import X_DTYPE, encode_feature_entry
+from rtad.common.feature_entry import encode_feature_entry
 from rtad.common.redis_streams import connect
 from rtad.common.resp import (
     exchange,
@@ -52,31 +53,16 @@ from rtad.common.resp import (
     xadd_prefix,
 )
 from rtad.common.runtime import settle_heap
+from rtad.common.schema import Transaction
 from rtad.common.streams import StreamNames
-from rtad.streaming.processor import FEATURES_COLUMN
+from rtad.streaming.processor import FEATURES_COLUMN, PAYLOAD_COLUMN, SHARD_COLUMN
 from rtad.streaming.redis_source import stats_key
 
 FORMAT = "rtad_features"
-#: The sink's input columns (see :func:`feature_entries`).
-SHARD_COLUMN, PAYLOAD_COLUMN, X_COLUMN = "shard", "payload", "x"
-#: Spark writes this in every head; the writer puts the time the rows reach it in its place.
-FEATURE_MS_SLOT = '"feature_ms":0,'
-#: Spark's JSON options: timestamps in UTC with microseconds whatever the session's time zone,
-#: and null fields written (a null label is removed afterwards).
-_JSON_OPTIONS = {
-    "timeZone": "UTC",
-    "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
-    "ignoreNullFields": "false",
-}
-_FIXES = (
-    ('.000000Z","ingest_ms":', 'Z","ingest_ms":'),
-    (',"is_fraud":null', ""),
-    (',"fraud_scenario":null', ""),
-)
-_LABELS = ("is_fraud", "fraud_scenario")
-_HEAD = (
-    "transaction_id", "user_id", "merchant_id", "amount", "currency", "event_time", "ingest_ms",
-)  # fmt: skip
+#: The sink's option naming the feature set of the rows (Spark lower-cases option names).
+FEATURE_SET_OPTION = "feature_set"
+#: The column of a shard's grouped entries holding their ``x`` field (the packed features).
+X_COLUMN = "x"
 
 
 @dataclass
@@ -91,73 +77,28 @@ def sink_marker_key(names: StreamNames, shard: int) -> str:
     return names.meta_key("feature-sink", shard)
 
 
-def feature_entries(rows: DataFrame, shards: int, feature_set: str) -> DataFrame:
-    """The sink's input: each feature row's ``shard``, ``payload`` (its head JSON, built by
-    Spark in the JVM with one ``to_json``, which the writer finishes with
-    :func:`finish_payloads`) and ``x`` (the processor's packed features, as they are).
+def finish_payloads(payloads: pa.Array, feature_ms: int, feature_set: str) -> pa.Array:
+    """Packed heads (``{...,"ingest_ms":N}``) → entry heads: ``feature_ms`` and
+    ``feature_set`` appended by Arrow kernels (one scalar tail for the whole batch).
 
-    ``shard`` is :func:`rtad.common.streams.shard_of` (CRC-32 of the UTF-8 ``user_id``);
-    ``feature_set`` the id of the processor's feature columns. Anything more in the JVM — a
-    second ``to_json`` for the labels, string splicing — costs more than the JSON itself.
+    >>> finish_payloads(pa.array([b'{"ingest_ms":1}']), 2, "abc").to_pylist()
+    [b'{"ingest_ms":1,"feature_ms":2,"feature_set":"abc"}']
     """
-    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
-
-    head = F.struct(
-        *_HEAD,
-        F.lit(0).alias("feature_ms"),
-        F.lit(feature_set).alias("feature_set"),
-        *_LABELS,
-    )
-    payload = F.to_json(head, _JSON_OPTIONS)
-    shard = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(shards)).cast("int")
-    return rows.select(
-        shard.alias(SHARD_COLUMN),
-        payload.alias(PAYLOAD_COLUMN),
-        F.col(FEATURES_COLUMN).alias(X_COLUMN),
+    tail = f',"feature_ms":{feature_ms},"feature_set":{orjson.dumps(feature_set).decode()}}}'
+    return pc.binary_join_element_wise(
+        pc.binary_slice(payloads.cast(pa.binary()), 0, -1), tail.encode(), b""
     )
 
 
-def finish_payloads(payloads: pa.Array, feature_ms: int) -> pa.Array:
-    """Spark's JSON (:func:`feature_entries`) → entry heads, by Arrow kernels: ``feature_ms``
-    stamped, a whole-second ``event_time`` without ``.000000`` and the null labels left out,
-    as orjson wrote them.
-
-    Each is found by its text, and its first occurrence is the one: the quotes around a key
-    cannot occur inside a string value (JSON escapes them), and ``event_time`` (a string) is
-    the key before ``ingest_ms``.
-    """
-    out = pc.replace_substring(
-        payloads, FEATURE_MS_SLOT, f'"feature_ms":{feature_ms},', max_replacements=1
-    )
-    for old, new in _FIXES:
-        out = pc.replace_substring(out, old, new, max_replacements=1)
-    return out
-
-
-def feature_fields(
-    batch: pa.RecordBatch, names: tuple[str, ...], feature_ms: int
-) -> Iterator[tuple[str, dict[bytes, bytes]]]:
-    """``(user_id, fields)`` of each row, in the feature entry format of the contract.
-
-    The reference of the format, in Python (one dict and one
-    :func:`~rtad.common.feature_entry.encode_feature_entry` a row): the job builds the same
-    entries in the JVM and with Arrow kernels, and the tests compare the two.
-    """
-    at = batch.schema.get_field_index("event_time")
-    # datetime objects (microseconds), which orjson writes as ISO 8601 with a Z
-    batch = batch.set_column(at, "event_time", batch.column(at).cast(pa.timestamp("us", "UTC")))
-    # column lists + zip: ~2x faster than batch.to_pylist()'s dict per row
-    head = [batch.column(n).to_pylist() for n in _HEAD]
-    labels = [batch.column(n).to_pylist() for n in _LABELS]
-    packed = batch.column(FEATURES_COLUMN).to_pylist()
-    head_rows, label_rows = zip(*head, strict=True), zip(*labels, strict=True)
-    for row, label, x in zip(head_rows, label_rows, packed, strict=True):
-        entry = dict(zip(_HEAD, row, strict=True))
-        entry["feature_ms"] = feature_ms
-        for name, value in zip(_LABELS, label, strict=True):
-            if value is not None:
-                entry[name] = value
-        yield row[1], encode_feature_entry(entry, np.frombuffer(x, X_DTYPE), names)
+def reference_fields(
+    tx: Transaction, ingest_ms: int, x: np.ndarray, names: tuple[str, ...], feature_ms: int
+) -> dict[bytes, bytes]:
+    """One transaction's feature entry in the format of the contract, built field by field in
+    Python: the reference the tests hold the job's packed bytes to."""
+    head: dict[str, Any] = msgspec.to_builtins(tx)
+    head = {"event_time" if k == "timestamp" else k: v for k, v in head.items()}
+    head |= {"ingest_ms": ingest_ms, "feature_ms": feature_ms}
+    return encode_feature_entry(head, x, names)
 
 
 class FeatureStreamWriter(DataSourceStreamArrowWriter):
@@ -166,6 +107,10 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
     def __init__(self, options: Mapping[str, str]) -> None:
         self.url = options["secret_redis_url"]  # Spark's options are case-insensitive
         self.names = StreamNames(options.get("prefix", "rtad"), int(options.get("shards", "4")))
+        feature_set = options.get(FEATURE_SET_OPTION)
+        if not feature_set:
+            raise RtadError(f"the feature sink needs the option {FEATURE_SET_OPTION!r}")
+        self.feature_set = feature_set
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> SinkCommit:
         settle_heap()
@@ -177,7 +122,7 @@ class FeatureStreamWriter(DataSourceStreamArrowWriter):
             raise RuntimeError("the feature sink runs only inside a streaming query")
         batch_id = int(batch)
         writer_id = f"{query_id}:{context.partitionId()}"
-        by_shard = group_by_shard(iterator)
+        by_shard = group_by_shard(iterator, self.feature_set)
         client = connect(self.url)
         written = skipped = 0
         for shard, entries in sorted(by_shard.items()):
@@ -265,16 +210,19 @@ def _marker_back(marker: bytes, writer: bytes, before: Any) -> bytes:
     return pack_command(b"HSET", marker, writer, as_bytes(before))
 
 
-def group_by_shard(batches: Iterator[pa.RecordBatch]) -> dict[int, pa.RecordBatch]:
+def group_by_shard(
+    batches: Iterator[pa.RecordBatch], feature_set: str
+) -> dict[int, pa.RecordBatch]:
     """Each shard's entries — finished ``payload`` and ``x`` — in arrival order (``feature_ms``:
     when the batch came)."""
     parts: dict[int, list[pa.RecordBatch]] = defaultdict(list)
     for batch in batches:
         if not batch.num_rows:
             continue
-        payloads = finish_payloads(batch.column(PAYLOAD_COLUMN), int(time.time() * 1000))
+        feature_ms = int(time.time() * 1000)
+        payloads = finish_payloads(batch.column(PAYLOAD_COLUMN), feature_ms, feature_set)
         entries = pa.RecordBatch.from_arrays(
-            [payloads, batch.column(X_COLUMN)], names=[PAYLOAD_COLUMN, X_COLUMN]
+            [payloads, batch.column(FEATURES_COLUMN)], names=[PAYLOAD_COLUMN, X_COLUMN]
         )
         shards = batch.column(SHARD_COLUMN)
         for shard in pc.unique(shards).to_pylist():
@@ -318,7 +266,7 @@ def pack_xadds(key: str, entries: pa.RecordBatch) -> memoryview:
 
 class FeatureSink(DataSource):
     """``writeStream.format("rtad_features")``: options ``secret_redis_url``, ``prefix``,
-    ``shards``."""
+    ``shards``, ``feature_set`` (the id of the rows' features)."""
 
     @classmethod
     def name(cls) -> str:

@@ -67,6 +67,8 @@ __all__ = [  # the kernel's knobs are part of this module's interface
     "cards_step",
     "decode_state",
     "encode_state",
+    "feature_inputs",
+    "hash_values",
     "new_state",
     "step_history",
 ]
@@ -196,7 +198,8 @@ def batch_features(tx: pd.DataFrame) -> pd.DataFrame:
     if tx.empty:
         return _frame(tx, np.empty((0, len(FEATURE_COLUMNS))))
     card, n_cards = _card_codes(tx["user_id"])
-    _, out = step_history(History.fresh(n_cards), card, tx, keep_history=False)
+    inputs = feature_inputs(tx)
+    _, out = step_history(History.fresh(n_cards), card, inputs, keep_history=False)
     return _frame(tx, out)
 
 
@@ -246,25 +249,24 @@ def _step(
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """:func:`step_history` on per-card state dicts."""
     history = History.of_states(states)
-    updated, out = step_history(history, card, rows, keep_history=keep_states)
+    updated, out = step_history(history, card, feature_inputs(rows), keep_history=keep_states)
     return (updated.states() if keep_states else []), out
 
 
 def step_history(
-    history: History, card: np.ndarray, rows: pd.DataFrame, keep_history: bool = True
+    history: History, card: np.ndarray, new: Mapping[str, Any], keep_history: bool = True
 ) -> tuple[History, np.ndarray]:
     """Cards ``0..len(history.n)-1`` (``card`` codes each row; every card has a row):
-    window history + new rows → (updated history, rows x FEATURE_COLUMNS features)."""
-    new = _columns(rows)
+    window history + new rows (their :func:`feature_inputs`) → (updated history, rows x
+    FEATURE_COLUMNS features)."""
+    n_rows = len(card)
     cards = len(history.n)
     hist_card = np.repeat(np.arange(cards), history.lengths)
     n_hist = len(hist_card)
     merged: dict[str, Any] = {k: np.concatenate([history.window[k], new[k]]) for k in _W5}
     pad = np.zeros(n_hist, dtype=np.int64)  # window rows need no category: they are not scored
     merged |= {c: None if new[c] is None else np.concatenate([pad, new[c]]) for c in CATEGORIES}
-    merged |= {
-        k: np.concatenate([history.window[k], np.zeros(len(rows), np.int64)]) for k in _DERIVED
-    }
+    merged |= {k: np.concatenate([history.window[k], np.zeros(n_rows, np.int64)]) for k in _DERIVED}
     all_card = np.concatenate([hist_card, card])
     # by card, then event time; stable, so a window row precedes a new row of the same time
     # and a late event slots in by its event time
@@ -304,7 +306,7 @@ def _card_codes(users: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
-def _hash(values: pd.Series) -> np.ndarray:
+def hash_values(values: pd.Series) -> np.ndarray:
     """Stable CRC-32 of each value's text (the same in every process); 0 for a missing value.
 
     Each distinct value is hashed once (a file has far fewer merchants than rows).
@@ -329,18 +331,19 @@ def _epoch_ms(timestamps: pd.Series) -> np.ndarray:
     return np.asarray(timestamps.array.as_unit("ms").asi8, dtype=np.int64)
 
 
-def _columns(rows: pd.DataFrame) -> dict[str, Any]:
-    """The numpy columns the features need; an absent optional column becomes None."""
+def feature_inputs(rows: pd.DataFrame) -> dict[str, Any]:
+    """The numpy columns the features read from transactions (what :func:`step_history`
+    takes); an absent optional column becomes None (as does one with no value at all)."""
     cols: dict[str, Any] = {
         "t": _epoch_ms(rows["timestamp"]),
         "amount": rows["amount"].to_numpy(dtype=np.float64),
         "lat": rows["latitude"].to_numpy(dtype=np.float64),
         "lon": rows["longitude"].to_numpy(dtype=np.float64),
-        "merchant": _hash(rows["merchant_id"]),
+        "merchant": hash_values(rows["merchant_id"]),
     }
     for name in CATEGORIES:
         column = rows.get(name)
-        codes = None if column is None else _hash(column)
+        codes = None if column is None else hash_values(column)
         cols[name] = codes if codes is not None and codes.any() else None
     return cols
 

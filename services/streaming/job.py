@@ -19,8 +19,14 @@ from typing import Any
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import register_feature_set
 from rtad.common.redis_streams import connect
-from rtad.streaming.feature_sink import feature_entries
-from rtad.streaming.processor import BUCKET_COLUMN, CardFeatureProcessor, StateLayout
+from rtad.streaming.feature_sink import FEATURE_SET_OPTION
+from rtad.streaming.feature_sink import FORMAT as SINK_FORMAT
+from rtad.streaming.processor import (
+    BUCKET_COLUMN,
+    RECORD_COLUMN,
+    CardFeatureProcessor,
+    StateLayout,
+)
 from rtad.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -70,24 +76,28 @@ def start_query(
 
     bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(layout.buckets))
     keys = F.array(*[F.lit(k).cast("bigint") for k in layout.bucket_keys()])
-    keyed = transactions.withColumn(BUCKET_COLUMN, F.element_at(keys, (bucket + 1).cast("int")))
+    # the user id stays behind: the record holds it, and every column crossing to the
+    # processor costs a Python object a row
+    keyed = transactions.select(
+        F.element_at(keys, (bucket + 1).cast("int")).alias(BUCKET_COLUMN), RECORD_COLUMN
+    )
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
         statefulProcessor=CardFeatureProcessor(layout, ttl_ms),
         outputStructType=layout.output_ddl(),
         outputMode="Append",
         timeMode="ProcessingTime",
     )
-    # the entries' shard and head JSON are built in the JVM, the features arrive packed from
-    # the processor: the sink only packs and writes them. Readers find the names by the id.
+    # the processor emits each row's shard, head and packed features: the sink finishes the
+    # heads and writes them. Readers find the features' names by the set's id.
     client = connect(settings.redis_url.get_secret_value())
     try:
         register_feature_set(client, settings.stream_prefix, layout.columns)
     finally:
         client.close()
-    entries = feature_entries(features, settings.shards, layout.feature_set)
     writer = (
-        entries.writeStream.format("rtad_features")
+        features.writeStream.format(SINK_FORMAT)
         .options(**options)
+        .option(FEATURE_SET_OPTION, layout.feature_set)
         .option("checkpointLocation", str(checkpoint))
         .queryName(QUERY_NAME)
     )

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.streaming.stateful_processor import (
     StatefulProcessor,
     StatefulProcessorHandle,
@@ -42,25 +43,21 @@ from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
 
 from rtad.common.feature_entry import X_DTYPE, feature_set_id
 from rtad.common.runtime import settle_heap
-from rtad.streaming import card_state
+from rtad.streaming import card_state, packed_records
 from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.spark_hash import hash_long
 
 #: The grouping column: a bucket of cards (see the module docstring).
 BUCKET_COLUMN = "state_bucket"
-#: The output column holding a row's features, packed as in a feature entry's ``x`` field
-#: (float64 little-endian, in :attr:`StateLayout.columns` order): one binary column crosses
-#: back to the JVM and into the sink instead of one double column a feature.
-FEATURES_COLUMN = "features"
-#: Record columns carried through to the feature entry.
-PASSTHROUGH_DDL = (
-    "transaction_id string, user_id string, merchant_id string, amount double, "
-    "currency string, event_time timestamp, ingest_ms long, is_fraud int, fraud_scenario string"
-)
+#: The input column: each transaction packed by the source (:mod:`packed_records`).
+RECORD_COLUMN = "record"
+#: The output columns: the row's shard, its entry head (without ``feature_ms`` and
+#: ``feature_set``, which the sink appends) and its features, packed as in a feature entry's
+#: ``x`` field (float64 little-endian, in :attr:`StateLayout.columns` order). Two binary
+#: columns cross back to the JVM and into the sink instead of one column a field.
+SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN = "shard", "payload", "features"
 _SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
 _SLOT_VALUE = StructType([StructField("cards", BinaryType(), True)])
-_PASSTHROUGH = ("merchant_id", "amount", "currency", "ingest_ms", "is_fraud", "fraud_scenario")
-_OPTIONAL = ("merchant_category", "channel", "country", "is_fraud", "fraud_scenario")
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class StateLayout:
 
     def output_ddl(self) -> str:
         """Spark schema of the processor's output rows."""
-        return f"{PASSTHROUGH_DDL}, {FEATURES_COLUMN} binary"
+        return f"{SHARD_COLUMN} int, {PAYLOAD_COLUMN} binary, {FEATURES_COLUMN} binary"
 
     @property
     def feature_set(self) -> str:
@@ -102,42 +99,32 @@ class StateLayout:
 
 
 def step_bucket(
-    layout: StateLayout, stored: pa.Table, rows: pd.DataFrame, now_ms: int, ttl_ms: int
+    layout: StateLayout,
+    stored: pa.Table,
+    rows: packed_records.Unpacked,
+    now_ms: int,
+    ttl_ms: int,
 ) -> tuple[pa.Table, pd.DataFrame]:
-    """One bucket's micro-batch: stored cards + new rows → cards to store + output rows."""
-    rows = rows.reset_index(drop=True)
-    # session time zone is UTC; no cache: its check walks the column in Python
-    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True, cache=False)
-    # optional columns that are all null are absent for the feature code
-    absent = [c for c in _OPTIONAL if c in rows.columns and not rows[c].notna().any()]
+    """One bucket's micro-batch: stored cards + its records (:func:`packed_records.unpack`)
+    → cards to store + output rows (row ``k`` of the output is record ``k``'s)."""
     table, matrix = card_state.step_table(
         stored,
-        rows.drop(columns=absent) if absent else rows,
+        rows.users,
+        packed_records.feature_inputs(rows.fixed),
         now_ms,
         ttl_ms,
         layout.buckets,
         layout.slots,
     )
-    return table, _output(layout, rows, matrix)
-
-
-def _output(layout: StateLayout, rows: pd.DataFrame, matrix: np.ndarray) -> pd.DataFrame:
-    """Feature rows (row k of ``matrix`` belongs to row k of ``rows``) with passthrough columns
-    and the features packed in one binary column (:func:`packed_features`).
-
-    Built as one dict of arrays: inserting columns one by one costs more than the features.
-    """
-    columns: dict[str, Any] = {
-        "transaction_id": rows["transaction_id"].to_numpy(),
-        "user_id": rows["user_id"].to_numpy(),
-        "event_time": rows["timestamp"].array,
-    }
-    for name in _PASSTHROUGH:
-        columns[name] = rows[name].to_numpy()
     if matrix.shape[1] != len(layout.columns):
         raise ValueError(f"{matrix.shape[1]} feature columns for {len(layout.columns)} names")
-    columns[FEATURES_COLUMN] = pd.arrays.ArrowExtensionArray(packed_features(matrix))
-    return pd.DataFrame(columns, copy=False)
+    # one dict of arrays: inserting columns one by one costs more than the features
+    out = {
+        SHARD_COLUMN: rows.fixed["shard"].astype(np.int32),
+        PAYLOAD_COLUMN: pd.arrays.ArrowExtensionArray(rows.heads),
+        FEATURES_COLUMN: pd.arrays.ArrowExtensionArray(packed_features(matrix)),
+    }
+    return table, pd.DataFrame(out, copy=False)
 
 
 def packed_features(matrix: np.ndarray) -> pa.Array:
@@ -182,7 +169,8 @@ class CardFeatureProcessor(StatefulProcessor):
     ) -> Iterator[pd.DataFrame]:
         frames = list(rows)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        users = pd.unique(frame["user_id"])
+        records = packed_records.unpack(pa.array(frame[RECORD_COLUMN].to_numpy(), pa.binary()))
+        users = pc.unique(records.users)
         touched = np.unique(card_state.slot_of(users, self.layout.buckets, self.layout.slots))
         stored = []
         for slot in touched.tolist():
@@ -190,11 +178,7 @@ class CardFeatureProcessor(StatefulProcessor):
             stored.append(card_state.from_bytes(None if value is None else bytes(value[0])))
         now_ms = timerValues.getCurrentProcessingTimeInMs()
         table, out = step_bucket(
-            self.layout,
-            pa.concat_tables(stored),
-            frame.drop(columns=[BUCKET_COLUMN]),
-            now_ms,
-            self.ttl_ms,
+            self.layout, pa.concat_tables(stored), records, now_ms, self.ttl_ms
         )
         for slot, value in card_state.by_slot(table, touched.tolist()).items():
             self.slots.updateValue((slot,), (value,))

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -22,33 +23,12 @@ from rtad.common.encoding import (
 )
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import InvalidRecord, Transaction, decode_json
+from rtad.streaming.packed_records import pack
 
-#: Spark DDL of the source's rows: the record contract plus the tx entry's ingest time.
-SOURCE_DDL = (
-    "transaction_id string, timestamp timestamp, user_id string, merchant_id string, "
-    "amount double, currency string, latitude double, longitude double, "
-    "merchant_category string, channel string, country string, is_fraud int, "
-    "fraud_scenario string, ingest_ms long"
-)
-
-ARROW_SCHEMA = pa.schema(
-    [
-        ("transaction_id", pa.string()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("user_id", pa.string()),
-        ("merchant_id", pa.string()),
-        ("amount", pa.float64()),
-        ("currency", pa.string()),
-        ("latitude", pa.float64()),
-        ("longitude", pa.float64()),
-        ("merchant_category", pa.string()),
-        ("channel", pa.string()),
-        ("country", pa.string()),
-        ("is_fraud", pa.int32()),
-        ("fraud_scenario", pa.string()),
-        ("ingest_ms", pa.int64()),
-    ]
-)
+#: Spark DDL of the source's rows: the card (for the state bucket) and the packed transaction
+#: (:mod:`rtad.streaming.packed_records`: its numbers, card and entry head, ingest time included).
+SOURCE_DDL = "user_id string, record binary"
+ARROW_SCHEMA = pa.schema([("user_id", pa.string()), ("record", pa.binary())])
 _LINES = msgspec.json.Decoder(Transaction)
 
 #: An XRANGE entry: its ID and its fields, flat as Redis sends them (``[b"v", b"1", b"d",
@@ -68,32 +48,34 @@ class DeadLetter:
 
 
 def to_record_batch(
-    entries: Sequence[Entry], source_key: str
+    entries: Sequence[Entry], source_key: str, shard: int
 ) -> tuple[pa.RecordBatch, list[DeadLetter]]:
-    """Decode and validate ``entries``: valid ones as one Arrow batch, the rest as dead letters.
+    """Decode and validate ``entries`` of ``shard``: valid ones as one Arrow batch of packed
+    records (:data:`ARROW_SCHEMA`), the rest as dead letters.
 
     The common case — every entry a v1 entry holding a valid record — is decoded in one msgspec
-    call over the payloads as JSON lines and turned into columns by whole-list operations; any
-    failure (or a payload that is not exactly one line) takes the careful path, entry by
-    entry, which finds the bad ones and their reasons.
+    call over the payloads as JSON lines and packed by whole-list operations; any failure (or
+    a payload that is not exactly one line) takes the careful path, entry by entry, which
+    finds the bad ones and their reasons.
     """
     if not entries:
-        return _entry_by_entry(entries, source_key)
+        return _entry_by_entry(entries, source_key, shard)
     ids, fields = zip(*entries, strict=True)
     fast = _all_valid(fields)
     if fast is None:
-        return _entry_by_entry(entries, source_key)
-    # a record's fields are the schema's first columns, in order (a unit test checks it)
-    columns = list(zip(*map(msgspec.structs.astuple, fast), strict=True))
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, ARROW_SCHEMA, strict=False)]
-    arrays.append(_ingest_ms(ids))
-    return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA), []
+        return _entry_by_entry(entries, source_key, shard)
+    return _batch(fast, _ingest_ms(ids), shard), []
 
 
-def _ingest_ms(ids: Sequence[bytes]) -> pa.Array:
+def _batch(records: Sequence[Transaction], ingest_ms: np.ndarray, shard: int) -> pa.RecordBatch:
+    users, packed = pack(records, ingest_ms, shard)
+    return pa.RecordBatch.from_arrays([users, packed], schema=ARROW_SCHEMA)
+
+
+def _ingest_ms(ids: Sequence[bytes]) -> np.ndarray:
     """The milliseconds part of each stream ID (``b"1700000000123-4"`` → 1700000000123)."""
     parts = pc.split_pattern(pa.array(ids, pa.binary()), b"-", max_splits=1)
-    return pc.list_element(parts, 0).cast(pa.string()).cast(pa.int64())
+    return pc.list_element(parts, 0).cast(pa.string()).cast(pa.int64()).to_numpy()
 
 
 def _payloads(fields: Sequence[Fields]) -> list[bytes] | None:
@@ -137,9 +119,10 @@ def _as_mapping(fields: Fields) -> Mapping[bytes, bytes]:
 
 
 def _entry_by_entry(
-    entries: Sequence[Entry], source_key: str
+    entries: Sequence[Entry], source_key: str, shard: int
 ) -> tuple[pa.RecordBatch, list[DeadLetter]]:
-    columns: dict[str, list[object]] = {name: [] for name in ARROW_SCHEMA.names}
+    valid: list[Transaction] = []
+    ingest: list[int] = []
     dead: list[DeadLetter] = []
     for entry_id, raw in entries:
         fields = _as_mapping(raw)
@@ -149,8 +132,6 @@ def _entry_by_entry(
             source = f"{source_key}/{entry_id.decode()}"
             dead.append(DeadLetter(entry_id, str(exc), original_payload(fields), source))
             continue
-        for name in Transaction.__struct_fields__:
-            columns[name].append(getattr(tx, name))
-        columns["ingest_ms"].append(parse_id(entry_id)[0])
-    arrays = [pa.array(columns[f.name], type=f.type) for f in ARROW_SCHEMA]
-    return pa.RecordBatch.from_arrays(arrays, schema=ARROW_SCHEMA), dead
+        valid.append(tx)
+        ingest.append(parse_id(entry_id)[0])
+    return _batch(valid, np.array(ingest, np.int64), shard), dead

@@ -253,7 +253,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 entries = xrange_raw(client, key, f"({after}", piece.upto, READ_CHUNK)
                 if not entries:
                     break
-                batch, dead = to_record_batch(entries, key)
+                batch, dead = to_record_batch(entries, key, piece.shard)
             redis_scripts.deadletter_once(client, dlq_keys, dead)
             if batch.num_rows:
                 yield batch

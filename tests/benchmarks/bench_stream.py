@@ -29,8 +29,8 @@ import redis
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.streaming.feature_sink import feature_entries
 from rtad.streaming.job import source_options, start_query
+from rtad.streaming.packed_records import FIXED, RECORD_DTYPE
 from rtad.streaming.session import build_session
 from rtad.streaming.settings import StreamSettings
 from tests.integration.streaming.txdata import produce, transactions
@@ -39,7 +39,10 @@ RESULTS = Path("bench-results")
 
 
 def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
-    """Source → sink with no features: the Arrow plumbing alone."""
+    """Source → sink with no features: the Arrow plumbing alone (the JVM cuts each packed
+    record's shard and head out of it; the features are empty)."""
+    from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
+
     options = source_options(settings)
     rows = (
         spark.readStream.format("rtad_redis")
@@ -47,14 +50,17 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
         .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
         .load()
     )
-    rows = rows.selectExpr(
-        "transaction_id", "user_id", "merchant_id", "amount", "currency",
-        "timestamp AS event_time", "ingest_ms", "is_fraud", "fraud_scenario",
-        "X'' AS features",
-    )  # fmt: skip
-    # what the job hands the sink, with an empty feature set
-    entries = feature_entries(rows, settings.shards, feature_set_id(()))
-    writer = entries.writeStream.format("rtad_features").options(**options)
+
+    def int32_at(offset: int) -> Any:  # a little-endian int32 of the fixed block
+        return F.conv(F.hex(F.reverse(F.substring("record", offset + 1, 4))), 16, 10).cast("int")
+
+    shard_at, user_len_at = (RECORD_DTYPE.fields[n][1] for n in ("shard", "user_len"))
+    head = F.substring("record", int32_at(user_len_at) + (FIXED + 1), F.lit(2**31 - 1))
+    rows = rows.select(
+        int32_at(shard_at).alias("shard"), head.alias("payload"), F.lit(b"").alias("features")
+    )
+    writer = rows.writeStream.format("rtad_features").options(**options)
+    writer = writer.option("feature_set", feature_set_id(()))
     return writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
 
 
@@ -87,8 +93,8 @@ class ProcessCpu:
         self.redis = psutil.Process(redis_pid)
 
     def sample(self) -> dict[str, dict[int, float]]:
-        jvm = [c for c in psutil.Process().children() if "java" in c.name()]
-        workers = [p for j in jvm for p in j.children(recursive=True) if "python" in p.name()]
+        jvm = [c for c in psutil.Process().children() if _name(c) == "java"]
+        workers = [p for j in jvm for p in _descendants(j) if "python" in _name(p)]
         groups = {"jvm": jvm, "python": workers, "redis": [self.redis]}
         return {name: _cpu_seconds(procs) for name, procs in groups.items()}
 
@@ -99,6 +105,21 @@ class ProcessCpu:
             name: sum(cpu - before[name].get(pid, 0.0) for pid, cpu in after[name].items())
             for name in after
         }
+
+
+def _name(proc: psutil.Process) -> str:
+    """A process's name, "" once it has ended (Python workers come and go during a run)."""
+    try:
+        return proc.name()
+    except psutil.Error:
+        return ""
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:

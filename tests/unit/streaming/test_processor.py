@@ -10,15 +10,19 @@ import pytest
 
 from rtad.common.feature_entry import decode_feature_entry, feature_set_id
 from rtad.streaming import card_state, features
-from rtad.streaming.feature_sink import feature_fields
+from rtad.streaming.feature_sink import finish_payloads, reference_fields
 from rtad.streaming.processor import (
     FEATURES_COLUMN,
+    PAYLOAD_COLUMN,
+    SHARD_COLUMN,
     StateLayout,
     packed_features,
     step_bucket,
     unpacked_features,
 )
 from rtad.streaming.spark_hash import hash_long
+
+from .packing import frame_transactions, heads, ids, packed
 
 NOW = 1_800_000_000_000
 TTL = 3_600_000
@@ -58,10 +62,12 @@ def stored_round_trip(table: pa.Table) -> pa.Table:
 def test_state_round_trips_as_bytes_and_chunks_equal_one_pass() -> None:
     whole = card_rows(9)
     empty = card_state.empty_table()
-    _, one_pass = step_bucket(LOGIC, empty, whole, NOW, TTL)
-    table, first = step_bucket(LOGIC, empty, whole.iloc[:4].copy(), NOW, TTL)
+    _, one_pass = step_bucket(LOGIC, empty, packed(whole), NOW, TTL)
+    table, first = step_bucket(LOGIC, empty, packed(whole.iloc[:4].copy()), NOW, TTL)
     assert table.num_rows == 1 and table["n"].to_pylist() == [4]
-    _, rest = step_bucket(LOGIC, stored_round_trip(table), whole.iloc[4:].copy(), NOW + 1, TTL)
+    _, rest = step_bucket(
+        LOGIC, stored_round_trip(table), packed(whole.iloc[4:].copy()), NOW + 1, TTL
+    )
     chunked = pd.concat([first, rest], ignore_index=True)
     pd.testing.assert_frame_equal(chunked, one_pass)
     assert one_pass.columns[-1] == FEATURES_COLUMN
@@ -71,7 +77,7 @@ def test_state_round_trips_as_bytes_and_chunks_equal_one_pass() -> None:
 def test_the_table_holds_the_same_state_as_the_dict_api() -> None:
     rows = card_rows(40)
     rows["channel"] = ["pos", "online"] * 20
-    table, _ = step_bucket(LOGIC, card_state.empty_table(), rows, NOW, TTL)
+    table, _ = step_bucket(LOGIC, card_state.empty_table(), packed(rows), NOW, TTL)
     state, _ = features.card_step(
         None, rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
     )
@@ -86,27 +92,29 @@ def test_a_bucket_of_interleaved_cards_equals_each_card_alone() -> None:
     b["latitude"] = 40.4  # another city
     mixed = pd.concat([a, b]).sort_values("timestamp", kind="stable").reset_index(drop=True)
     empty = card_state.empty_table()
-    table, together = step_bucket(LOGIC, empty, mixed, NOW, TTL)
+    table, together = step_bucket(LOGIC, empty, packed(mixed), NOW, TTL)
     assert sorted(table["user_id"].to_pylist()) == ["card-a", "card-b"]
-    _, alone_a = step_bucket(LOGIC, empty, a, NOW, TTL)
-    _, alone_b = step_bucket(LOGIC, empty, b, NOW, TTL)
-    by_id = together.set_index("transaction_id")
+    _, alone_a = step_bucket(LOGIC, empty, packed(a), NOW, TTL)
+    _, alone_b = step_bucket(LOGIC, empty, packed(b), NOW, TTL)
+    by_id = together.set_index(pd.Index(ids(together)))
     for alone in (alone_a, alone_b):
         pd.testing.assert_frame_equal(
-            by_id.loc[alone["transaction_id"]].reset_index(), alone, check_like=True
+            by_id.loc[ids(alone)].reset_index(drop=True), alone, check_like=True
         )
 
 
 def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
     empty = card_state.empty_table()
-    table, _ = step_bucket(LOGIC, empty, card_rows(3, user="old"), NOW, TTL)
-    table, _ = step_bucket(LOGIC, table, card_rows(3, user="recent"), NOW + TTL // 2, TTL)
+    table, _ = step_bucket(LOGIC, empty, packed(card_rows(3, user="old")), NOW, TTL)
+    table, _ = step_bucket(LOGIC, table, packed(card_rows(3, user="recent")), NOW + TTL // 2, TTL)
     # within the TTL of both: "old" is untouched and kept as it was
-    later, _ = step_bucket(LOGIC, table, card_rows(1, user="other"), NOW + TTL - 1, TTL)
+    later, _ = step_bucket(LOGIC, table, packed(card_rows(1, user="other")), NOW + TTL - 1, TTL)
     assert sorted(later["user_id"].to_pylist()) == ["old", "other", "recent"]
     assert later.filter(pa.compute.equal(later["user_id"], "old"))["n"].to_pylist() == [3]
     # "old" is idle for the TTL: dropped; it comes back as a new card
-    after, out = step_bucket(LOGIC, later, card_rows(1, start=9, user="old"), NOW + TTL, TTL)
+    after, out = step_bucket(
+        LOGIC, later, packed(card_rows(1, start=9, user="old")), NOW + TTL, TTL
+    )
     count = features.FEATURE_COLUMNS.index("history_log_count")
     assert unpacked_features(out[FEATURES_COLUMN], len(LOGIC.columns))[:, count].tolist() == [0.0]
     assert after.filter(pa.compute.equal(after["user_id"], "old"))["n"].to_pylist() == [1]
@@ -117,7 +125,7 @@ def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
 def test_slots_split_and_rejoin_the_same_cards() -> None:
     layout = StateLayout(buckets=4, slots=8)
     rows = pd.concat([card_rows(2, user=f"card-{k}") for k in range(30)], ignore_index=True)
-    table, _ = step_bucket(layout, card_state.empty_table(), rows, NOW, TTL)
+    table, _ = step_bucket(layout, card_state.empty_table(), packed(rows), NOW, TTL)
     slots = card_state.slot_of(table["user_id"].to_pylist(), 4, 8)
     assert table["slot"].to_pylist() == slots.tolist() and len(set(slots.tolist())) > 1
     values = card_state.by_slot(table, sorted(set(slots.tolist())))
@@ -146,10 +154,11 @@ def test_many_batches_equal_batch_features(cards: int) -> None:
     rows = rows.sort_values("timestamp", kind="stable", ignore_index=True)
     table, parts = card_state.empty_table(), []
     for k, chunk in enumerate(np.array_split(np.arange(len(rows)), 5)):
-        table, out = step_bucket(LOGIC, table, rows.iloc[chunk].copy(), NOW + k, TTL)
+        table, out = step_bucket(LOGIC, table, packed(rows.iloc[chunk].copy()), NOW + k, TTL)
         table = stored_round_trip(table)
         parts.append(out)
-    streamed = pd.concat(parts, ignore_index=True).set_index("transaction_id")
+    streamed = pd.concat(parts, ignore_index=True)
+    streamed = streamed.set_index(pd.Index(ids(streamed)))
     expected = features.batch_features(
         rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
     ).set_index("transaction_id")
@@ -157,12 +166,16 @@ def test_many_batches_equal_batch_features(cards: int) -> None:
     np.testing.assert_array_equal(got, expected[list(features.FEATURE_COLUMNS)])
 
 
-def test_output_keeps_passthrough_columns_of_each_row() -> None:
+def test_output_keeps_each_rows_head_and_shard() -> None:
     rows = card_rows(3, labels=True)
-    _, out = step_bucket(LOGIC, card_state.empty_table(), rows, NOW, TTL)
-    assert out["ingest_ms"].tolist() == rows["ingest_ms"].tolist()
-    assert out["amount"].tolist() == rows["amount"].tolist()
-    assert str(out["event_time"].dt.tz) == "UTC"
+    _, out = step_bucket(LOGIC, card_state.empty_table(), packed(rows, shard=3), NOW, TTL)
+    assert list(out.columns) == [SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN]
+    assert out[SHARD_COLUMN].tolist() == [3, 3, 3]
+    got = heads(out)
+    assert [h["ingest_ms"] for h in got] == rows["ingest_ms"].tolist()
+    assert [h["amount"] for h in got] == rows["amount"].tolist()
+    assert [h["transaction_id"] for h in got] == rows["transaction_id"].tolist()
+    assert got[0]["event_time"] == "2026-01-05T10:00:00Z" and "timestamp" not in got[0]
 
 
 def test_packed_features_keep_every_double_bit_for_bit() -> None:
@@ -174,26 +187,31 @@ def test_packed_features_keep_every_double_bit_for_bit() -> None:
     assert len(packed_features(np.empty((0, 4)))) == 0
 
 
-def test_feature_entry_matches_the_contract() -> None:
+def test_feature_entries_are_the_reference_bytes() -> None:
     empty = card_state.empty_table()
-    _, out = step_bucket(LOGIC, empty, card_rows(2, labels=True), NOW, TTL)
-    _, plain = step_bucket(LOGIC, empty, card_rows(1), NOW, TTL)
-    table = pa.Table.from_pandas(pd.concat([out, plain], ignore_index=True), preserve_index=False)
+    labelled, plain = card_rows(2, labels=True), card_rows(1, start=5)
+    plain["channel"] = "atm"
+    _, out = step_bucket(LOGIC, empty, packed(labelled), NOW, TTL)
+    _, more = step_bucket(LOGIC, empty, packed(plain), NOW, TTL)
+    out = pd.concat([out, more], ignore_index=True)
     names = LOGIC.columns
+    payloads = finish_payloads(pa.array(out[PAYLOAD_COLUMN].tolist()), 1234, LOGIC.feature_set)
+    xs = unpacked_features(out[FEATURES_COLUMN], len(names))
+    records = frame_transactions(pd.concat([labelled, plain], ignore_index=True))
+    ingest = [*labelled["ingest_ms"], *plain["ingest_ms"]]
+    for payload, x, tx, ms in zip(payloads.to_pylist(), xs, records, ingest, strict=True):
+        assert payload == reference_fields(tx, ms, x, names, 1234)[b"d"]
     known = {feature_set_id(names): names}
-    batch = table.combine_chunks().to_batches()[0]
-    fields = [f for _, f in feature_fields(batch, names, 1234)]
-    assert all(list(f) == [b"v", b"d", b"x"] and f[b"v"] == b"2" for f in fields)
-    assert all(len(f[b"x"]) == 8 * len(names) for f in fields)
-    assert orjson.loads(fields[0][b"d"])["feature_set"] == LOGIC.feature_set
-    entries = [decode_feature_entry(f, known) for f in fields]
-    assert entries[0]["event_time"] == "2026-01-05T10:00:00Z"
-    assert entries[0]["feature_ms"] == 1234 and entries[0]["ingest_ms"] == 1_700_000_000_000
-    assert entries[0]["is_fraud"] == 1 and entries[0]["fraud_scenario"] == "scam"
-    assert list(entries[0]["features"]) == list(features.FEATURE_COLUMNS)
-    first = unpacked_features(table[FEATURES_COLUMN], len(names))[0]
-    assert list(entries[0]["features"].values()) == first.tolist()
-    assert "is_fraud" not in entries[2] and "fraud_scenario" not in entries[2]
+    entry = decode_feature_entry(
+        {b"v": b"2", b"d": payloads[0].as_py(), b"x": xs[0].tobytes()}, known
+    )
+    # decoding found the set by its id: the head names LOGIC's feature set
+    assert entry["event_time"] == "2026-01-05T10:00:00Z"
+    assert entry["feature_ms"] == 1234 and entry["ingest_ms"] == 1_700_000_000_000
+    assert entry["is_fraud"] == 1 and entry["fraud_scenario"] == "scam"
+    assert list(entry["features"]) == list(features.FEATURE_COLUMNS)
+    last = orjson.loads(payloads[2].as_py())
+    assert "is_fraud" not in last and "fraud_scenario" not in last and last["channel"] == "atm"
 
 
 @pytest.mark.parametrize("buckets", [1, 2, 4, 16, 64])

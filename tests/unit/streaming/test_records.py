@@ -10,7 +10,7 @@ import pytest
 
 from rtad.common.encoding import encode
 from rtad.common.runtime import paused_gc
-from rtad.common.schema import Transaction
+from rtad.streaming.packed_records import unpack
 from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
 from rtad.streaming.redis_source import shard_limits
 
@@ -26,19 +26,51 @@ VALID = {
 }
 
 
-def test_valid_entries_become_rows_with_utc_time_and_ingest_ms() -> None:
+def heads(batch) -> list[dict]:
+    """The entry heads packed in a source batch."""
+    return [orjson.loads(h) for h in unpack(batch.column("record")).heads.to_pylist()]
+
+
+def test_valid_entries_become_packed_rows_with_utc_time_and_ingest_ms() -> None:
     entries = [
         (b"1700000000123-0", encode(VALID)),
-        (b"1700000000456-7", encode({**VALID, "is_fraud": 1})),
+        (b"1700000000456-7", encode({**VALID, "is_fraud": 1, "channel": "atm"})),
     ]
-    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    batch, dead = to_record_batch(entries, "rtad:tx:{2}", 2)
     assert dead == []
     assert batch.schema == ARROW_SCHEMA
-    rows = batch.to_pylist()
-    assert rows[0]["timestamp"] == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    assert rows[0]["ingest_ms"] == 1700000000123
-    assert rows[0]["is_fraud"] is None and rows[1]["is_fraud"] == 1
-    assert rows[0]["channel"] is None  # optional fields may be absent
+    assert batch.column("user_id").to_pylist() == ["u1", "u1"]
+    rows = unpack(batch.column("record"))
+    nine_utc = datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp() * 1000
+    assert rows.fixed["t"].tolist() == [nine_utc, nine_utc]
+    assert rows.fixed["amount"].tolist() == [12.5, 12.5]
+    assert rows.fixed["shard"].tolist() == [2, 2] and rows.users.to_pylist() == ["u1", "u1"]
+    first, second = heads(batch)
+    assert first["event_time"] == VALID["timestamp"]  # as the producer wrote it
+    assert first["ingest_ms"] == 1700000000123 and second["ingest_ms"] == 1700000000456
+    assert "is_fraud" not in first and second["is_fraud"] == 1
+    # an optional field absent from the record is absent from the head and hashes to 0
+    assert "channel" not in first and rows.fixed["channel"].tolist()[0] == 0
+    assert rows.fixed["channel"].tolist()[1] != 0
+
+
+def test_a_timestamp_key_inside_a_string_never_moves_the_event_time() -> None:
+    tricky = {**VALID, "transaction_id": 'x"timestamp":"y', "merchant_id": '"timestamp":'}
+    batch, dead = to_record_batch([(b"7-0", encode(tricky))], "rtad:tx:{0}", 0)
+    assert dead == []
+    (head,) = heads(batch)
+    assert head["transaction_id"] == tricky["transaction_id"]
+    assert head["merchant_id"] == tricky["merchant_id"]
+    assert head["event_time"] == VALID["timestamp"] and "timestamp" not in head
+
+
+def test_user_ids_of_any_length_and_script_unpack_as_written() -> None:
+    users = ["u", "card-12345678", "x" * 128, "Zoë-Łódź-東京", 'a"b\\c']
+    entries = [(f"{i}-0".encode(), encode({**VALID, "user_id": u})) for i, u in enumerate(users)]
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}", 0)
+    assert dead == []
+    assert unpack(batch.column("record")).users.to_pylist() == users
+    assert [h["user_id"] for h in heads(batch)] == users
 
 
 def test_bad_entries_are_dead_lettered_with_reason_payload_and_source() -> None:
@@ -50,7 +82,7 @@ def test_bad_entries_are_dead_lettered_with_reason_payload_and_source() -> None:
         (b"5-0", encode({**VALID, "currency": "XXZ"})),
         (b"6-0", encode(VALID)),
     ]
-    batch, dead = to_record_batch(entries, "rtad:tx:{2}")
+    batch, dead = to_record_batch(entries, "rtad:tx:{2}", 2)
     assert batch.num_rows == 1
     assert [d.entry_id for d in dead] == [b"1-0", b"2-0", b"3-0", b"4-0", b"5-0"]
     assert "malformed JSON" in dead[0].reason and dead[0].payload == b"{oops"
@@ -72,9 +104,9 @@ def test_a_payload_spanning_lines_never_shifts_records_between_entries() -> None
     # the second one's fields taken from the first entry: the careful path must catch it
     first = orjson.dumps(VALID) + b"\n" + orjson.dumps({**VALID, "transaction_id": "t9"})
     entries = [(b"1-0", {b"v": b"1", b"d": first}), (b"2-0", encode(VALID))]
-    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}", 0)
     assert [d.entry_id for d in dead] == [b"1-0"]
-    assert batch.to_pylist()[0]["ingest_ms"] == 2
+    assert heads(batch)[0]["ingest_ms"] == 2
 
 
 def test_two_records_in_one_entry_beside_an_empty_one_never_shift_rows() -> None:
@@ -86,16 +118,16 @@ def test_two_records_in_one_entry_beside_an_empty_one_never_shift_rows() -> None
         (b"2-0", {b"v": b"1", b"d": b""}),
         (b"3-0", encode({**VALID, "transaction_id": "t3"})),
     ]
-    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}", 0)
     assert [d.entry_id for d in dead] == [b"1-0", b"2-0"]
-    assert batch.to_pylist()[0]["transaction_id"] == "t3"
-    assert batch.to_pylist()[0]["ingest_ms"] == 3
+    assert heads(batch)[0]["transaction_id"] == "t3"
+    assert heads(batch)[0]["ingest_ms"] == 3
 
 
 def test_one_bad_entry_among_many_is_the_only_dead_letter() -> None:
     entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(50)]
     entries[17] = (b"17-0", encode({**VALID, "amount": -1}))
-    batch, dead = to_record_batch(entries, "rtad:tx:{0}")
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}", 0)
     assert [d.entry_id for d in dead] == [b"17-0"] and "amount" in dead[0].reason
     assert batch.num_rows == 49
 
@@ -109,34 +141,28 @@ def test_flat_entries_give_the_same_rows_and_dead_letters_as_mapped_ones() -> No
     entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(9)]
     entries[3] = (b"3-0", {b"d": encode(VALID)[b"d"], b"v": b"1"})  # other order: still valid
     entries[4] = (b"4-0", {**encode(VALID), b"extra": b"x"})  # extra field: still valid
-    mapped = to_record_batch(entries, "rtad:tx:{0}")
+    mapped = to_record_batch(entries, "rtad:tx:{0}", 0)
     assert mapped[1] == [] and mapped[0].num_rows == 9
-    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}") == mapped
+    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}", 0) == mapped
     entries[6] = (b"6-0", {b"v": b"2", b"d": b"{}"})
     entries[7] = (b"7-0", encode({**VALID, "amount": -1}))
     entries[8] = (b"8-0", {b"v": b"1", b"x": b"y"})  # four flat fields, but not v 1 d ...
-    mapped = to_record_batch(entries, "rtad:tx:{0}")
+    mapped = to_record_batch(entries, "rtad:tx:{0}", 0)
     assert [d.entry_id for d in mapped[1]] == [b"6-0", b"7-0", b"8-0"]
-    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}") == mapped
+    assert to_record_batch([(i, flat(f)) for i, f in entries], "rtad:tx:{0}", 0) == mapped
 
 
 def test_a_repeated_field_keeps_its_last_value_as_redis_py_did() -> None:
     fields = [b"v", b"1", b"d", b"{oops", b"d", orjson.dumps(VALID)]
-    batch, dead = to_record_batch([(b"5-0", fields)], "rtad:tx:{0}")
-    assert dead == [] and batch.to_pylist()[0]["transaction_id"] == "t1"
-
-
-def test_record_fields_are_the_first_arrow_columns_in_order() -> None:
-    # the fast path turns whole records into the leading columns by position
-    assert Transaction.__struct_fields__ == tuple(ARROW_SCHEMA.names[:-1])
-    assert ARROW_SCHEMA.names[-1] == "ingest_ms"
+    batch, dead = to_record_batch([(b"5-0", fields)], "rtad:tx:{0}", 0)
+    assert dead == [] and heads(batch)[0]["transaction_id"] == "t1"
 
 
 def test_ingest_ms_is_the_millisecond_part_of_any_stream_id() -> None:
     ids = [b"0-0", b"1700000000123-4", b"99999999999999-18446744073709551615"]
     entries = [(i, flat(encode(VALID))) for i in ids]
-    batch, _ = to_record_batch(entries, "rtad:tx:{0}")
-    assert batch.column("ingest_ms").to_pylist() == [0, 1700000000123, 99999999999999]
+    batch, _ = to_record_batch(entries, "rtad:tx:{0}", 0)
+    assert [h["ingest_ms"] for h in heads(batch)] == [0, 1700000000123, 99999999999999]
 
 
 def test_paused_gc_restores_the_collector_as_it_was() -> None:
