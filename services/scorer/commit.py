@@ -5,43 +5,52 @@ none of it does: a worker killed before EXEC leaves its entries pending, another
 them and scores them; a worker killed after EXEC has nothing left to redo. The shard's hash tag
 keeps every key of the transaction in one Redis Cluster slot.
 
-The score and alert entries are appended by a small Lua script queued inside the MULTI, one
-``EVAL`` for the whole shard: queueing one ``XADD`` per transaction measured ~125k entries/s
-(redis-py packs and parses every command), one ``EVAL`` ~225k/s on the same machine. ``EVAL``
-(not ``EVALSHA``) because a missing script inside MULTI would fail alone while the XACK
-went through. The transaction is packed here in the Redis wire format (RESP), the thousands
-of payloads and IDs with a few whole-list operations, and sent on a pooled connection: redis-py
-packs each argument in Python (~1 µs), which made the commit thread hold the GIL that long
-for every transaction.
+The score and alert entries are appended, and the shard's counters of ``/v1/stats`` added,
+by one ``EVAL`` of a small Lua script queued inside the MULTI: queueing one ``XADD`` per
+transaction measured ~125k entries/s (redis-py packs and parses every command), one ``EVAL``
+~225k/s on the same machine; the counters were some 25 ``HINCRBY`` a shard, each a command to
+pack, queue and read a reply of. ``EVAL`` (not ``EVALSHA``) because a missing script inside
+MULTI would fail alone while the XACK went through. The transactions of every shard of a
+batch are packed here in the Redis wire format (RESP), the thousands of payloads and IDs with
+a few whole-list operations, and sent in one write on a pooled connection (one round trip a
+batch; each MULTI/EXEC is still its own transaction): redis-py packs each argument in Python
+(~1 µs), which made the commit thread hold the GIL that long for every transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import redis
 
-from rtad.common.encoding import as_bytes, deadletter_fields
-from rtad.common.resp import exchange, pack_command, pooled_connection
+from rtad.common.encoding import deadletter_fields
+from rtad.common.resp import exchange_all, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
 from rtad.scorer.batch import ShardOutput
 from rtad.scorer.stats_store import queue_counters
 
 STAGE = "scorer"
 
-#: KEYS[1] scores, KEYS[2] alerts; ARGV[1] = n scores, ARGV[2..n+1] scores, the rest alerts.
+#: KEYS[1] scores, KEYS[2] alerts, KEYS[3..] counter hashes. ARGV[1] = n scores, ARGV[2] = n
+#: alerts, then the payloads; then for each counter hash: its number of fields, its TTL in
+#: seconds (0: none), and its field/amount pairs.
 APPEND_SCRIPT = """
-local n = tonumber(ARGV[1])
-for i = 2, n + 1 do
-  redis.call('XADD', KEYS[1], '*', 'v', '1', 'd', ARGV[i])
-end
-for i = n + 2, #ARGV do
-  redis.call('XADD', KEYS[2], '*', 'v', '1', 'd', ARGV[i])
+local n, a = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, n + 2 do redis.call('XADD', KEYS[1], '*', 'v', '1', 'd', ARGV[i]) end
+for i = n + 3, n + a + 2 do redis.call('XADD', KEYS[2], '*', 'v', '1', 'd', ARGV[i]) end
+local i = n + a + 3
+for k = 3, #KEYS do
+  local fields, ttl = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  for j = i + 2, i + 2 * fields, 2 do redis.call('HINCRBY', KEYS[k], ARGV[j], ARGV[j + 1]) end
+  if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+  i = i + 2 + 2 * fields
 end
 return n
 """
 _SCRIPT = APPEND_SCRIPT.encode()
+_MULTI, _EXEC = pack_command(b"MULTI"), pack_command(b"EXEC")
 
 
 class _BulkHeads(dict[int, bytes]):
@@ -63,65 +72,114 @@ _heads = _BulkHeads()
 def pack_many(head: Sequence[bytes], tail: Sequence[bytes]) -> bytes:
     """One command: the few ``head`` arguments, then the many ``tail`` ones (all bytes).
 
-    The tail goes through C-level ``map`` and one ``join``: no Python code per argument.
-
     >>> pack_many([b"XACK", b"k", b"g"], [b"1-1", b"1-2"]) == pack_command(
     ...     b"XACK", b"k", b"g", b"1-1", b"1-2")
     True
     """
+    return b"".join(pack_many_parts(head, tail))
+
+
+def pack_many_parts(head: Sequence[bytes], tail: Sequence[bytes]) -> list[bytes]:
+    """:func:`pack_many`'s bytes in a few pieces, joined once with the rest of the batch.
+
+    The tail goes through C-level ``map`` and one ``join``: no Python code per argument.
+    """
     if not tail:
-        return pack_command(*head)
+        return [pack_command(*head)]
     parts: list[bytes] = [b""] * (2 * len(tail))
     parts[0::2] = map(_heads.__getitem__, map(len, tail))
     parts[1::2] = tail
     start = b"*%d\r\n" % (len(head) + len(tail))
     start += b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in head)
-    return start + b"\r\n".join(parts) + b"\r\n"
+    return [start, b"\r\n".join(parts), b"\r\n"]
 
 
 class PackedTransaction:
-    """Commands packed for one MULTI/EXEC (what :func:`queue_counters` calls on a pipeline)."""
+    """Commands packed for one MULTI/EXEC."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = [pack_command(b"MULTI")]
+        self.parts: list[bytes] = [_MULTI]
         self.queued = 0
 
-    def add(self, packed: bytes) -> None:
-        self.parts.append(packed)
+    def add(self, *pieces: bytes) -> None:
+        """Queue one packed command (in one or more pieces)."""
+        self.parts += pieces
         self.queued += 1
-
-    def command(self, *args: str | bytes | int) -> None:
-        self.add(pack_command(*map(as_bytes, args)))
-
-    def hincrby(self, key: str, field: str, amount: int) -> None:
-        self.command(b"HINCRBY", key, field, amount)
-
-    def expire(self, key: str, seconds: int) -> None:
-        self.command(b"EXPIRE", key, seconds)
 
     def execute(self, client: redis.Redis) -> list[Any]:
         """Send MULTI … EXEC on a pooled connection; the EXEC results, or the first error."""
-        self.parts.append(pack_command(b"EXEC"))
-        with pooled_connection(client) as conn:
-            results: Any = exchange(conn, [b"".join(self.parts)], self.queued + 2)
-        if results is None:
-            raise redis.WatchError("EXEC aborted")
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return list(results)
+        return execute_all(client, [self])[0]
+
+
+def execute_all(client: redis.Redis, transactions: Sequence[PackedTransaction]) -> list[list[Any]]:
+    """Send every transaction in one write and read every reply: the EXEC results of each.
+
+    Each MULTI/EXEC is still a transaction of its own (Redis runs them one after the other);
+    a batch's shards only share the round trip. The first error is raised once every reply
+    is read, so the connection stays in step.
+    """
+    if not transactions:
+        return []
+    data = b"".join(chain.from_iterable(chain(tx.parts, (_EXEC,)) for tx in transactions))
+    with pooled_connection(client) as conn:
+        replies = exchange_all(conn, [data], sum(tx.queued + 2 for tx in transactions))
+    results, end = [], 0
+    for tx in transactions:
+        end += tx.queued + 2
+        results.append(_exec_results(replies[end - 1]))
+    return results
+
+
+def _exec_results(reply: Any) -> list[Any]:
+    if reply is None:
+        raise redis.WatchError("EXEC aborted")
+    for result in reply:
+        if isinstance(result, Exception):
+            raise result
+    return list(reply)
+
+
+class _Counters:
+    """What :func:`queue_counters` adds, gathered for the shard's ``EVAL`` (its ARGV tail)."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[bytes]] = {}
+        self.ttl: dict[str, int] = {}
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self.fields.setdefault(key, []).extend((field.encode(), b"%d" % amount))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.fields.setdefault(key, [])
+        self.ttl[key] = seconds
+
+    def keys(self) -> list[bytes]:
+        return [key.encode() for key in self.fields]
+
+    def args(self) -> list[bytes]:
+        """Per hash (in the order of :meth:`keys`): its field count, TTL, field/amount pairs."""
+        out: list[bytes] = []
+        for key, pairs in self.fields.items():
+            out += (b"%d" % (len(pairs) // 2), b"%d" % self.ttl.get(key, 0), *pairs)
+        return out
 
 
 def queue_shard(
     tx: PackedTransaction, names: StreamNames, group: str, out: ShardOutput, now_ms: int
 ) -> None:
-    """Queue one shard's writes and its XACK on a transaction."""
+    """Queue one shard's writes, counters and XACK on a transaction."""
     shard = out.shard
     features = names.key("features", shard)
     if out.scores:
-        keys = [names.key("scores", shard).encode(), names.key("alerts", shard).encode()]
-        head = [b"EVAL", _SCRIPT, b"2", *keys, b"%d" % len(out.scores)]
-        tx.add(pack_many(head, out.scores + out.alerts))
+        counters = _Counters()
+        labelled = dict(out.labelled)
+        counts = (out.scored, out.anomalies, out.latency_counts, labelled)
+        queue_counters(counters, names, shard, now_ms, *counts)
+        streams = [names.key("scores", shard).encode(), names.key("alerts", shard).encode()]
+        keys = [*streams, *counters.keys()]
+        sizes = [b"%d" % len(out.scores), b"%d" % len(out.alerts)]
+        head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *sizes]
+        tx.add(*pack_many_parts(head, out.scores + out.alerts + counters.args()))
     deadletter = names.key("deadletter", shard).encode()
     for entry_id, _code, reason, payload in out.deadletters:
         source = f"{features}/{entry_id.decode()}"
@@ -129,26 +187,29 @@ def queue_shard(
         tx.add(pack_command(b"XADD", deadletter, b"*", *(p for kv in fields.items() for p in kv)))
     ack = out.ack + [dead[0] for dead in out.deadletters]
     if ack:
-        tx.add(pack_many([b"XACK", features.encode(), group.encode()], ack))
-    if out.scores:
-        queue_counters(
-            tx,
-            names,
-            shard,
-            now_ms,
-            out.scored,
-            out.anomalies,
-            out.latency_counts,
-            dict(out.labelled),
-        )
+        tx.add(*pack_many_parts([b"XACK", features.encode(), group.encode()], ack))
+
+
+def commit_shards(
+    client: redis.Redis,
+    names: StreamNames,
+    group: str,
+    outputs: Sequence[ShardOutput],
+    now_ms: int,
+) -> list[list[Any]]:
+    """Run one MULTI/EXEC per shard with something to write, all in one round trip."""
+    transactions = []
+    for out in outputs:
+        if out.scores or out.deadletters:
+            tx = PackedTransaction()
+            queue_shard(tx, names, group, out, now_ms)
+            transactions.append(tx)
+    return execute_all(client, transactions)
 
 
 def commit_shard(
     client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
 ) -> list[Any]:
     """Run one shard's MULTI/EXEC; returns the EXEC results."""
-    if not (out.scores or out.deadletters):
-        return []
-    tx = PackedTransaction()
-    queue_shard(tx, names, group, out, now_ms)
-    return tx.execute(client)
+    results = commit_shards(client, names, group, [out], now_ms)
+    return results[0] if results else []

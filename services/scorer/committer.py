@@ -23,7 +23,7 @@ import redis
 
 from rtad.common.streams import StreamNames
 from rtad.scorer.batch import BatchResult
-from rtad.scorer.commit import commit_shard
+from rtad.scorer.commit import commit_shards
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,6 @@ class Committer:
         if waited_ms > self.fence_ms:
             log.warning("batch took %.0f ms (> claim idle): left to its next owner", waited_ms)
             return
-        for out in job.result.shards.values():
-            commit_shard(self.client, self.names, self.group, out, job.now_ms)
+        shards = list(job.result.shards.values())
+        commit_shards(self.client, self.names, self.group, shards, job.now_ms)
         self.on_committed(job, time.perf_counter() - job.started)

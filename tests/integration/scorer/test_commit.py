@@ -12,8 +12,8 @@ import redis
 from rtad.common.resp import pack_command
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import ShardOutput
-from rtad.scorer.commit import PackedTransaction, commit_shard
-from rtad.scorer.stats_store import totals_key
+from rtad.scorer.commit import PackedTransaction, commit_shard, commit_shards
+from rtad.scorer.stats_store import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 
 pytestmark = pytest.mark.redis
 
@@ -53,6 +53,15 @@ def test_a_shard_commit_writes_everything_and_acknowledges_in_one_transaction(
     totals = redis_client.hgetall(totals_key(names, 2))
     assert totals[b"scored"] == b"5" and totals[b"anomalies"] == b"1"
     assert totals[b"label:card_testing:detected"] == b"1"
+    assert totals[b"label:genuine:count"] == b"4" and b"label:genuine:detected" not in totals
+    bucket = bucket_key(names, 2, bucket_start(1_700_000_000_000))
+    assert redis_client.hgetall(bucket) == {
+        b"scored": b"5",
+        b"anomalies": b"1",
+        b"lat1": b"2",
+        b"lat4": b"1",
+    }
+    assert 0 < redis_client.ttl(bucket) <= SERIES_TTL_S
 
 
 def test_a_command_refused_at_queue_time_aborts_the_whole_transaction(
@@ -75,3 +84,29 @@ def test_an_error_inside_exec_raises(redis_client: redis.Redis, names: StreamNam
     out = ShardOutput(1, scores=[b"{}"], ack=[])
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+
+
+def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_transaction(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """One shard's failing EXEC neither stops nor undoes the others, and the error is raised."""
+    ids = {shard: _pending_features(redis_client, names, shard, 3) for shard in (0, 1, 3)}
+    redis_client.set(names.key("alerts", 1), "not a stream")  # shard 1's script fails there
+    outputs = [
+        ShardOutput(
+            shard,
+            scores=[orjson.dumps({"transaction_id": f"t{shard}-{i}"}) for i in range(3)],
+            alerts=[b"{}"],
+            ack=ids[shard],
+            anomalies=1,
+        )
+        for shard in (0, 1, 3)
+    ]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        commit_shards(redis_client, names, SCORER_GROUP, outputs, 1_700_000_000_000)
+    for shard in (0, 3):
+        assert redis_client.xlen(names.key("scores", shard)) == 3
+        assert redis_client.xpending(names.key("features", shard), SCORER_GROUP)["pending"] == 0
+        assert redis_client.hget(totals_key(names, shard), "scored") == b"3"
+    assert redis_client.hget(totals_key(names, 1), "scored") is None  # its script stopped
+    assert redis_client.ping()  # every reply was read: the pooled connection is in step
