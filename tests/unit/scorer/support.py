@@ -18,6 +18,9 @@ from rtad.ml.data import load_transactions
 from rtad.ml.train import train
 from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
+#: The record's optional text fields, carried in the feature entry's head when present.
+OPTIONAL_FIELDS = ("merchant_category", "channel", "country")
+
 
 def write_transactions(path: Path, seed: int = 0, count: int = 3000) -> Path:
     """Simulated labelled transactions (the generator's simulator) as a JSONL file."""
@@ -41,21 +44,24 @@ def feature_rows(tx: pd.DataFrame, ingest_ms: int | None = None) -> list[dict[st
     rows = []
     for rec in tx.to_dict("records"):
         f = feats.loc[rec["transaction_id"]]
+        # the head the Spark job writes: the whole record (its zone kept), then the times
         row = {
             "transaction_id": rec["transaction_id"],
+            "event_time": rec["timestamp"].tz_convert("Europe/Berlin").isoformat(),
             "user_id": rec["user_id"],
             "merchant_id": rec["merchant_id"],
             "amount": float(rec["amount"]),
             "currency": rec["currency"],
-            "event_time": rec["timestamp"].isoformat(),
-            "ingest_ms": ingest,
-            "feature_ms": ingest,
-            "features": {name: float(f[name]) for name in FEATURE_COLUMNS},
+            "latitude": float(rec["latitude"]),
+            "longitude": float(rec["longitude"]),
         }
+        row |= {k: rec[k] for k in OPTIONAL_FIELDS if isinstance(rec.get(k), str) and rec[k]}
         if "is_fraud" in rec and not pd.isna(rec["is_fraud"]):
             row["is_fraud"] = int(rec["is_fraud"])
             scenario = rec.get("fraud_scenario")
             row["fraud_scenario"] = "genuine" if pd.isna(scenario) or not scenario else scenario
+        row |= {"ingest_ms": ingest, "feature_ms": ingest}
+        row["features"] = {name: float(f[name]) for name in FEATURE_COLUMNS}
         rows.append(row)
     return rows
 

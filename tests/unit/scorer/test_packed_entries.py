@@ -22,6 +22,23 @@ from tests.unit.scorer.support import packed_fields
 #: Another order of the features, with one the model does not use: read by name all the same.
 SHUFFLED = (*reversed(FEATURE_COLUMNS), "extra")
 UNKNOWN_SET = "000000000000"
+#: A score entry's fields, in order (is_fraud and fraud_scenario only when known).
+SCORE_FIELDS = (
+    "transaction_id",
+    "user_id",
+    "score",
+    "is_anomaly",
+    "threshold",
+    "model_version",
+    "reasons",
+    "event_time",
+    "ingest_ms",
+    "scored_ms",
+    "amount",
+    "merchant_id",
+    "is_fraud",
+    "fraud_scenario",
+)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +105,33 @@ def test_a_batch_of_both_encodings_is_decoded_entry_by_entry(
     assert result.scored == 300
     plain = _shards([_plain(i, r) for i, r in enumerate(rows)])
     _same_writes(result, build_batch(plain, model, now, sets))
+
+
+def _reshaped_head(fields: list) -> list:
+    """The same entry, its head's fields in reverse order and with fields no reader knows."""
+    head = orjson.loads(fields[3])
+    head = dict(reversed(head.items())) | {"device": {"id": "d-1", "tags": [1, 2]}, "z": None}
+    return [*fields[:3], orjson.dumps(head), *fields[4:]]
+
+
+def test_score_entries_hold_their_fields_whatever_else_the_head_holds(
+    model: Any, sets: FeatureSets, scorer_rows: list[dict]
+) -> None:
+    """The head is the whole record (the Spark job adds to it): a score entry takes its fields
+    by name, keeps event_time's zone as written, and passes nothing else on."""
+    rows = scorer_rows[:200]
+    entries = [_packed(i, r) for i, r in enumerate(rows)]
+    reshaped = [(entry_id, _reshaped_head(fields)) for entry_id, fields in entries]
+    names = tuple(model.feature_names)
+    assert decode_at_once(_shards(reshaped), names, sets.get) is not None  # the one-call path
+    now = rows[0]["ingest_ms"] + 100
+    result = build_batch(_shards(reshaped), model, now, sets)
+    _same_writes(result, build_batch(_shards(entries), model, now, sets))
+    scores = [orjson.loads(p) for out in result.shards.values() for p in out.scores]
+    assert {tuple(s) for s in scores} == {tuple(SCORE_FIELDS)}  # labelled rows: all fields
+    in_order = [rows[i] for s in range(3) for i in range(s, 200, 3)]
+    assert [s["event_time"] for s in scores] == [r["event_time"] for r in in_order]
+    assert all(s["event_time"].endswith("+01:00") for s in scores[:5])
 
 
 def _unknown_set(fields: list) -> list:
