@@ -12,7 +12,7 @@ A packed record is::
 
 - the fixed block holds what the features read as numbers: event time (ms since the epoch),
   amount, latitude, longitude, the CRC-32 of merchant_id and of the categories the features
-  remember (0: absent; :func:`rtad.streaming.features.hash_values`), then the record's shard
+  remember (0: absent; as :func:`rtad.streaming.features.hash_values`), then the record's shard
   and the byte length of ``user_id``;
 - ``user_id``, the key of the card's state;
 - the feature entry's head (:mod:`rtad.common.feature_entry`) but for ``feature_ms`` and
@@ -33,6 +33,7 @@ b'{"transaction_id":"t1","event_time":"2026-01-05T00:00:00Z","user_id":"u1","mer
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -40,12 +41,11 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.common.schema import Transaction
-from rtad.streaming.features import CATEGORIES, hash_values
+from rtad.streaming.features import CATEGORIES
 
 #: The numbers of a record, little-endian, in this order (80 bytes).
 RECORD_DTYPE = np.dtype(
@@ -64,6 +64,23 @@ FIXED = RECORD_DTYPE.itemsize
 _NUMBERS = (("amount", "amount"), ("lat", "latitude"), ("lon", "longitude"))
 _HASHED = (("merchant", "merchant_id"), *[(name, name) for name in CATEGORIES])
 _ENCODER = msgspec.json.Encoder()
+
+
+class _Crc32Memo(dict[str | None, int]):
+    """The CRC-32 of each text seen (0 for an absent value), as
+    :func:`rtad.streaming.features.hash_values` computes it: merchants and categories repeat,
+    so a lookup (~0.1 µs) replaces a factorize of every column of every batch."""
+
+    LIMIT = 1_000_000
+
+    def __missing__(self, key: str | None) -> int:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[key] = 0 if key is None else zlib.crc32(key.encode())
+        return value
+
+
+_CRC32 = _Crc32Memo()
 
 
 @dataclass(frozen=True)
@@ -90,7 +107,9 @@ def pack(
     for column, field in _NUMBERS:
         fixed[column] = np.fromiter(map(attrgetter(field), records), np.float64, n)
     for column, field in _HASHED:
-        fixed[column] = hash_values(pd.Series(list(map(attrgetter(field), records)), dtype=object))
+        fixed[column] = np.fromiter(
+            map(_CRC32.__getitem__, map(attrgetter(field), records)), np.int64, n
+        )
     users = pa.array(list(map(attrgetter("user_id"), records)), pa.string())
     raw_users = users.cast(pa.binary())
     fixed["shard"] = shard
