@@ -13,9 +13,10 @@ hand over to the commit thread). The "obvious batched loop" scores a batch (of e
 with one call too but decodes with json and sends one XADD/XACK per entry; the naive loop
 scores one entry at a time (decode, score one row, its own MULTI with XADD + XACK); the "model
 only" row is ``model.score`` on an in-memory matrix, the ceiling of any worker. Beside the
-worker's CPU (both of its threads) the redis-server's CPU per row is shown (from ``/proc``):
-on a shared 2-core machine these CPU figures move far less with the load than rows/s. The CPU
-table splits one batch's CPU time by step (in memory, no Redis), for both encodings.
+worker's CPU (all its threads, and split into its main, read-ahead and commit threads) the
+redis-server's CPU per row is shown (from ``/proc``): on a shared 2-core machine these CPU
+figures move far less with the load than rows/s. The CPU table splits one batch's CPU time by
+step (in memory, no Redis), for both encodings.
 Results: a Markdown table, and ``bench-results/scorer.json``.
 """
 
@@ -25,6 +26,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,23 @@ def server_cpu(server: LocalRedis) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each of this process' threads so far, by thread name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        stat = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(tid), "other")  # OpenBLAS' and the like
+        out[name] = out.get(name, 0.0) + (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def per_thread(before: dict[str, float], after: dict[str, float], rows: int) -> str:
+    """The worker's CPU µs a row on its main, read-ahead and commit threads."""
+    keys = ("MainThread", "rtad-scorer-read", "rtad-scorer-commit")
+    return " / ".join(f"{(after.get(k, 0) - before.get(k, 0)) / rows * 1e6:.1f}" for k in keys)
+
+
 def run_worker(
     server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int, encoding: int
 ) -> dict:
@@ -125,6 +144,7 @@ def run_worker(
     fill(client, settings.streams, rows, encoding)
     tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
     latencies = []
+    threads = thread_cpu()
     started, cpu, redis_cpu = time.perf_counter(), time.process_time(), server_cpu(server)
     while worker.scored < len(rows):
         t = time.perf_counter()
@@ -132,6 +152,8 @@ def run_worker(
             latencies.append(time.perf_counter() - t)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     redis_cpu = server_cpu(server) - redis_cpu
+    by_thread = per_thread(threads, thread_cpu(), len(rows))
+    worker.close()
     scores = sum(client.xlen(k) for k in settings.streams.all("scores"))
     assert scores == len(rows), (scores, len(rows))
     return {
@@ -141,6 +163,7 @@ def run_worker(
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
         "batch_p99_ms": float(np.percentile(latencies, 99) * 1000),
         "cpu_us_per_row": cpu / len(rows) * 1e6,
+        "thread_cpu_us_per_row": by_thread,
         "redis_cpu_us_per_row": redis_cpu / len(rows) * 1e6,
     }
 
@@ -294,14 +317,15 @@ def table(results: list[dict]) -> str:
 
     lines = [
         "| variant | rows | rows/s | batch p50 (ms) | batch p99 (ms) | worker CPU µs/row "
-        "| redis-server CPU µs/row |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| main / read / commit thread | redis-server CPU µs/row |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['variant']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | "
             f"{cell(r['batch_p50_ms'], '.1f')} | {cell(r['batch_p99_ms'], '.1f')} | "
-            f"{cell(r['cpu_us_per_row'], '.1f')} | {cell(r.get('redis_cpu_us_per_row'), '.1f')} |"
+            f"{cell(r['cpu_us_per_row'], '.1f')} | {r.get('thread_cpu_us_per_row') or '—'} | "
+            f"{cell(r.get('redis_cpu_us_per_row'), '.1f')} |"
         )
     return "\n".join(lines)
 
