@@ -5,8 +5,9 @@ none of it does: a worker killed before EXEC leaves its entries pending, another
 them and scores them; a worker killed after EXEC has nothing left to redo. The shard's hash tag
 keeps every key of the transaction in one Redis Cluster slot.
 
-The score and alert entries are appended, and the shard's counters of ``/v1/stats`` added,
-by one ``EVAL`` of a small Lua script queued inside the MULTI: queueing one ``XADD`` per
+The score, alert and dead-letter entries are appended, the shard's counters of ``/v1/stats``
+added and the entries acknowledged by one ``EVAL`` of a small Lua script queued inside the
+MULTI, which checks every key's type before it writes anything: queueing one ``XADD`` per
 transaction measured ~125k entries/s (redis-py packs and parses every command), one ``EVAL``
 ~225k/s on the same machine; the counters were some 25 ``HINCRBY`` a shard, each a command to
 pack, queue and read a reply of. ``EVAL`` (not ``EVALSHA``) because a missing script inside
@@ -33,19 +34,43 @@ from rtad.scorer.stats_store import queue_counters
 
 STAGE = "scorer"
 
-#: KEYS[1] scores, KEYS[2] alerts, KEYS[3..] counter hashes. ARGV[1] = n scores, ARGV[2] = n
-#: alerts, then the payloads; then for each counter hash: its number of fields, its TTL in
-#: seconds (0: none), and its field/amount pairs.
+#: KEYS[1] scores, KEYS[2] alerts, KEYS[3] dead letters, KEYS[4] the feature stream, KEYS[5..]
+#: counter hashes. ARGV[1..6] = n scores, a alerts, d dead letters, k IDs to acknowledge, the
+#: group, the stage; then the score and alert payloads, (reason, payload, source) of each dead
+#: letter, the IDs; then for each counter hash: its number of fields, its TTL in seconds (0:
+#: none), and its field/amount pairs. Every key's type is checked before anything is written,
+#: and the XACK comes last in the same script: EXEC runs a transaction's other commands when
+#: one fails, so an XACK of its own would acknowledge entries whose scores a failing XADD
+#: never wrote (a key holding something else than a stream) — they would be lost.
 APPEND_SCRIPT = """
-local n, a = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 3, n + 2 do redis.call('XADD', KEYS[1], '*', 'v', '1', 'd', ARGV[i]) end
-for i = n + 3, n + a + 2 do redis.call('XADD', KEYS[2], '*', 'v', '1', 'd', ARGV[i]) end
-local i = n + a + 3
-for k = 3, #KEYS do
-  local fields, ttl = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  for j = i + 2, i + 2 * fields, 2 do redis.call('HINCRBY', KEYS[k], ARGV[j], ARGV[j + 1]) end
-  if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
-  i = i + 2 + 2 * fields
+local n, a, d, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, #KEYS do
+  local kind, want = redis.call('TYPE', KEYS[i])['ok'], (i <= 4) and 'stream' or 'hash'
+  if kind ~= want and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. kind .. ', not a ' ..
+      want .. ': nothing written, nothing acknowledged')
+  end
+end
+local p = 7
+for i = p, p + n - 1 do redis.call('XADD', KEYS[1], '*', 'v', '1', 'd', ARGV[i]) end
+p = p + n
+for i = p, p + a - 1 do redis.call('XADD', KEYS[2], '*', 'v', '1', 'd', ARGV[i]) end
+p = p + a
+for i = p, p + 3 * d - 1, 3 do
+  redis.call('XADD', KEYS[3], '*', 'reason', ARGV[i], 'stage', ARGV[6], 'payload', ARGV[i + 1],
+    'source', ARGV[i + 2])
+end
+p = p + 3 * d
+local last = p + k - 1
+for j = p, last, 1000 do
+  redis.call('XACK', KEYS[4], ARGV[5], unpack(ARGV, j, math.min(j + 999, last)))
+end
+p = p + k
+for c = 5, #KEYS do
+  local fields, ttl = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
+  for j = p + 2, p + 2 * fields, 2 do redis.call('HINCRBY', KEYS[c], ARGV[j], ARGV[j + 1]) end
+  if ttl > 0 then redis.call('EXPIRE', KEYS[c], ttl) end
+  p = p + 2 + 2 * fields
 end
 return n
 """
@@ -167,27 +192,26 @@ class _Counters:
 def queue_shard(
     tx: PackedTransaction, names: StreamNames, group: str, out: ShardOutput, now_ms: int
 ) -> None:
-    """Queue one shard's writes, counters and XACK on a transaction."""
+    """Queue one shard's writes, counters and XACK on a transaction: one ``EVAL``."""
     shard = out.shard
     features = names.key("features", shard)
+    counters = _Counters()
     if out.scores:
-        counters = _Counters()
         labelled = dict(out.labelled)
-        counts = (out.scored, out.anomalies, out.latency_counts, labelled)
-        queue_counters(counters, names, shard, now_ms, *counts)
-        streams = [names.key("scores", shard).encode(), names.key("alerts", shard).encode()]
-        keys = [*streams, *counters.keys()]
-        sizes = [b"%d" % len(out.scores), b"%d" % len(out.alerts)]
-        head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *sizes]
-        tx.add(*pack_many_parts(head, out.scores + out.alerts + counters.args()))
-    deadletter = names.key("deadletter", shard).encode()
+        queue_counters(
+            counters, names, shard, now_ms, out.scored, out.anomalies, out.latency_counts, labelled
+        )
+    streams = [names.key(kind, shard) for kind in ("scores", "alerts", "deadletter")]
+    keys = [*(k.encode() for k in (*streams, features)), *counters.keys()]
+    dead: list[bytes] = []
     for entry_id, _code, reason, payload in out.deadletters:
-        source = f"{features}/{entry_id.decode()}"
-        fields = deadletter_fields(reason, STAGE, payload, source)
-        tx.add(pack_command(b"XADD", deadletter, b"*", *(p for kv in fields.items() for p in kv)))
-    ack = out.ack + [dead[0] for dead in out.deadletters]
-    if ack:
-        tx.add(*pack_many_parts([b"XACK", features.encode(), group.encode()], ack))
+        fields = deadletter_fields(reason, STAGE, payload, f"{features}/{entry_id.decode()}")
+        dead += (fields[b"reason"], fields[b"payload"], fields[b"source"])
+    ack = out.ack + [d[0] for d in out.deadletters]
+    sizes = (len(out.scores), len(out.alerts), len(out.deadletters), len(ack))
+    head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *(b"%d" % c for c in sizes)]
+    head += [group.encode(), STAGE.encode()]
+    tx.add(*pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args()))
 
 
 def commit_shards(

@@ -79,11 +79,38 @@ def test_a_command_refused_at_queue_time_aborts_the_whole_transaction(
     assert redis_client.ping()  # the pooled connection is still usable
 
 
-def test_an_error_inside_exec_raises(redis_client: redis.Redis, names: StreamNames) -> None:
-    redis_client.set(names.key("scores", 1), "not a stream")
-    out = ShardOutput(1, scores=[b"{}"], ack=[])
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+@pytest.mark.parametrize("kind", ["scores", "alerts", "deadletter"])
+def test_a_key_of_another_type_writes_and_acknowledges_nothing(
+    redis_client: redis.Redis, names: StreamNames, kind: str
+) -> None:
+    """EXEC runs the rest of a transaction when one command fails: the entries must stay
+    pending (to be scored again), not be acknowledged without their scores."""
+    ids = _pending_features(redis_client, names, 1, 3)
+    redis_client.set(names.key(kind, 1), "not a stream")
+    out = ShardOutput(
+        1,
+        scores=[b'{"a":1}', b'{"a":2}'],
+        alerts=[b'{"a":2}'],
+        ack=ids[:2],
+        deadletters=[(ids[2], "invalid_row", "bad", b"{oops")],
+        anomalies=1,
+    )
+    with pytest.raises(redis.ResponseError, match=rf"^WRONGTYPE .*{kind}.* nothing written"):
         commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert redis_client.xpending(names.key("features", 1), SCORER_GROUP)["pending"] == 3
+    for other in {"scores", "alerts", "deadletter"} - {kind}:
+        assert redis_client.exists(names.key(other, 1)) == 0
+    assert redis_client.hget(totals_key(names, 1), "scored") is None
+
+
+def test_acknowledgements_of_a_large_shard_batch_all_land(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    ids = _pending_features(redis_client, names, 0, 2_500)  # several XACK chunks in the script
+    scores = [b"{}"] * len(ids)
+    commit_shard(redis_client, names, SCORER_GROUP, ShardOutput(0, scores=scores, ack=ids), 1)
+    assert redis_client.xpending(names.key("features", 0), SCORER_GROUP)["pending"] == 0
+    assert redis_client.xlen(names.key("scores", 0)) == len(ids)
 
 
 def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_transaction(
@@ -109,4 +136,6 @@ def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_transaction(
         assert redis_client.xpending(names.key("features", shard), SCORER_GROUP)["pending"] == 0
         assert redis_client.hget(totals_key(names, shard), "scored") == b"3"
     assert redis_client.hget(totals_key(names, 1), "scored") is None  # its script stopped
+    assert redis_client.xlen(names.key("scores", 1)) == 0  # before writing anything
+    assert redis_client.xpending(names.key("features", 1), SCORER_GROUP)["pending"] == 3
     assert redis_client.ping()  # every reply was read: the pooled connection is in step
