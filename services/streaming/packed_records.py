@@ -1,10 +1,11 @@
 """The feature job's row: a validated transaction packed into ONE binary value.
 
 Why one value: ``transformWithStateInPandas`` hands its input to Python row by row (pandas
-``itertuples``, then a DataFrame of the tuples) — ~13 µs a row for the record's 14 columns,
-~1.7 µs for one binary column, measured on 100k rows here — and the JVM's ``to_json`` of the
-entry head cost ~10 µs a row more. So the source packs each transaction once, in Python, and
-Spark moves opaque bytes: its shuffle, the processor's input and output, the sink's input.
+``itertuples``, then a DataFrame of the tuples) — ~13–15 µs a row for the record's 14
+columns, ~1.7–2 µs for one binary column, measured on 100k rows here — and the JVM's
+``to_json`` of the entry head cost ~10 µs a row more. So the source packs each transaction
+once, in Python, and Spark moves opaque bytes: its shuffle, the processor's input and output,
+the sink's input.
 
 A packed record is::
 
