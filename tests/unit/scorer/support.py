@@ -21,6 +21,24 @@ from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 #: The record's optional text fields, carried in the feature entry's head when present.
 OPTIONAL_FIELDS = ("merchant_category", "channel", "country")
 
+#: A score entry's fields, in order (is_fraud and fraud_scenario only when known).
+SCORE_FIELDS = (
+    "transaction_id",
+    "user_id",
+    "score",
+    "is_anomaly",
+    "threshold",
+    "model_version",
+    "reasons",
+    "event_time",
+    "ingest_ms",
+    "scored_ms",
+    "amount",
+    "merchant_id",
+    "is_fraud",
+    "fraud_scenario",
+)
+
 
 def write_transactions(path: Path, seed: int = 0, count: int = 3000) -> Path:
     """Simulated labelled transactions (the generator's simulator) as a JSONL file."""

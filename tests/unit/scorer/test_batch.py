@@ -12,21 +12,10 @@ from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
 from rtad.scorer.batch import build_batch
 from rtad.scorer.latency import bin_counts
+from tests.unit.scorer.support import SCORE_FIELDS
 
-CONTRACT = {
-    "transaction_id",
-    "user_id",
-    "score",
-    "is_anomaly",
-    "threshold",
-    "model_version",
-    "reasons",
-    "event_time",
-    "ingest_ms",
-    "scored_ms",
-    "amount",
-    "merchant_id",
-}
+#: The fields every score entry has (the labels only when known).
+CONTRACT = set(SCORE_FIELDS) - {"is_fraud", "fraud_scenario"}
 
 
 @pytest.fixture(scope="module")

@@ -17,28 +17,11 @@ from rtad.ml.model_store import load_model
 from rtad.scorer.batch import BatchResult, build_batch
 from rtad.scorer.feature_entries import decode_at_once, decode_entries
 from rtad.streaming.features import FEATURE_COLUMNS
-from tests.unit.scorer.support import packed_fields
+from tests.unit.scorer.support import SCORE_FIELDS, packed_fields
 
 #: Another order of the features, with one the model does not use: read by name all the same.
 SHUFFLED = (*reversed(FEATURE_COLUMNS), "extra")
 UNKNOWN_SET = "000000000000"
-#: A score entry's fields, in order (is_fraud and fraud_scenario only when known).
-SCORE_FIELDS = (
-    "transaction_id",
-    "user_id",
-    "score",
-    "is_anomaly",
-    "threshold",
-    "model_version",
-    "reasons",
-    "event_time",
-    "ingest_ms",
-    "scored_ms",
-    "amount",
-    "merchant_id",
-    "is_fraud",
-    "fraud_scenario",
-)
 
 
 @pytest.fixture(scope="module")
