@@ -178,3 +178,14 @@ def test_paused_gc_restores_the_collector_as_it_was() -> None:
         assert not gc.isenabled()  # left off: someone else paused it
     finally:
         gc.enable()
+
+
+def test_a_slice_of_packed_records_unpacks_like_the_same_rows_of_the_whole() -> None:
+    # Spark hands the processor Arrow batches that may be slices of larger buffers
+    entries = [(f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}"})) for i in range(50)]
+    batch, _ = to_record_batch(entries, "rtad:tx:{1}", 1)
+    whole, part = unpack(batch.column("record")), unpack(batch.column("record").slice(13, 20))
+    assert part.users.to_pylist() == whole.users.to_pylist()[13:33]
+    assert part.heads.to_pylist() == whole.heads.to_pylist()[13:33]
+    assert part.fixed.tobytes() == whole.fixed[13:33].tobytes()
+    assert orjson.loads(part.heads[0].as_py())["transaction_id"] == "t13"
