@@ -1,7 +1,7 @@
 """One batch of feature entries → what to write per shard (pure: no Redis, no clock).
 
 The worker reads entries of several shards at once, scores them with ONE ``model.score(X)``
-and then commits each shard in its own MULTI/EXEC (:mod:`rtad.scorer.commit`). This module
+and then commits each shard in one script of its own (:mod:`rtad.scorer.commit`). This module
 builds those per-shard outputs: score and alert payloads, the IDs to acknowledge, the
 dead-letter entries with their reasons, and the figures the metrics and stats need.
 """
@@ -28,7 +28,7 @@ _label = attrgetter("fraud_scenario", "is_fraud")
 
 @dataclass
 class ShardOutput:
-    """Everything one shard's MULTI/EXEC writes, and the figures counted with it."""
+    """Everything one shard's commit script writes, and the figures counted with it."""
 
     shard: int
     scores: list[bytes] = field(default_factory=list)

@@ -1,21 +1,21 @@
-"""Commit one shard of a batch: scores, alerts, dead-letters, counters and XACK in ONE MULTI/EXEC.
+"""Commit one shard of a batch: scores, alerts, dead letters, counters and XACK in ONE script.
 
 Either all of a shard's batch becomes visible (scores written AND features acknowledged) or
-none of it does: a worker killed before EXEC leaves its entries pending, another worker claims
-them and scores them; a worker killed after EXEC has nothing left to redo. The shard's hash tag
-keeps every key of the transaction in one Redis Cluster slot.
+none of it does: Redis runs a script alone, from start to end, so a worker killed before the
+server has the command leaves its entries pending (another worker claims and scores them),
+and one killed after has nothing left to redo. The shard's hash tag keeps every key of the
+script in one Redis Cluster slot.
 
-The score, alert and dead-letter entries are appended, the shard's counters of ``/v1/stats``
-added and the entries acknowledged by one ``EVAL`` of a small Lua script queued inside the
-MULTI, which checks every key's type before it writes anything: queueing one ``XADD`` per
-transaction measured ~125k entries/s (redis-py packs and parses every command), one ``EVAL``
-~225k/s on the same machine; the counters were some 25 ``HINCRBY`` a shard, each a command to
-pack, queue and read a reply of. ``EVAL`` (not ``EVALSHA``) because a missing script inside
-MULTI would fail alone while the XACK went through. The transactions of every shard of a
-batch are packed here in the Redis wire format (RESP), the thousands of payloads and IDs with
-a few whole-list operations, and sent in one write on a pooled connection (one round trip a
-batch; each MULTI/EXEC is still its own transaction): redis-py packs each argument in Python
-(~1 µs), which made the commit thread hold the GIL that long for every transaction.
+The script (:data:`APPEND_SCRIPT`) checks every key's type before it writes anything, then
+appends the score, alert and dead-letter entries, acknowledges the entries and adds the
+shard's counters of ``/v1/stats``. Queueing one ``XADD`` per transaction in a MULTI measured
+~125k entries/s (redis-py packs and parses every command), one ``EVAL`` ~225k/s on the same
+machine; the counters were some 25 ``HINCRBY`` a shard. ``EVAL`` rather than ``EVALSHA``: the
+script text is ~1 kB a shard, and a missing script needs no second round trip. The scripts of
+every shard of a batch are packed here in the Redis wire format (RESP), the thousands of
+payloads and IDs with a few whole-list operations, and sent in one write on a pooled
+connection (one round trip a batch, each shard still its own script): redis-py packs each
+argument in Python (~1 µs), which made the commit thread hold the GIL that long.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ STAGE = "scorer"
 #: counter hashes. ARGV[1..6] = n scores, a alerts, d dead letters, k IDs to acknowledge, the
 #: group, the stage; then the score and alert payloads, (reason, payload, source) of each dead
 #: letter, the IDs; then for each counter hash: its number of fields, its TTL in seconds (0:
-#: none), and its field/amount pairs. Every key's type is checked before anything is written,
-#: and the XACK comes last in the same script: EXEC runs a transaction's other commands when
-#: one fails, so an XACK of its own would acknowledge entries whose scores a failing XADD
-#: never wrote (a key holding something else than a stream) — they would be lost.
+#: none), and its field/amount pairs. Every key's type is checked before anything is written
+#: (a script that fails half-way keeps what it wrote) and the XACK comes after the writes: a
+#: key holding something else than a stream leaves the entries pending, never acknowledged
+#: without their scores.
 APPEND_SCRIPT = """
 local n, a, d, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 for i = 1, #KEYS do
@@ -75,7 +75,6 @@ end
 return n
 """
 _SCRIPT = APPEND_SCRIPT.encode()
-_MULTI, _EXEC = pack_command(b"MULTI"), pack_command(b"EXEC")
 
 
 class _BulkHeads(dict[int, bytes]):
@@ -119,51 +118,6 @@ def pack_many_parts(head: Sequence[bytes], tail: Sequence[bytes]) -> list[bytes]
     return [start, b"\r\n".join(parts), b"\r\n"]
 
 
-class PackedTransaction:
-    """Commands packed for one MULTI/EXEC."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = [_MULTI]
-        self.queued = 0
-
-    def add(self, *pieces: bytes) -> None:
-        """Queue one packed command (in one or more pieces)."""
-        self.parts += pieces
-        self.queued += 1
-
-    def execute(self, client: redis.Redis) -> list[Any]:
-        """Send MULTI … EXEC on a pooled connection; the EXEC results, or the first error."""
-        return execute_all(client, [self])[0]
-
-
-def execute_all(client: redis.Redis, transactions: Sequence[PackedTransaction]) -> list[list[Any]]:
-    """Send every transaction in one write and read every reply: the EXEC results of each.
-
-    Each MULTI/EXEC is still a transaction of its own (Redis runs them one after the other);
-    a batch's shards only share the round trip. The first error is raised once every reply
-    is read, so the connection stays in step.
-    """
-    if not transactions:
-        return []
-    data = b"".join(chain.from_iterable(chain(tx.parts, (_EXEC,)) for tx in transactions))
-    with pooled_connection(client) as conn:
-        replies = exchange_all(conn, [data], sum(tx.queued + 2 for tx in transactions))
-    results, end = [], 0
-    for tx in transactions:
-        end += tx.queued + 2
-        results.append(_exec_results(replies[end - 1]))
-    return results
-
-
-def _exec_results(reply: Any) -> list[Any]:
-    if reply is None:
-        raise redis.WatchError("EXEC aborted")
-    for result in reply:
-        if isinstance(result, Exception):
-            raise result
-    return list(reply)
-
-
 class _Counters:
     """What :func:`queue_counters` adds, gathered for the shard's ``EVAL`` (its ARGV tail)."""
 
@@ -189,10 +143,8 @@ class _Counters:
         return out
 
 
-def queue_shard(
-    tx: PackedTransaction, names: StreamNames, group: str, out: ShardOutput, now_ms: int
-) -> None:
-    """Queue one shard's writes, counters and XACK on a transaction: one ``EVAL``."""
+def shard_script(names: StreamNames, group: str, out: ShardOutput, now_ms: int) -> list[bytes]:
+    """One shard's writes, counters and XACK: the packed ``EVAL`` (in a few pieces)."""
     shard = out.shard
     features = names.key("features", shard)
     counters = _Counters()
@@ -211,7 +163,7 @@ def queue_shard(
     sizes = (len(out.scores), len(out.alerts), len(out.deadletters), len(ack))
     head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *(b"%d" % c for c in sizes)]
     head += [group.encode(), STAGE.encode()]
-    tx.add(*pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args()))
+    return pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args())
 
 
 def commit_shards(
@@ -220,20 +172,25 @@ def commit_shards(
     group: str,
     outputs: Sequence[ShardOutput],
     now_ms: int,
-) -> list[list[Any]]:
-    """Run one MULTI/EXEC per shard with something to write, all in one round trip."""
-    transactions = []
-    for out in outputs:
-        if out.scores or out.deadletters:
-            tx = PackedTransaction()
-            queue_shard(tx, names, group, out, now_ms)
-            transactions.append(tx)
-    return execute_all(client, transactions)
+) -> list[Any]:
+    """Run one script per shard with something to write, all in one round trip; the script's
+    reply (its count of score entries) per shard run.
+
+    A failing shard neither stops nor undoes the others: every reply is read (the pooled
+    connection stays in step), then the first error is raised.
+    """
+    scripts = [
+        shard_script(names, group, out, now_ms) for out in outputs if out.scores or out.deadletters
+    ]
+    if not scripts:
+        return []
+    with pooled_connection(client) as conn:
+        return exchange_all(conn, [b"".join(chain.from_iterable(scripts))], len(scripts))
 
 
 def commit_shard(
     client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
-) -> list[Any]:
-    """Run one shard's MULTI/EXEC; returns the EXEC results."""
-    results = commit_shards(client, names, group, [out], now_ms)
-    return results[0] if results else []
+) -> Any:
+    """Run one shard's script; its reply (the count of score entries), None if nothing to do."""
+    replies = commit_shards(client, names, group, [out], now_ms)
+    return replies[0] if replies else None

@@ -1,8 +1,8 @@
 """Commits scored batches on a thread of their own, one batch behind the scoring.
 
-While Redis executes batch k's MULTI/EXEC (server CPU, and a socket wait that releases the
+While Redis executes batch k's commit scripts (server CPU, and a socket wait that releases the
 GIL), the worker already decodes and scores batch k+1. The queue holds one batch: the worker
-is never more than one batch ahead, and each shard's commit is still one MULTI/EXEC, so
+is never more than one batch ahead, and each shard's commit is still one atomic script, so
 exactly-once is unchanged (an uncommitted batch is just pending entries).
 
 A batch that waited longer than the claim idle time is abandoned instead of committed: another

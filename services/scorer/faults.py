@@ -2,7 +2,7 @@
 
 Set ``RTAD_FAULT_INJECTION`` (never in production) to
 
-- ``pause_before_commit@N:S`` — on the N-th batch, after scoring and before the MULTI/EXEC,
+- ``pause_before_commit@N:S`` — on the N-th batch, after scoring and before the commit,
   touch ``RTAD_FAULT_MARKER`` (if set) and sleep S seconds (a test sends SIGKILL or SIGTERM
   meanwhile);
 - ``kill_before_commit@N`` — on the N-th batch, SIGKILL this process at that point;

@@ -73,7 +73,7 @@ async def stats(collector: StatsDep, holder: HolderDep) -> dict[str, Any]:
         }
 
     ``totals``, ``series`` and ``scenarios`` are committed by the workers in the same
-    MULTI/EXEC as the scores (exactly once, all replicas together). For ``genuine`` rows,
+    script as the scores (exactly once, all replicas together). For ``genuine`` rows,
     ``detected`` counts false alarms. ``p99_ms`` of a bucket is null when it scored nothing.
     """
     model = holder.current

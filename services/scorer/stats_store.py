@@ -1,4 +1,4 @@
-"""Scoring counters kept in Redis, written in the same MULTI/EXEC as the scores.
+"""Scoring counters kept in Redis, written in the same commit script as the scores.
 
 Because they commit atomically with the scores and acknowledgements, they are exactly-once
 too, and every replica adds to the same figures: ``/v1/stats`` of any replica shows the whole
@@ -45,7 +45,7 @@ def queue_counters(
     latency_counts: Any,
     labelled: dict[tuple[str, bool], int],
 ) -> None:
-    """Queue the HINCRBYs of one shard's batch on ``pipe`` (its MULTI/EXEC pipeline)."""
+    """Queue the HINCRBYs of one shard's batch on ``pipe`` (the commit script gathers them)."""
     totals = totals_key(names, shard)
     pipe.hincrby(totals, "scored", scored)
     if anomalies:

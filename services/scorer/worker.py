@@ -1,8 +1,8 @@
 """The stream worker: consumer group ``scorer`` on ``rtad:features:{s}`` → scores and alerts.
 
 One loop: ``XREADGROUP COUNT n BLOCK ms`` over every shard, one ``model.score(X)`` for the
-whole batch, then per shard ONE MULTI/EXEC with the scores, the alerts, the dead-letters and
-the XACK (:mod:`rtad.scorer.commit`), so a crash can neither double nor lose a score. Every
+whole batch, then per shard ONE atomic script with the scores, the alerts, the dead-letters
+and the XACK (:mod:`rtad.scorer.commit`), so a crash can neither double nor lose a score. Every
 ``claim_interval_s`` it takes over what dead consumers left pending (``XAUTOCLAIM`` after
 ``claim_idle_ms``); an entry delivered more than ``max_deliveries`` times is dead-lettered.
 Several replicas share the group (consumer name = pod/host + pid). Commits run one batch

@@ -69,6 +69,7 @@ __all__ = [  # the kernel's knobs are part of this module's interface
     "encode_state",
     "feature_inputs",
     "hash_values",
+    "text_code",
     "new_state",
     "step_history",
 ]
@@ -306,15 +307,19 @@ def _card_codes(users: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
+def text_code(value: Any) -> int:
+    """The code a text value gets in the features: CRC-32 of its text (the same in every
+    process); 0 for a missing value. The source's packed records use it too."""
+    return 0 if value is None else zlib.crc32(str(value).encode())
+
+
 def hash_values(values: pd.Series) -> np.ndarray:
-    """Stable CRC-32 of each value's text (the same in every process); 0 for a missing value.
+    """:func:`text_code` of each value of a column; 0 for a missing value.
 
     Each distinct value is hashed once (a file has far fewer merchants than rows).
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    hashed = np.fromiter(
-        (zlib.crc32(str(v).encode()) for v in uniques.tolist()), np.int64, len(uniques)
-    )
+    hashed = np.fromiter(map(text_code, uniques.tolist()), np.int64, len(uniques))
     return np.where(codes >= 0, hashed[np.maximum(codes, 0)] if len(hashed) else 0, 0)
 
 

@@ -13,7 +13,7 @@ A packed record is::
 
 - the fixed block holds what the features read as numbers: event time (ms since the epoch),
   amount, latitude, longitude, the CRC-32 of merchant_id and of the categories the features
-  remember (0: absent; as :func:`rtad.streaming.features.hash_values`), then the record's shard
+  remember (:func:`rtad.streaming.features.text_code`, 0: absent), then the record's shard
   and the byte length of ``user_id``;
 - ``user_id``, the key of the card's state;
 - the feature entry's head (:mod:`rtad.common.feature_entry`) but for ``feature_ms`` and
@@ -34,7 +34,6 @@ b'{"transaction_id":"t1","event_time":"2026-01-05T00:00:00Z","user_id":"u1","mer
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -46,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.common.schema import Transaction
-from rtad.streaming.features import CATEGORIES
+from rtad.streaming.features import CATEGORIES, text_code
 
 #: The numbers of a record, little-endian, in this order (80 bytes).
 RECORD_DTYPE = np.dtype(
@@ -68,16 +67,15 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class _Crc32Memo(dict[str | None, int]):
-    """The CRC-32 of each text seen (0 for an absent value), as
-    :func:`rtad.streaming.features.hash_values` computes it: merchants and categories repeat,
-    so a lookup (~0.1 µs) replaces a factorize of every column of every batch."""
+    """:func:`rtad.streaming.features.text_code` of each text seen: merchants and categories
+    repeat, so a lookup (~0.1 µs) replaces a factorize of every column of every batch."""
 
     LIMIT = 1_000_000
 
     def __missing__(self, key: str | None) -> int:
         if len(self) >= self.LIMIT:
             self.clear()
-        value = self[key] = 0 if key is None else zlib.crc32(key.encode())
+        value = self[key] = text_code(key)
         return value
 
 

@@ -1,4 +1,4 @@
-"""One shard's hand-packed MULTI/EXEC against a real redis-server: what lands, and failures."""
+"""One shard's hand-packed commit script against a real redis-server: what lands, and failures."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import orjson
 import pytest
 import redis
 
-from rtad.common.resp import pack_command
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.batch import ShardOutput
-from rtad.scorer.commit import PackedTransaction, commit_shard, commit_shards
+from rtad.scorer.commit import commit_shard, commit_shards
 from rtad.scorer.stats_store import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 
 pytestmark = pytest.mark.redis
@@ -26,7 +25,7 @@ def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: in
     return ids
 
 
-def test_a_shard_commit_writes_everything_and_acknowledges_in_one_transaction(
+def test_a_shard_commit_writes_everything_and_acknowledges_in_one_script(
     redis_client: redis.Redis, names: StreamNames
 ) -> None:
     ids = _pending_features(redis_client, names, 2, 6)
@@ -41,8 +40,8 @@ def test_a_shard_commit_writes_everything_and_acknowledges_in_one_transaction(
         latency_counts=np.bincount([1, 1, 4], minlength=15),
         labelled=Counter({("genuine", False): 4, ("card_testing", True): 1}),
     )
-    results = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
-    assert results[0] == 5  # the script's count of score entries
+    result = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert result == 5  # the script's count of score entries
     written = [f[b"d"] for _id, f in redis_client.xrange(names.key("scores", 2))]
     assert written == scores
     assert [f[b"d"] for _id, f in redis_client.xrange(names.key("alerts", 2))] == [scores[3]]
@@ -64,27 +63,12 @@ def test_a_shard_commit_writes_everything_and_acknowledges_in_one_transaction(
     assert 0 < redis_client.ttl(bucket) <= SERIES_TTL_S
 
 
-def test_a_command_refused_at_queue_time_aborts_the_whole_transaction(
-    redis_client: redis.Redis, names: StreamNames
-) -> None:
-    ids = _pending_features(redis_client, names, 0, 2)
-    tx = PackedTransaction()
-    tx.add(pack_command(b"XADD", names.key("scores", 0).encode(), b"*", b"v", b"1", b"d", b"{}"))
-    tx.add(pack_command(b"XACK", names.key("features", 0).encode(), SCORER_GROUP.encode(), *ids))
-    tx.add(pack_command(b"HINCRBY", b"k"))  # wrong number of arguments
-    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
-        tx.execute(redis_client)
-    assert redis_client.xlen(names.key("scores", 0)) == 0
-    assert redis_client.xpending(names.key("features", 0), SCORER_GROUP)["pending"] == 2
-    assert redis_client.ping()  # the pooled connection is still usable
-
-
 @pytest.mark.parametrize("kind", ["scores", "alerts", "deadletter"])
 def test_a_key_of_another_type_writes_and_acknowledges_nothing(
     redis_client: redis.Redis, names: StreamNames, kind: str
 ) -> None:
-    """EXEC runs the rest of a transaction when one command fails: the entries must stay
-    pending (to be scored again), not be acknowledged without their scores."""
+    """A key holding something else than a stream: the entries must stay pending (to be
+    scored again), not be acknowledged without their scores."""
     ids = _pending_features(redis_client, names, 1, 3)
     redis_client.set(names.key(kind, 1), "not a stream")
     out = ShardOutput(
@@ -113,10 +97,10 @@ def test_acknowledgements_of_a_large_shard_batch_all_land(
     assert redis_client.xlen(names.key("scores", 0)) == len(ids)
 
 
-def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_transaction(
+def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_script(
     redis_client: redis.Redis, names: StreamNames
 ) -> None:
-    """One shard's failing EXEC neither stops nor undoes the others, and the error is raised."""
+    """One shard's failing script neither stops nor undoes the others, and the error is raised."""
     ids = {shard: _pending_features(redis_client, names, shard, 3) for shard in (0, 1, 3)}
     redis_client.set(names.key("alerts", 1), "not a stream")  # shard 1's script fails there
     outputs = [
