@@ -16,11 +16,12 @@ from rtad.common.redis_streams import parse_id
 from rtad.streaming.records import DeadLetter
 
 # KEYS[1] stream; ARGV after (exclusive ID), upto (inclusive ID or '+'), max rows (0 = all),
-# split step (0 = no splits). Returns {count, last ID, {every step-th ID}}. Reads in chunks so
-# one call never builds a huge Lua table.
+# split step (0 = no splits), rows already counted before ``after`` (a continued scan keeps
+# the split positions of the scan it continues). Returns {count, last ID, {every step-th ID}}.
+# Reads in chunks so one call never builds a huge Lua table.
 _SCAN = """
 local key, after, upto = KEYS[1], ARGV[1], ARGV[2]
-local max_rows, step = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_rows, step, counted = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local count, last, splits = 0, after, {}
 while true do
   local want = 1000
@@ -29,7 +30,7 @@ while true do
   local entries = redis.call('XRANGE', key, '(' .. last, upto, 'COUNT', want)
   for _, e in ipairs(entries) do
     count = count + 1
-    if step > 0 and count % step == 0 then table.insert(splits, e[1]) end
+    if step > 0 and (counted + count) % step == 0 then table.insert(splits, e[1]) end
   end
   if #entries > 0 then last = entries[#entries][1] end
   if #entries < want then break end
@@ -62,11 +63,42 @@ class Scan:
 
 
 def scan(
-    client: redis.Redis, key: str, after: str, upto: str = "+", max_rows: int = 0, step: int = 0
+    client: redis.Redis,
+    key: str,
+    after: str,
+    upto: str = "+",
+    max_rows: int = 0,
+    step: int = 0,
+    counted: int = 0,
 ) -> Scan:
-    """Count (up to ``max_rows``) the entries after ``after``; IDs only cross the network."""
-    count, last, splits = client.eval(_SCAN, 1, key, after, upto, max_rows, step)  # type: ignore[misc]
+    """Count (up to ``max_rows``) the entries after ``after``; IDs only cross the network.
+
+    ``counted``: rows a previous scan found before ``after`` — this one continues it, and its
+    splits fall where one scan over both ranges would put them (see :func:`continue_scan`).
+    """
+    reply = client.eval(_SCAN, 1, key, after, upto, max_rows, step, counted)  # type: ignore[misc]
+    count, last, splits = reply  # type: ignore[misc]
     return Scan(int(count), as_text(last), tuple(as_text(s) for s in splits))
+
+
+def continue_scan(
+    client: redis.Redis, key: str, found: Scan, upto: str = "+", max_rows: int = 0, step: int = 0
+) -> Scan:
+    """``found`` (an earlier scan from some ID) extended to what one scan from that ID with
+    ``upto``/``max_rows``/``step`` would find now: the entries it counted are immutable
+    (a stream only grows at its end), so only the ones after ``found.last`` are read."""
+    if max_rows and found.count >= max_rows:
+        return found
+    more = scan(
+        client,
+        key,
+        found.last,
+        upto,
+        max_rows=max_rows - found.count if max_rows else 0,
+        step=step,
+        counted=found.count,
+    )
+    return Scan(found.count + more.count, more.last, found.splits + more.splits)
 
 
 def deadletter_once(

@@ -3,6 +3,8 @@ offsets, admission control, partitions, deterministic reads, dead letters, commi
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pyarrow as pa
 import pytest
@@ -12,6 +14,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import parse_id
 from rtad.common.streams import SPARK_GROUP, StreamNames
+from rtad.streaming import redis_scripts
 from rtad.streaming.packed_records import unpack
 from rtad.streaming.redis_source import ReadTask, RedisStreamReader, xrange_raw
 
@@ -123,6 +126,59 @@ def test_poison_entries_are_dead_lettered_once_and_reading_goes_on(
     assert letters[0][1][b"payload"] == b"{not json"
     assert letters[2][1][b"source"].decode().startswith(f"{key}/")
     assert all(fields[b"stage"] == b"stream" for _, fields in letters)
+
+
+def test_a_continued_scan_finds_what_one_scan_finds(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    produce(redis_client, StreamNames(shards=1), transactions(90, users=4, seed=8))
+    key = names.key("tx", 0)
+    whole = redis_scripts.scan(redis_client, key, "0-0", max_rows=70, step=20)
+    assert (whole.count, len(whole.splits)) == (70, 3)
+    for first in (0, 13, 20, 69, 70):
+        early = redis_scripts.scan(redis_client, key, "0-0", max_rows=first, step=20)
+        if first == 0:  # max_rows 0 is "all": start from an empty scan instead
+            early = redis_scripts.Scan(0, "0-0", ())
+        assert redis_scripts.continue_scan(redis_client, key, early, max_rows=70, step=20) == whole
+    everything = redis_scripts.scan(redis_client, key, "0-0", step=20)
+    early = redis_scripts.scan(redis_client, key, "0-0", max_rows=33, step=20)
+    assert redis_scripts.continue_scan(redis_client, key, early, step=20) == everything
+    assert everything.count == 90
+
+
+def test_the_next_batch_is_scanned_ahead_and_topped_up_with_what_arrived(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    produce(redis_client, names, transactions(60, users=30, seed=9))
+    source = reader(redis_server, maxRecordsPerBatch="40")
+    start = source.initialOffset()
+    end = source.latestOffset(start, ReadMaxRows(40))
+    backlogged = {s for s in range(4) if redis_client.xlen(names.key("tx", s)) > 10}
+    assert backlogged and set(source._ahead) == backlogged
+    for ahead in source._ahead.values():  # what was there when this batch was planned
+        ahead.result.result()
+    produce(redis_client, names, transactions(100, users=30, seed=10))  # arrives meanwhile
+    scanned_from = []
+    scan = redis_scripts.scan
+
+    def recording_scan(client: redis.Redis, key: str, after: str, *args: Any, **kw: Any) -> Any:
+        scanned_from.append((names.shard_from_key(key), after))
+        return scan(client, key, after, *args, **kw)
+
+    monkeypatch.setattr(redis_scripts, "scan", recording_scan)
+    following = source.latestOffset(end, ReadMaxRows(40))
+    # a backlogged shard's range is not scanned again from this batch's end, only topped up
+    assert not [s for s, after in scanned_from if s in backlogged and after == end[str(s)]]
+    monkeypatch.undo()
+    fresh = reader(redis_server, maxRecordsPerBatch="40")
+    assert following == fresh.latestOffset(end, ReadMaxRows(40))
+    assert read_all(source, end, following).num_rows == 40
+    assert read_all(source, end, following).equals(read_all(fresh, end, following))
+    source.stop()
+    assert source._ahead_pool is None and not source._ahead
 
 
 def test_commit_moves_the_spark_cursor_and_trims_only_what_is_committed(
