@@ -143,13 +143,15 @@ def test_checkpoint_renames_start_no_process(spark: Any, tmp_path: Path) -> None
     assert manager.getClass().getName() == CHECKPOINT_FILE_MANAGER
 
 
-def test_the_jvm_compiles_with_c1_only(spark: Any) -> None:
-    """The session's JVM was started with the options of ``spark_conf`` (C1 JIT only), and
-    executors of a cluster get them too."""
+def test_the_jvm_runs_with_the_sessions_options(spark: Any) -> None:
+    """The session's JVM was started with the options of ``spark_conf`` (C1 JIT only, the
+    parallel collector), and executors of a cluster get them too."""
     jvm = spark.sparkContext._jvm
-    arguments = list(
-        jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
-    )
-    assert JVM_OPTIONS in arguments
+    management = jvm.java.lang.management.ManagementFactory
+    arguments = list(management.getRuntimeMXBean().getInputArguments())
     executor_options = spark.sparkContext.getConf().get("spark.executor.extraJavaOptions")
-    assert JVM_OPTIONS in executor_options.split()  # after Spark's own defaults
+    for option in JVM_OPTIONS.split():
+        assert option in arguments
+        assert option in executor_options.split()  # after Spark's own defaults
+    collectors = {bean.getName() for bean in management.getGarbageCollectorMXBeans()}
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}
