@@ -73,12 +73,16 @@ class StandaloneCluster:
         self._wait(lambda: self.alive_workers() > before, timeout, f"{name} did not register")
 
     def state(self) -> dict[str, Any] | None:
-        """The master's JSON status (workers, applications), or None while it is not up."""
+        """The master's JSON status (workers, applications), or None while it is not up.
+
+        While the master's web UI starts, ``/json/`` has been seen to answer with an HTML page
+        (a run of the streaming tests failed on it once): that counts as not up yet.
+        """
         url = f"http://{self.host}:{self.master_ui_port}/json/"
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local http
                 return dict(json.load(response))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: not JSON (json.JSONDecodeError)
             return None
 
     def alive_workers(self) -> int:
