@@ -346,12 +346,6 @@ class GroupReader:
         )
         return {as_bytes(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
-    def ack(self, pipe: Any, key: str, ids: Iterable[bytes]) -> None:
-        """Queue XACK on ``pipe`` (a MULTI pipeline with the results, for exactly-once)."""
-        ids = list(ids)
-        if ids:
-            pipe.xack(key, self.group, *ids)
-
     def lag(self) -> dict[str, int]:
         """Unread entries per shard (Redis 7 ``lag``; XLEN when Redis cannot tell)."""
         out: dict[str, int] = {}

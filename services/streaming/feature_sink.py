@@ -26,7 +26,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -43,7 +42,6 @@ from pyspark.sql.types import StructType
 
 from rtad.common.encoding import FEATURE_ENCODING, X_FIELD, as_bytes, as_text
 from rtad.common.errors import RtadError
-from rtad.common.feature_entry import encode_feature_entry
 from rtad.common.redis_streams import connect
 from rtad.common.resp import (
     exchange,
@@ -53,7 +51,6 @@ from rtad.common.resp import (
     xadd_prefix,
 )
 from rtad.common.runtime import settle_heap
-from rtad.common.schema import Transaction
 from rtad.common.streams import StreamNames
 from rtad.streaming.processor import FEATURES_COLUMN, PAYLOAD_COLUMN, SHARD_COLUMN
 from rtad.streaming.redis_source import stats_key
@@ -88,17 +85,6 @@ def finish_payloads(payloads: pa.Array, feature_ms: int, feature_set: str) -> pa
     return pc.binary_join_element_wise(
         pc.binary_slice(payloads.cast(pa.binary()), 0, -1), tail.encode(), b""
     )
-
-
-def reference_fields(
-    tx: Transaction, ingest_ms: int, x: np.ndarray, names: tuple[str, ...], feature_ms: int
-) -> dict[bytes, bytes]:
-    """One transaction's feature entry in the format of the contract, built field by field in
-    Python: the reference the tests hold the job's packed bytes to."""
-    head: dict[str, Any] = msgspec.to_builtins(tx)
-    head = {"event_time" if k == "timestamp" else k: v for k, v in head.items()}
-    head |= {"ingest_ms": ingest_ms, "feature_ms": feature_ms}
-    return encode_feature_entry(head, x, names)
 
 
 class FeatureStreamWriter(DataSourceStreamArrowWriter):

@@ -27,10 +27,10 @@ from rtad.streaming.feature_sink import (
     finish_payloads,
     group_by_shard,
     pack_xadds,
-    reference_fields,
 )
 from rtad.streaming.packed_records import pack, unpack
 from rtad.streaming.processor import packed_features
+from tests.unit.streaming.packing import reference_fields
 
 FEATURES = ("amount_z", "velocity_1h", "km_from_home")
 SET_ID = feature_set_id(FEATURES)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 import numpy as np
 import orjson
 import pandas as pd
 
+from rtad.common.feature_entry import encode_feature_entry
 from rtad.common.schema import Transaction, from_mapping
 from rtad.streaming import packed_records
 
@@ -38,3 +42,14 @@ def heads(out: pd.DataFrame) -> list[dict]:
 
 def ids(out: pd.DataFrame) -> list[str]:
     return [h["transaction_id"] for h in heads(out)]
+
+
+def reference_fields(
+    tx: Transaction, ingest_ms: int, x: np.ndarray, names: tuple[str, ...], feature_ms: int
+) -> dict[bytes, bytes]:
+    """One transaction's feature entry in the format of the contract, built field by field in
+    Python: the reference the tests hold the job's packed bytes to."""
+    head: dict[str, Any] = msgspec.to_builtins(tx)
+    head = {"event_time" if k == "timestamp" else k: v for k, v in head.items()}
+    head |= {"ingest_ms": ingest_ms, "feature_ms": feature_ms}
+    return encode_feature_entry(head, x, names)

@@ -10,7 +10,7 @@ import pytest
 
 from rtad.common.feature_entry import decode_feature_entry, feature_set_id
 from rtad.streaming import card_state, features
-from rtad.streaming.feature_sink import finish_payloads, reference_fields
+from rtad.streaming.feature_sink import finish_payloads
 from rtad.streaming.processor import (
     FEATURES_COLUMN,
     PAYLOAD_COLUMN,
@@ -22,7 +22,7 @@ from rtad.streaming.processor import (
 )
 from rtad.streaming.spark_hash import hash_long
 
-from .packing import frame_transactions, heads, ids, packed
+from .packing import frame_transactions, heads, ids, packed, reference_fields
 
 NOW = 1_800_000_000_000
 TTL = 3_600_000
