@@ -137,12 +137,11 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._client: Any = None
         self._ahead: dict[int, ScanAhead] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
-        self._ahead_client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # the reader travels to the Python workers for read(): live clients and threads do not
         state = self.__dict__.copy()
-        state.update(_client=None, _ahead={}, _ahead_pool=None, _ahead_client=None)
+        state.update(_client=None, _ahead={}, _ahead_pool=None)
         return state
 
     def _driver_client(self) -> Any:
@@ -209,10 +208,12 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 self._scan_ahead(shard, found.last, upto, max_rows)
         return end
 
-    def _scan(self, client: Any, shard: int, after: str, upto: str, max_rows: int) -> Any:
+    def _scan(
+        self, client: Any, shard: int, after: str, upto: str, max_rows: int
+    ) -> redis_scripts.Scan:
         """What ``(after, upto]`` of ``shard`` holds, up to ``max_rows`` (0: all): the scan
-        started ahead for it if there is one, continued to now, else a scan now."""
-        key = self.names.key("tx", shard)
+        started ahead for it if there is one, continued to now (else all of it now)."""
+        early = redis_scripts.Scan(0, after, ())  # nothing counted yet
         ahead = self._ahead.pop(shard, None)
         if ahead is not None and (ahead.after, ahead.upto, ahead.max_rows) == (
             after,
@@ -222,22 +223,22 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             try:
                 early = ahead.result.result()
             except redis.RedisError:  # the connection failed meanwhile: scan now, say it there
-                early = redis_scripts.Scan(0, after, ())
-            return redis_scripts.continue_scan(
-                client, key, early, upto, max_rows=max_rows, step=self.split_rows
-            )
-        return redis_scripts.scan(client, key, after, upto, max_rows=max_rows, step=self.split_rows)
+                pass
+        key = self.names.key("tx", shard)
+        return redis_scripts.continue_scan(
+            client, key, early, upto, max_rows=max_rows, step=self.split_rows
+        )
 
     def _scan_ahead(self, shard: int, after: str, upto: str, max_rows: int) -> None:
         """Start scanning the range the next batch of ``shard`` will ask for (from ``after``,
-        this batch's end) on a thread with its own connection; :meth:`_scan` takes it."""
+        this batch's end) on a thread; :meth:`_scan` takes it. The thread shares the driver's
+        client: redis-py's client and its connection pool are thread-safe."""
         if self._ahead_pool is None:
             self._ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="rtad-scan-ahead")
-            self._ahead_client = connect(self.url)
         key = self.names.key("tx", shard)
         result = self._ahead_pool.submit(
             redis_scripts.scan,
-            self._ahead_client,
+            self._driver_client(),
             key,
             after,
             upto,
@@ -247,15 +248,14 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._ahead[shard] = ScanAhead(after, upto, max_rows, result)
 
     def stop(self) -> None:
-        """The query stopped: end the scan-ahead thread and close the driver's connections."""
+        """The query stopped: end the scan-ahead thread and close the driver's connection."""
         if self._ahead_pool is not None:
             self._ahead_pool.shutdown(wait=True, cancel_futures=True)
             self._ahead_pool = None
         self._ahead.clear()
-        for client in (self._ahead_client, self._client):
-            if client is not None:
-                client.close()
-        self._ahead_client = self._client = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def partitions(self, start: dict[str, str], end: dict[str, str]) -> Sequence[InputPartition]:
         pieces: list[ShardRange] = []

@@ -46,9 +46,10 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
         # steady run of 2k-row batches (/proc, per thread). C1-only: JVM CPU 418 -> 221 µs a
         # row there, and bulk batches no slower (42.7 -> 41.4 µs a row).
         # The parallel collector rather than G1: on 2 cores G1's concurrent marking and
-        # refinement threads take CPU from the tasks. Bulk batches of 100k rows, 4 runs each,
-        # alternated: 46.5k/46.6k/43.4k/46.4k rows/s against G1's 44.0k/42.1k/43.0k/44.2k,
-        # JVM CPU ~1 µs a row less; real-time batches unchanged (0.34-0.35 s median).
+        # refinement threads take CPU from the tasks. Two bulk queries (100k-row batches) a
+        # session, two sessions each, alternated: 46.5k/46.6k and 43.4k/46.4k rows/s against
+        # G1's 44.0k/42.1k and 43.0k/44.2k; the second queries' JVM CPU 15.3-15.4 against
+        # 16.1-16.7 µs a row; real-time batch medians 0.34-0.35 s against 0.35-0.37 s.
         "spark.driver.extraJavaOptions": JVM_OPTIONS,
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         # transformWithState in ProcessingTime mode (needed for state TTL) asks for a no-data

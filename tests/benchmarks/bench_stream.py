@@ -74,7 +74,6 @@ def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[st
     query.awaitTermination()
     progress = [p for p in query.recentProgress if p.numInputRows > 0]
     steady = progress[1:] or progress
-    seconds = sum(p.batchDuration for p in steady) / 1000
     durations = [p.batchDuration / 1000 for p in steady]
     late = steady[len(steady) // 2 :]  # the second half: the cards' windows fuller
     return {
@@ -85,13 +84,18 @@ def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[st
         "rows_per_card_per_batch": round(batch / cards, 1),
         "batches": len(progress),
         "first_batch_s": round(progress[0].batchDuration / 1000, 2),
-        "steady_rows_per_s": round(sum(p.numInputRows for p in steady) / seconds),
-        "late_rows_per_s": round(
-            sum(p.numInputRows for p in late) / (sum(p.batchDuration for p in late) / 1000)
-        ),
+        "steady_rows_per_s": _rows_per_s(steady),
+        "late_rows_per_s": _rows_per_s(late),
         "batch_median_s": round(statistics.median(durations), 2),
         "batch_max_s": round(max(durations), 2),
     }
+
+
+def _rows_per_s(reports: list[Any]) -> int:
+    """Rows over the wall time of some batches' progress reports."""
+    return round(
+        sum(p.numInputRows for p in reports) / (sum(p.batchDuration for p in reports) / 1000)
+    )
 
 
 class ProcessCpu:

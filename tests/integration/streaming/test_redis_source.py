@@ -135,10 +135,11 @@ def test_a_continued_scan_finds_what_one_scan_finds(
     key = names.key("tx", 0)
     whole = redis_scripts.scan(redis_client, key, "0-0", max_rows=70, step=20)
     assert (whole.count, len(whole.splits)) == (70, 3)
-    for first in (0, 13, 20, 69, 70):
-        early = redis_scripts.scan(redis_client, key, "0-0", max_rows=first, step=20)
-        if first == 0:  # max_rows 0 is "all": start from an empty scan instead
-            early = redis_scripts.Scan(0, "0-0", ())
+    nothing_yet = redis_scripts.Scan(0, "0-0", ())  # (max_rows 0 would mean "all")
+    earlier = [
+        redis_scripts.scan(redis_client, key, "0-0", max_rows=n, step=20) for n in (13, 20, 69, 70)
+    ]
+    for early in (nothing_yet, *earlier):
         assert redis_scripts.continue_scan(redis_client, key, early, max_rows=70, step=20) == whole
     everything = redis_scripts.scan(redis_client, key, "0-0", step=20)
     early = redis_scripts.scan(redis_client, key, "0-0", max_rows=33, step=20)
