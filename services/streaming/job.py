@@ -19,8 +19,7 @@ from typing import Any
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import register_feature_set
 from rtad.common.redis_streams import connect
-from rtad.streaming.feature_sink import FEATURE_SET_OPTION
-from rtad.streaming.feature_sink import FORMAT as SINK_FORMAT
+from rtad.streaming.feature_sink import SinkTarget
 from rtad.streaming.processor import (
     BUCKET_COLUMN,
     RECORD_COLUMN,
@@ -57,6 +56,11 @@ def source_options(settings: StreamSettings) -> dict[str, str]:
     }
 
 
+def sink_target(settings: StreamSettings, layout: StateLayout) -> SinkTarget:
+    """Where the processor writes the features of ``layout``."""
+    return SinkTarget(settings.redis_url.get_secret_value(), settings.streams, layout.feature_set)
+
+
 def start_query(
     spark: Any, settings: StreamSettings, checkpoint: Path, layout: StateLayout | None = None
 ) -> Any:
@@ -82,22 +86,21 @@ def start_query(
         F.element_at(keys, (bucket + 1).cast("int")).alias(BUCKET_COLUMN), RECORD_COLUMN
     )
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
-        statefulProcessor=CardFeatureProcessor(layout, ttl_ms),
+        statefulProcessor=CardFeatureProcessor(layout, ttl_ms, sink_target(settings, layout)),
         outputStructType=layout.output_ddl(),
         outputMode="Append",
         timeMode="ProcessingTime",
     )
-    # the processor emits each row's shard, head and packed features: the sink finishes the
-    # heads and writes them. Readers find the features' names by the set's id.
+    # the processor writes the feature entries itself (rtad.streaming.feature_sink): the
+    # query's sink only drives the batches and their checkpoint. Readers find the features'
+    # names by the set's id.
     client = connect(settings.redis_url.get_secret_value())
     try:
         register_feature_set(client, settings.stream_prefix, layout.columns)
     finally:
         client.close()
     writer = (
-        features.writeStream.format(SINK_FORMAT)
-        .options(**options)
-        .option(FEATURE_SET_OPTION, layout.feature_set)
+        features.writeStream.format("noop")
         .option("checkpointLocation", str(checkpoint))
         .queryName(QUERY_NAME)
     )

@@ -22,6 +22,10 @@ the TTL is dropped when its slot is next written and starts afresh if it comes b
 drops a slot nobody wrote for the TTL. The features themselves are event-time features —
 ``step_history`` orders each card's rows by event time, and a late row is slotted in by its
 timestamp, never dropped by a watermark.
+
+The processor writes its feature entries itself (:class:`rtad.streaming.feature_sink.FeatureWriter`,
+idempotent per batch and bucket) and emits no rows: see :mod:`rtad.streaming.feature_sink`
+for why, and for how a replayed batch writes nothing twice.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from rtad.common.feature_entry import X_DTYPE, feature_set_id
 from rtad.common.runtime import settle_heap
 from rtad.streaming import card_state, packed_records
+from rtad.streaming.feature_sink import (
+    FEATURES_COLUMN,
+    PAYLOAD_COLUMN,
+    SHARD_COLUMN,
+    FeatureWriter,
+    SinkTarget,
+)
 from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.spark_hash import hash_long
 
@@ -52,11 +63,6 @@ from rtad.streaming.spark_hash import hash_long
 BUCKET_COLUMN = "state_bucket"
 #: The input column: each transaction packed by the source (:mod:`packed_records`).
 RECORD_COLUMN = "record"
-#: The output columns: the row's shard, its entry head (without ``feature_ms`` and
-#: ``feature_set``, which the sink appends) and its features, packed as in a feature entry's
-#: ``x`` field (float64 little-endian, in :attr:`StateLayout.columns` order). Two binary
-#: columns cross back to the JVM and into the sink instead of one column a field.
-SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN = "shard", "payload", "features"
 _SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
 #: A slot's value: its cards' Arrow IPC bytes (:mod:`card_state`) in base64. Text, because the
 #: state server sends a binary value to Python through its pickler one byte at a time (a
@@ -94,8 +100,8 @@ class StateLayout:
         return [keys[b] for b in range(self.buckets)]
 
     def output_ddl(self) -> str:
-        """Spark schema of the processor's output rows."""
-        return f"{SHARD_COLUMN} int, {PAYLOAD_COLUMN} binary, {FEATURES_COLUMN} binary"
+        """Spark schema of the processor's output rows (it emits none: it writes them)."""
+        return "written long"
 
     @property
     def feature_set(self) -> str:
@@ -109,9 +115,10 @@ def step_bucket(
     rows: packed_records.Unpacked,
     now_ms: int,
     ttl_ms: int,
-) -> tuple[pa.Table, pd.DataFrame]:
+) -> tuple[pa.Table, pa.RecordBatch]:
     """One bucket's micro-batch: stored cards + its records (:func:`packed_records.unpack`)
-    → cards to store + output rows (row ``k`` of the output is record ``k``'s)."""
+    → cards to store + the rows to write (row ``k`` is record ``k``'s: its shard, its head
+    and its packed features, the columns :class:`FeatureWriter` takes)."""
     table, matrix = card_state.step_table(
         stored,
         rows.users,
@@ -123,13 +130,11 @@ def step_bucket(
     )
     if matrix.shape[1] != len(layout.columns):
         raise ValueError(f"{matrix.shape[1]} feature columns for {len(layout.columns)} names")
-    # one dict of arrays: inserting columns one by one costs more than the features
-    out = {
-        SHARD_COLUMN: rows.fixed["shard"].astype(np.int32),
-        PAYLOAD_COLUMN: pd.arrays.ArrowExtensionArray(rows.heads),
-        FEATURES_COLUMN: pd.arrays.ArrowExtensionArray(packed_features(matrix)),
-    }
-    return table, pd.DataFrame(out, copy=False)
+    out = pa.RecordBatch.from_arrays(
+        [pa.array(rows.fixed["shard"].astype(np.int32)), rows.heads, packed_features(matrix)],
+        names=[SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN],
+    )
+    return table, out
 
 
 def packed_features(matrix: np.ndarray) -> pa.Array:
@@ -156,11 +161,15 @@ def unpacked_features(column: Any, width: int) -> np.ndarray:
 
 class CardFeatureProcessor(StatefulProcessor):
     """``transformWithStateInPandas`` processor keyed by bucket: one read and one write per
-    touched slot, one vectorised feature step per bucket (see the module docstring)."""
+    touched slot, one vectorised feature step per bucket, its rows written to ``target``
+    (see the module docstring)."""
 
-    def __init__(self, layout: StateLayout, ttl_ms: int) -> None:
+    def __init__(self, layout: StateLayout, ttl_ms: int, target: SinkTarget) -> None:
+        if target.feature_set != layout.feature_set:
+            raise ValueError("the sink's feature set is not the layout's")
         self.layout = layout
         self.ttl_ms = ttl_ms
+        self.target = target
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         settle_heap()
@@ -168,6 +177,7 @@ class CardFeatureProcessor(StatefulProcessor):
         self.slots = handle.getMapState(
             "card_slots", _SLOT_KEY, _SLOT_VALUE, ttlDurationMs=self.ttl_ms
         )
+        self.writer = FeatureWriter(self.target)
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
@@ -185,9 +195,12 @@ class CardFeatureProcessor(StatefulProcessor):
         table, out = step_bucket(
             self.layout, pa.concat_tables(stored), records, now_ms, self.ttl_ms
         )
+        # before the state: if the task dies in between, its retry starts from the state as
+        # it was, computes the same rows and finds them written
+        self.writer.write(out, writer=f"bucket-{key[0]}")
         for slot, value in card_state.by_slot(table, touched.tolist()).items():
             self.slots.updateValue((slot,), (b64encode(value).decode("ascii"),))
-        yield out
+        yield from ()
 
     def close(self) -> None:
-        pass
+        self.writer.close()

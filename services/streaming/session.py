@@ -76,11 +76,10 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
 
 
 def build_session(settings: StreamSettings) -> Any:
-    """Start (or reuse) the SparkSession, register the Redis source and sink, log at WARN."""
+    """Start (or reuse) the SparkSession, register the Redis source, log at WARN."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    from rtad.streaming.feature_sink import FeatureSink
     from rtad.streaming.redis_source import RedisStreamSource
 
     builder = SparkSession.builder.master(settings.master)
@@ -90,7 +89,6 @@ def build_session(settings: StreamSettings) -> Any:
     spark.sparkContext.setLogLevel("WARN")
     _quiet(spark)
     spark.dataSource.register(RedisStreamSource)
-    spark.dataSource.register(FeatureSink)
     return spark
 
 

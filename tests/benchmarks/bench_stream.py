@@ -1,7 +1,7 @@
 """Spark job throughput: Redis tx → per-card features → Redis, on this machine's cores.
 
 Queries over the same kind of data in one run and one local[2] Spark session:
-- ``reader→writer``: the Arrow source straight into the feature sink (no state) — the
+- ``reader→writer``: the Arrow source straight into the feature writer (no state) — the
   plumbing's ceiling;
 - ``features``: the real job (transformWithStateInPandas keyed by state bucket, one
   vectorised feature step and one state read and write per touched slot of a bucket): a bulk
@@ -25,15 +25,18 @@ import json
 import os
 import statistics
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pyarrow as pa
 import redis
 
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
+from rtad.streaming.feature_sink import FeatureWriter, SinkTarget
 from rtad.streaming.job import source_options, start_query
 from rtad.streaming.packed_records import FIXED, RECORD_DTYPE
 from rtad.streaming.session import build_session
@@ -44,8 +47,9 @@ RESULTS = Path("bench-results")
 
 
 def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
-    """Source → sink with no features: the Arrow plumbing alone (the JVM cuts each packed
-    record's shard and head out of it; the features are empty)."""
+    """Source → writer with no features: the Arrow plumbing alone (the JVM cuts each packed
+    record's shard and head out of it, a Python worker writes them with empty features, as
+    the processor writes its rows)."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
     options = source_options(settings)
@@ -64,9 +68,20 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
     rows = rows.select(
         int32_at(shard_at).alias("shard"), head.alias("payload"), F.lit(b"").alias("features")
     )
-    writer = rows.writeStream.format("rtad_features").options(**options)
-    writer = writer.option("feature_set", feature_set_id(()))
-    return writer.option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start()
+    target = SinkTarget(settings.redis_url.get_secret_value(), settings.streams, feature_set_id(()))
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        writer = FeatureWriter(target)
+        for batch in batches:
+            writer.write(batch, writer=f"partition-{TaskContext.get().partitionId()}")
+        writer.close()
+        yield from ()
+
+    written = rows.mapInArrow(write, "written long")
+    writer = written.writeStream.format("noop").option("checkpointLocation", str(checkpoint))
+    return writer.trigger(availableNow=True).start()
 
 
 def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The feature sink: entries built by Spark equal the Python reference format, and the
-per-(query, partition, shard) marker against a real redis-server."""
+"""Writing feature entries: entries built from packed records equal the Python reference
+format, and the per-(query, writer, shard) marker against a real redis-server."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from rtad.common.resp import pack_command
 from rtad.common.schema import Transaction
 from rtad.common.streams import StreamNames
 from rtad.streaming.feature_sink import (
-    FeatureStreamWriter,
+    FeatureWriter,
+    SinkTarget,
     finish_payloads,
     group_by_shard,
     pack_xadds,
@@ -35,7 +36,6 @@ from tests.unit.streaming.packing import reference_fields
 FEATURES = ("amount_z", "velocity_1h", "km_from_home")
 SET_ID = feature_set_id(FEATURES)
 KNOWN = {SET_ID: FEATURES}
-OPTIONS = {"shards": "4", "feature_set": SET_ID}
 
 
 def awkward_records(count: int, seed: int = 3) -> tuple[list[Transaction], np.ndarray]:
@@ -108,6 +108,10 @@ def test_entries_from_packed_records_equal_the_python_reference() -> None:
 # --------------------------------------------------------------------------- writing
 
 
+def feature_writer(server: LocalRedis, names: StreamNames) -> FeatureWriter:
+    return FeatureWriter(SinkTarget(server.url, names, SET_ID))
+
+
 def payload_array(payloads: list[bytes]) -> pa.RecordBatch:
     """Entries as the sink groups them: head JSON and packed features (one double each)."""
     xs = packed_features(np.arange(len(payloads), dtype=np.float64).reshape(-1, 1))
@@ -118,12 +122,12 @@ def payload_array(payloads: list[bytes]) -> pa.RecordBatch:
 def test_a_replayed_batch_writes_nothing_twice(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
-    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, **OPTIONS})
+    writer = feature_writer(redis_server, names)
     payloads = payload_array([b'{"n": 1}', b'{"n": 2}'])
-    assert writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=5)
-    assert not writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=5)  # replay
-    assert writer._write_shard(redis_client, 1, payloads, "q:0", batch_id=6)  # next batch
-    assert writer._write_shard(redis_client, 1, payloads, "q2:0", batch_id=0)  # new checkpoint
+    assert writer.write_shard(1, payloads, "q:0", batch_id=5)
+    assert not writer.write_shard(1, payloads, "q:0", batch_id=5)  # replay
+    assert writer.write_shard(1, payloads, "q:0", batch_id=6)  # next batch
+    assert writer.write_shard(1, payloads, "q2:0", batch_id=0)  # new checkpoint
     assert redis_client.xlen(names.key("features", 1)) == 6
     assert redis_client.hget(names.meta_key("stream-stats", 1), "rows_out") == b"6"
     # the skipped replay left no WATCH behind on the pooled connection
@@ -133,17 +137,16 @@ def test_a_replayed_batch_writes_nothing_twice(
 
 
 @pytest.mark.redis
-def test_partitions_writing_one_shard_at_once_all_land(
+def test_writers_of_one_shard_at_once_all_land(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
-    """WATCH fires when another partition commits the shared marker: retry, never drop."""
-    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, **OPTIONS})
+    """WATCH fires when another writer commits the shared marker: retry, never drop."""
 
-    def task(partition: int) -> None:
-        client = redis.Redis.from_url(redis_server.url)
+    def task(bucket: int) -> None:
+        writer = feature_writer(redis_server, names)  # a client of its own, as in a task
         for batch in range(20):
-            writer._write_shard(client, 2, payload_array([b"{}"] * 50), f"q:{partition}", batch)
-        client.close()
+            writer.write_shard(2, payload_array([b"{}"] * 50), f"q:bucket-{bucket}", batch)
+        writer.close()
 
     threads = [threading.Thread(target=task, args=(p,)) for p in range(4)]
     for thread in threads:
@@ -151,6 +154,23 @@ def test_partitions_writing_one_shard_at_once_all_land(
     for thread in threads:
         thread.join()
     assert redis_client.xlen(names.key("features", 2)) == 4 * 20 * 50
+    marker = redis_client.hgetall(names.meta_key("feature-sink", 2))
+    assert marker == {f"q:bucket-{b}".encode(): b"19" for b in range(4)}
+
+
+@pytest.mark.redis
+def test_rows_are_written_only_inside_a_streaming_task(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """Without Spark's batch id a replay could not be recognised: refuse, write nothing."""
+    writer = feature_writer(redis_server, names)
+    rows = pa.record_batch(
+        {"shard": pa.array([1], pa.int32()), "payload": [b"{}"], "features": [b""]}
+    )
+    with pytest.raises(RtadError, match="only inside a streaming query's task"):
+        writer.write(rows, writer="bucket-0")
+    writer.close()
+    assert redis_client.xlen(names.key("features", 1)) == 0
 
 
 @pytest.mark.redis
@@ -175,9 +195,9 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
     by_shard = group_by_shard(iter(batches), SET_ID)
     after = int(time.time() * 1000)
     assert sorted(by_shard) == [0, 1, 2]
-    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, **OPTIONS})
+    writer = feature_writer(redis_server, names)
     for shard, entries in by_shard.items():
-        assert writer._write_shard(redis_client, shard, entries, "q:0", batch_id=1)
+        assert writer.write_shard(shard, entries, "q:0", batch_id=1)
     for shard in range(3):
         fields = [f for _, f in redis_client.xrange(names.key("features", shard))]
         assert all(list(f) == [b"v", b"d", b"x"] and f[b"v"] == b"2" for f in fields)
@@ -213,13 +233,13 @@ def test_a_key_that_is_not_a_stream_is_refused_before_anything_is_written(
     key = names.key("features", 0)
     marker = names.meta_key("feature-sink", 0)
     redis_client.set(key, "not a stream")
-    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, **OPTIONS})
+    writer = feature_writer(redis_server, names)
     with pytest.raises(RtadError, match=r"^rtad:features:\{0\} holds a string, not a stream"):
-        writer._write_shard(redis_client, 0, payload_array([b"{}"]), "q:0", batch_id=1)
+        writer.write_shard(0, payload_array([b"{}"]), "q:0", batch_id=1)
     assert redis_client.hget(marker, "q:0") is None  # a retry will write the batch
     assert redis_client.ping()
     redis_client.delete(key)
-    assert writer._write_shard(redis_client, 0, payload_array([b"{}"]), "q:0", batch_id=1)
+    assert writer.write_shard(0, payload_array([b"{}"]), "q:0", batch_id=1)
     assert redis_client.xlen(key) == 1
 
 
@@ -230,17 +250,17 @@ def test_an_xadd_failing_inside_exec_puts_the_marker_back(
     """EXEC runs the rest when one command fails: the marker must not say "written"."""
     key, stats = names.key("features", 3), names.meta_key("stream-stats", 3)
     marker = names.meta_key("feature-sink", 3)
-    writer = FeatureStreamWriter({"secret_redis_url": redis_server.url, **OPTIONS})
-    assert writer._write_shard(redis_client, 3, payload_array([b"{}"] * 2), "q:0", batch_id=4)
+    writer = feature_writer(redis_server, names)
+    assert writer.write_shard(3, payload_array([b"{}"] * 2), "q:0", batch_id=4)
     last = 2**64 - 1
     redis_client.xadd(key, {"v": "1"}, id=f"{last}-{last}")  # no ID left for XADD *
     with pytest.raises(RtadError, match=r"^3 of 3 entries not written to rtad:features:\{3\} "):
-        writer._write_shard(redis_client, 3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
+        writer.write_shard(3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
     assert redis_client.hget(marker, "q:0") == b"4"  # as before the failed batch
     assert redis_client.hget(stats, "rows_out") == b"2"
     with pytest.raises(RtadError, match="not written"):  # a first batch: the marker is removed
-        writer._write_shard(redis_client, 3, payload_array([b"{}"]), "q2:0", batch_id=0)
+        writer.write_shard(3, payload_array([b"{}"]), "q2:0", batch_id=0)
     assert redis_client.hget(marker, "q2:0") is None
     redis_client.delete(key)
-    assert writer._write_shard(redis_client, 3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
+    assert writer.write_shard(3, payload_array([b"{}"] * 3), "q:0", batch_id=5)
     assert redis_client.xlen(key) == 3 and redis_client.hget(marker, "q:0") == b"5"

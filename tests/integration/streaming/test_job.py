@@ -17,6 +17,7 @@ from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
 from rtad.streaming import features
 from rtad.streaming.job import start_query
+from rtad.streaming.processor import StateLayout
 from rtad.streaming.session import CHECKPOINT_FILE_MANAGER, JVM_OPTIONS
 from rtad.streaming.settings import StreamSettings
 
@@ -60,8 +61,10 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     }
     query = run_available_now(spark, stream_settings)
     entries = feature_entries(redis_client, names)
-    markers = [m for s in range(4) for m in redis_client.hkeys(names.meta_key("feature-sink", s))]
-    assert markers and all(m.decode().startswith(f"{query.id}:") for m in markers)
+    # the processor wrote them, once per (batch, bucket, shard): every bucket has a marker
+    buckets = StateLayout(buckets=stream_settings.state_buckets).bucket_keys()
+    markers = {m for s in range(4) for m in redis_client.hkeys(names.meta_key("feature-sink", s))}
+    assert markers == {f"{query.id}:bucket-{k}".encode() for k in buckets}
     rows = [row for shard_rows in entries.values() for _, row in shard_rows]
     assert sorted(r["transaction_id"] for r in rows) == sorted(tx_ms)
     for shard, shard_rows in entries.items():

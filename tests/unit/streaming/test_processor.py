@@ -10,16 +10,18 @@ import pytest
 
 from rtad.common.feature_entry import decode_feature_entry, feature_set_id
 from rtad.streaming import card_state, features
-from rtad.streaming.feature_sink import finish_payloads
-from rtad.streaming.processor import (
+from rtad.streaming.feature_sink import (
     FEATURES_COLUMN,
     PAYLOAD_COLUMN,
     SHARD_COLUMN,
+    finish_payloads,
+)
+from rtad.streaming.processor import (
     StateLayout,
     packed_features,
-    step_bucket,
     unpacked_features,
 )
+from rtad.streaming.processor import step_bucket as step_rows
 from rtad.streaming.spark_hash import hash_long
 
 from .packing import frame_transactions, heads, ids, packed, reference_fields
@@ -52,6 +54,13 @@ def card_rows(n: int, start: int = 0, labels: bool = False, user: str = "card-1"
         }
     )
     return frame
+
+
+def step_bucket(*args: object) -> tuple[pa.Table, pd.DataFrame]:
+    """The bucket step with its rows to write as a DataFrame (the Arrow batch's columns)."""
+    table, rows = step_rows(*args)  # type: ignore[arg-type]
+    assert isinstance(rows, pa.RecordBatch)
+    return table, rows.to_pandas()
 
 
 def stored_round_trip(table: pa.Table) -> pa.Table:
