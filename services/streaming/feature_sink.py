@@ -3,10 +3,10 @@
 The stateful processor writes its own rows (:class:`FeatureWriter`, called from
 :mod:`rtad.streaming.processor`): the features leave the Python worker that computed them
 straight for Redis. Emitting them to Spark for a sink would convert every row from Arrow to
-Spark's rows and back into a third Python worker: the same job with a separate sink stage ran
-at 38.4k–39.1k rows/s against 46.4k–46.9k with the writes in the processor, JVM CPU 16.0–17.1
-against 11.4–12.3 µs a row (100k-row batches, two warm queries each, alternated in one
-session). The query's sink is then Spark's ``noop``.
+Spark's rows and back into a third Python worker. In one Spark session, bulk queries of
+100k-row batches alternated, the job with a sink stage of its own ran at 38.4k–39.1k rows/s
+and a JVM CPU of 16.0–17.1 µs a row, the writes in the processor at 46.4k–46.9k and
+11.4–12.3 µs (the two warm queries of each). The query's sink is then Spark's ``noop``.
 
 The entries are feature entries of encoding 2 (:mod:`rtad.common.feature_entry`). The
 processor hands over ``shard``, ``payload`` (the head the source packed, see
