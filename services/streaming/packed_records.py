@@ -4,8 +4,7 @@ Why one value: ``transformWithStateInPandas`` hands its input to Python row by r
 ``itertuples``, then a DataFrame of the tuples) — ~13–15 µs a row for the record's 14
 columns, ~1.7–2 µs for one binary column, measured on 100k rows here — and the JVM's
 ``to_json`` of the entry head cost ~10 µs a row more. So the source packs each transaction
-once, in Python, and Spark moves opaque bytes: its shuffle, the processor's input and output,
-the sink's input.
+once, in Python, and Spark moves opaque bytes: its shuffle and the processor's input.
 
 A packed record is::
 
@@ -17,7 +16,7 @@ A packed record is::
   and the byte length of ``user_id``;
 - ``user_id``, the key of the card's state;
 - the feature entry's head (:mod:`rtad.common.feature_entry`) but for ``feature_ms`` and
-  ``feature_set``, which the sink appends: the record as validated, ``timestamp`` under the
+  ``feature_set``, which the feature writer appends: the record as validated, ``timestamp`` under the
   name ``event_time`` (as the producer wrote it, zone included), then ``ingest_ms``.
 
 >>> from datetime import UTC, datetime
