@@ -59,23 +59,11 @@ X_COLUMN = "x"
 
 
 @dataclass(frozen=True)
-class WriteCount:
-    """What one writer wrote (``skipped`` rows belonged to an already written batch)."""
-
-    written: int = 0
-    skipped: int = 0
-
-    def __add__(self, other: WriteCount) -> WriteCount:
-        return WriteCount(self.written + other.written, self.skipped + other.skipped)
-
-
-@dataclass(frozen=True)
 class SinkTarget:
-    """Where the features go: the Redis URL, the streams, and the feature set of the rows."""
+    """Where the features go: the Redis URL and the streams."""
 
     url: str
     names: StreamNames
-    feature_set: str
 
 
 def sink_marker_key(names: StreamNames, shard: int) -> str:
@@ -106,22 +94,21 @@ def finish_payloads(payloads: pa.Array, feature_ms: int, feature_set: str) -> pa
 
 
 class FeatureWriter:
-    """Writes feature rows, once per (query, batch, writer, shard); one Redis client."""
+    """Writes feature rows of one feature set, once per (query, batch, writer, shard); one
+    Redis client."""
 
-    def __init__(self, target: SinkTarget) -> None:
-        self.target = target
+    def __init__(self, target: SinkTarget, feature_set: str) -> None:
         self.names = target.names
+        self.feature_set = feature_set
         self.client = connect(target.url)
 
-    def write(self, rows: pa.RecordBatch, writer: str) -> WriteCount:
+    def write(self, rows: pa.RecordBatch, writer: str) -> None:
         """Write ``rows`` (shard, payload, features) of this task's batch for ``writer``,
-        a name unique within the query that handles the same rows in a replay (a bucket)."""
+        a name unique within the query that handles the same rows in a replay (a bucket).
+        A shard whose rows this writer already wrote in this batch is skipped."""
         query_id, batch_id = streaming_batch()
-        count = WriteCount()
-        for shard, entries in sorted(group_by_shard([rows], self.target.feature_set).items()):
-            done = self.write_shard(shard, entries, f"{query_id}:{writer}", batch_id)
-            count += WriteCount(entries.num_rows, 0) if done else WriteCount(0, entries.num_rows)
-        return count
+        for shard, entries in sorted(group_by_shard([rows], self.feature_set).items()):
+            self.write_shard(shard, entries, f"{query_id}:{writer}", batch_id)
 
     def close(self) -> None:
         self.client.close()

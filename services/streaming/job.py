@@ -56,9 +56,9 @@ def source_options(settings: StreamSettings) -> dict[str, str]:
     }
 
 
-def sink_target(settings: StreamSettings, layout: StateLayout) -> SinkTarget:
-    """Where the processor writes the features of ``layout``."""
-    return SinkTarget(settings.redis_url.get_secret_value(), settings.streams, layout.feature_set)
+def sink_target(settings: StreamSettings) -> SinkTarget:
+    """Where the processor writes the features."""
+    return SinkTarget(settings.redis_url.get_secret_value(), settings.streams)
 
 
 def start_query(
@@ -86,7 +86,7 @@ def start_query(
         F.element_at(keys, (bucket + 1).cast("int")).alias(BUCKET_COLUMN), RECORD_COLUMN
     )
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
-        statefulProcessor=CardFeatureProcessor(layout, ttl_ms, sink_target(settings, layout)),
+        statefulProcessor=CardFeatureProcessor(layout, ttl_ms, sink_target(settings)),
         outputStructType=layout.output_ddl(),
         outputMode="Append",
         timeMode="ProcessingTime",

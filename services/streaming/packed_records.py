@@ -16,8 +16,9 @@ A packed record is::
   and the byte length of ``user_id``;
 - ``user_id``, the key of the card's state;
 - the feature entry's head (:mod:`rtad.common.feature_entry`) but for ``feature_ms`` and
-  ``feature_set``, which the feature writer appends: the record as validated, ``timestamp`` under the
-  name ``event_time`` (as the producer wrote it, zone included), then ``ingest_ms``.
+  ``feature_set``, which the feature writer appends: the record as validated, ``timestamp``
+  under the name ``event_time`` (as the producer wrote it, zone included), then
+  ``ingest_ms``.
 
 >>> from datetime import UTC, datetime
 >>> from rtad.common.schema import Transaction

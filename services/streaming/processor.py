@@ -162,11 +162,10 @@ def unpacked_features(column: Any, width: int) -> np.ndarray:
 class CardFeatureProcessor(StatefulProcessor):
     """``transformWithStateInPandas`` processor keyed by bucket: one read and one write per
     touched slot, one vectorised feature step per bucket, its rows written to ``target``
+    as the layout's feature set
     (see the module docstring)."""
 
     def __init__(self, layout: StateLayout, ttl_ms: int, target: SinkTarget) -> None:
-        if target.feature_set != layout.feature_set:
-            raise ValueError("the sink's feature set is not the layout's")
         self.layout = layout
         self.ttl_ms = ttl_ms
         self.target = target
@@ -177,7 +176,7 @@ class CardFeatureProcessor(StatefulProcessor):
         self.slots = handle.getMapState(
             "card_slots", _SLOT_KEY, _SLOT_VALUE, ttlDurationMs=self.ttl_ms
         )
-        self.writer = FeatureWriter(self.target)
+        self.writer = FeatureWriter(self.target, self.layout.feature_set)
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues

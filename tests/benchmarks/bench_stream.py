@@ -36,8 +36,8 @@ import redis
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.streaming.feature_sink import FeatureWriter, SinkTarget
-from rtad.streaming.job import source_options, start_query
+from rtad.streaming.feature_sink import FeatureWriter
+from rtad.streaming.job import sink_target, source_options, start_query
 from rtad.streaming.packed_records import FIXED, RECORD_DTYPE
 from rtad.streaming.session import build_session
 from rtad.streaming.settings import StreamSettings
@@ -68,12 +68,12 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
     rows = rows.select(
         int32_at(shard_at).alias("shard"), head.alias("payload"), F.lit(b"").alias("features")
     )
-    target = SinkTarget(settings.redis_url.get_secret_value(), settings.streams, feature_set_id(()))
+    target = sink_target(settings)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
-        writer = FeatureWriter(target)
+        writer = FeatureWriter(target, feature_set_id(()))
         for batch in batches:
             writer.write(batch, writer=f"partition-{TaskContext.get().partitionId()}")
         writer.close()

@@ -109,7 +109,7 @@ def test_entries_from_packed_records_equal_the_python_reference() -> None:
 
 
 def feature_writer(server: LocalRedis, names: StreamNames) -> FeatureWriter:
-    return FeatureWriter(SinkTarget(server.url, names, SET_ID))
+    return FeatureWriter(SinkTarget(server.url, names), SET_ID)
 
 
 def payload_array(payloads: list[bytes]) -> pa.RecordBatch:
