@@ -20,16 +20,15 @@ from rtad.common.errors import RtadError
 from rtad.common.feature_entry import register_feature_set
 from rtad.common.redis_streams import connect
 from rtad.streaming.feature_sink import SinkTarget
-from rtad.streaming.processor import (
-    BUCKET_COLUMN,
-    RECORD_COLUMN,
-    CardFeatureProcessor,
-    StateLayout,
-)
+from rtad.streaming.processor import CardFeatureProcessor, StateLayout
+from rtad.streaming.records import BUCKET_COLUMN, COUNT_COLUMN
 from rtad.streaming.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "rtad-features"
+#: The observed metric counting a batch's transactions: Spark's own row counts are the
+#: source's rows, one per state bucket of a chunk read (:func:`rtad.streaming.records.by_bucket`).
+INPUT_METRIC = "rtad_input"
 STOP_GRACE_S = 30.0
 
 
@@ -73,18 +72,14 @@ def start_query(
         .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
         .option("splitRows", str(settings.split_rows))
         .option("startingOffsets", settings.starting_offsets)
+        .option("stateBuckets", str(layout.buckets))
         .load()
     )
     ttl_ms = int(settings.state_ttl_hours * 3_600_000)
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
-    bucket = F.pmod(F.crc32(F.col("user_id").cast("binary")), F.lit(layout.buckets))
-    keys = F.array(*[F.lit(k).cast("bigint") for k in layout.bucket_keys()])
-    # the user id stays behind: the record holds it, and every column crossing to the
-    # processor costs a Python object a row
-    keyed = transactions.select(
-        F.element_at(keys, (bucket + 1).cast("int")).alias(BUCKET_COLUMN), RECORD_COLUMN
-    )
+    # the source keys its rows by bucket already; a batch's transactions are counted here
+    keyed = transactions.observe(INPUT_METRIC, F.sum(COUNT_COLUMN).alias("rows"))
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
         statefulProcessor=CardFeatureProcessor(layout, ttl_ms, sink_target(settings)),
         outputStructType=layout.output_ddl(),
@@ -109,6 +104,13 @@ def start_query(
     else:
         writer = writer.trigger(processingTime=settings.trigger_interval)
     return writer.start()
+
+
+def input_rows(progress: Any) -> int:
+    """Transactions a micro-batch read, from its progress report (0 if it read none)."""
+    observed = progress.observedMetrics.get(INPUT_METRIC) if progress.observedMetrics else None
+    rows = observed["rows"] if observed is not None else None
+    return int(rows or 0)
 
 
 def run(settings: StreamSettings, layout: StateLayout | None = None) -> None:

@@ -118,6 +118,16 @@ def pack(
     )
 
 
+def card_codes(users: pa.Array) -> np.ndarray:
+    """The CRC-32 of each card's id (:func:`rtad.streaming.features.text_code`), for its state
+    bucket: a memo lookup a row, cards come back.
+
+    >>> card_codes(pa.array(["card-1"])).tolist() == [text_code("card-1")]
+    True
+    """
+    return np.fromiter(map(_CRC32.__getitem__, users.to_pylist()), np.int64, len(users))
+
+
 def _heads(records: Sequence[Transaction], ingest_ms: np.ndarray) -> pa.Array:
     """Each record's JSON with ``timestamp`` named ``event_time`` and ``ingest_ms`` appended.
 

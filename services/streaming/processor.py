@@ -3,7 +3,9 @@
 Spark's per-key cost dominates when a card has only a row or two per micro-batch (~1 ms a key
 for the pandas hand-over alone, measured on this 2-core box), so the grouping key is a
 *bucket* of cards (``crc32(user_id) % state_buckets``, mapped to the grouping value
-:meth:`StateLayout.bucket_keys` picks so Spark spreads buckets evenly), not the card. And each
+:meth:`StateLayout.bucket_keys` picks so Spark spreads buckets evenly), not the card; the
+source already hands Spark one row per bucket of each chunk it reads, all of the bucket's
+packed records in it (:func:`rtad.streaming.records.by_bucket`). And each
 state call is a round trip to the JVM (70 µs on an idle machine, 400 µs measured under load),
 so the state is not stored card by card either: a bucket's cards live in ``state_slots``
 *slots* (a MapState keyed by slot), each slot's value one Arrow table of its cards
@@ -57,12 +59,9 @@ from rtad.streaming.feature_sink import (
     SinkTarget,
 )
 from rtad.streaming.features import FEATURE_COLUMNS
-from rtad.streaming.spark_hash import hash_long
+from rtad.streaming.records import RECORDS_COLUMN, packed_of
+from rtad.streaming.spark_hash import bucket_keys
 
-#: The grouping column: a bucket of cards (see the module docstring).
-BUCKET_COLUMN = "state_bucket"
-#: The input column: each transaction packed by the source (:mod:`packed_records`).
-RECORD_COLUMN = "record"
 _SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
 #: A slot's value: its cards' Arrow IPC bytes (:mod:`card_state`) in base64. Text, because the
 #: state server sends a binary value to Python through its pickler one byte at a time (a
@@ -81,23 +80,8 @@ class StateLayout:
     slots: int = 1
 
     def bucket_keys(self) -> list[int]:
-        """The grouping value of each bucket, so that Spark spreads the buckets evenly.
-
-        Spark sends grouping value ``v`` to task ``pmod(murmur3(v), partitions)``: grouped by
-        the bare bucket numbers 0..15, two tasks got 9 and 7 buckets, four got 6, 6, 1 and 3.
-        Key ``k`` of bucket ``b`` is the smallest integer whose hash has ``b``'s low bits, so
-        every power-of-two number of tasks up to ``buckets`` gets the same number of buckets.
-        The keys depend on ``buckets`` alone (fixed for a checkpoint's life).
-        """
-        mask = (1 << max(self.buckets - 1, 0).bit_length()) - 1
-        keys: dict[int, int] = {}
-        candidate = 0
-        while len(keys) < self.buckets:
-            low = hash_long(candidate) & mask
-            if low < self.buckets and low not in keys:
-                keys[low] = candidate
-            candidate += 1
-        return [keys[b] for b in range(self.buckets)]
+        """The grouping value of each bucket (:func:`rtad.streaming.spark_hash.bucket_keys`)."""
+        return bucket_keys(self.buckets)
 
     def output_ddl(self) -> str:
         """Spark schema of the processor's output rows (it emits none: it writes them)."""
@@ -183,7 +167,7 @@ class CardFeatureProcessor(StatefulProcessor):
     ) -> Iterator[pd.DataFrame]:
         frames = list(rows)
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        records = packed_records.unpack(pa.array(frame[RECORD_COLUMN].to_numpy(), pa.binary()))
+        records = packed_records.unpack(packed_of(frame[RECORDS_COLUMN].tolist()))
         users = pc.unique(records.users)
         touched = np.unique(card_state.slot_of(users, self.layout.buckets, self.layout.slots))
         stored = []

@@ -2,6 +2,16 @@
 
 Pure and deterministic (no Spark, no Redis): the source reads a range with XRANGE and hands
 the entries here, so a replayed range yields the same rows and the same dead letters.
+
+What the source hands Spark is not a row per transaction but a row per *state bucket* of
+each chunk it reads (:func:`by_bucket`): the bucket's grouping value, its number of
+transactions and its packed records (:mod:`rtad.streaming.packed_records`) as one Arrow IPC
+stream. Spark's costs are per row — Arrow to its rows and back, the shuffle, and the pandas
+hand-over of ``transformWithStateInPandas``, which walks its input with ``itertuples`` and
+rebuilds a DataFrame of the tuples — and the processor works a bucket at a time anyway, so
+the job moves a few dozen rows a batch instead of 100k, and the stateful stage gets each
+bucket's records as they were packed. Spark then counts buckets, not transactions: the job
+reports the transactions with an observed metric (``rtad.streaming.job.input_rows``).
 """
 
 from __future__ import annotations
@@ -23,12 +33,19 @@ from rtad.common.encoding import (
 )
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import InvalidRecord, Transaction, decode_json
-from rtad.streaming.packed_records import pack
+from rtad.streaming.packed_records import card_codes, pack
 
-#: Spark DDL of the source's rows: the card (for the state bucket) and the packed transaction
+#: A chunk's valid entries: each one's card and its packed transaction
 #: (:mod:`rtad.streaming.packed_records`: its numbers, card and entry head, ingest time included).
-SOURCE_DDL = "user_id string, record binary"
 ARROW_SCHEMA = pa.schema([("user_id", pa.string()), ("record", pa.binary())])
+#: The source's rows (:func:`by_bucket`): a state bucket's grouping value, how many
+#: transactions it holds, and their packed records as an Arrow IPC stream.
+BUCKET_COLUMN, COUNT_COLUMN, RECORDS_COLUMN = "state_bucket", "transactions", "records"
+SOURCE_SCHEMA = pa.schema(
+    [(BUCKET_COLUMN, pa.int64()), (COUNT_COLUMN, pa.int32()), (RECORDS_COLUMN, pa.binary())]
+)
+SOURCE_DDL = f"{BUCKET_COLUMN} bigint, {COUNT_COLUMN} int, {RECORDS_COLUMN} binary"
+_PACKED = pa.schema([ARROW_SCHEMA.field("record")])
 _LINES = msgspec.json.Decoder(Transaction)
 
 #: An XRANGE entry: its ID and its fields, flat as Redis sends them (``[b"v", b"1", b"d",
@@ -65,6 +82,47 @@ def to_record_batch(
     if fast is None:
         return _entry_by_entry(entries, source_key, shard)
     return _batch(fast, _ingest_ms(ids), shard), []
+
+
+def by_bucket(batch: pa.RecordBatch, keys: Sequence[int]) -> pa.RecordBatch:
+    """One row per state bucket that ``batch`` (:data:`ARROW_SCHEMA`) has cards of, in
+    bucket order: ``keys[b]`` (the grouping value of bucket ``b``, see
+    :func:`rtad.streaming.spark_hash.bucket_keys`), the count and the bucket's packed records
+    in the order they came, as one Arrow IPC stream (:data:`SOURCE_SCHEMA`).
+
+    A card's bucket is ``crc32(user_id) % len(keys)``, as :func:`rtad.streaming.card_state.slot_of`
+    assumes.
+    """
+    buckets = len(keys)
+    bucket = card_codes(batch.column("user_id")) % buckets
+    order = np.argsort(bucket, kind="stable")
+    counts = np.bincount(bucket, minlength=buckets)
+    records = batch.column("record").take(pa.array(order))
+    starts = np.r_[0, np.cumsum(counts)]
+    present = np.flatnonzero(counts)
+    blobs = [_ipc(records.slice(int(starts[b]), int(counts[b]))) for b in present.tolist()]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(np.asarray(keys, np.int64)[present]),
+            pa.array(counts[present], pa.int32()),
+            pa.array(blobs, pa.binary()),
+        ],
+        schema=SOURCE_SCHEMA,
+    )
+
+
+def packed_of(blobs: Sequence[bytes]) -> pa.ChunkedArray:
+    """The packed records of source rows' ``records`` values, in their order (the inverse of
+    :func:`by_bucket` for one bucket's rows): Arrow views of the bytes, no copy."""
+    chunks = [pa.ipc.open_stream(pa.py_buffer(b)).read_all().column(0) for b in blobs]
+    return pa.chunked_array([c for chunk in chunks for c in chunk.chunks], pa.binary())
+
+
+def _ipc(records: pa.Array) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _PACKED) as writer:
+        writer.write_batch(pa.RecordBatch.from_arrays([records], schema=_PACKED))
+    return sink.getvalue().to_pybytes()
 
 
 def _batch(records: Sequence[Transaction], ingest_ms: np.ndarray, shard: int) -> pa.RecordBatch:

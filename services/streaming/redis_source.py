@@ -45,7 +45,8 @@ from rtad.common.resp import exchange, pack_command, pooled_connection
 from rtad.common.runtime import paused_gc, settle_heap
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts
-from rtad.streaming.records import SOURCE_DDL, Entry, to_record_batch
+from rtad.streaming.records import SOURCE_DDL, Entry, by_bucket, to_record_batch
+from rtad.streaming.spark_hash import bucket_keys
 
 FORMAT = "rtad_redis"
 START = "0-0"
@@ -131,6 +132,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_rows = int(options.get("maxrecordsperbatch", "100000"))
         self.split_rows = int(options.get("splitrows", "50000"))
         self.starting = options.get("startingoffsets", "cursor")
+        self.keys = bucket_keys(int(options.get("statebuckets", "4")))
         self._target: dict[str, str] | None = None
         self._splits: dict[tuple[int, str, str], redis_scripts.Scan] = {}
         self._committed: dict[str, str] = {}
@@ -321,14 +323,15 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 batch, dead = to_record_batch(entries, key, piece.shard)
             redis_scripts.deadletter_once(client, dlq_keys, dead)
             if batch.num_rows:
-                yield batch
+                yield by_bucket(batch, self.keys)
             after = as_text(entries[-1][0])
 
 
 class RedisStreamSource(DataSource):
     """``spark.readStream.format("rtad_redis")``: options ``secret_redis_url`` (the name makes
     Spark redact it), ``prefix``, ``shards``, ``maxRecordsPerBatch``, ``splitRows``,
-    ``startingOffsets`` (cursor | earliest | latest)."""
+    ``startingOffsets`` (cursor | earliest | latest), ``stateBuckets`` (the job's state
+    buckets: a row per bucket of each chunk read, see :func:`rtad.streaming.records.by_bucket`)."""
 
     @classmethod
     def name(cls) -> str:

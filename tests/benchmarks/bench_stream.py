@@ -36,9 +36,15 @@ import redis
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.streaming.feature_sink import FeatureWriter
-from rtad.streaming.job import sink_target, source_options, start_query
-from rtad.streaming.packed_records import FIXED, RECORD_DTYPE
+from rtad.streaming.feature_sink import (
+    FEATURES_COLUMN,
+    PAYLOAD_COLUMN,
+    SHARD_COLUMN,
+    FeatureWriter,
+)
+from rtad.streaming.job import INPUT_METRIC, input_rows, sink_target, source_options, start_query
+from rtad.streaming.packed_records import unpack
+from rtad.streaming.records import COUNT_COLUMN, RECORDS_COLUMN, packed_of
 from rtad.streaming.session import build_session
 from rtad.streaming.settings import StreamSettings
 from tests.integration.streaming.txdata import produce, transactions
@@ -47,9 +53,9 @@ RESULTS = Path("bench-results")
 
 
 def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
-    """Source → writer with no features: the Arrow plumbing alone (the JVM cuts each packed
-    record's shard and head out of it, a Python worker writes them with empty features, as
-    the processor writes its rows)."""
+    """Source → writer with no features and no shuffle: the plumbing alone (a Python worker
+    unpacks each source row's records and writes their heads with empty features, as the
+    processor writes its rows)."""
     from pyspark.sql import functions as F  # noqa: N812 (Spark's own convention)
 
     options = source_options(settings)
@@ -58,15 +64,7 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
         .options(**options)
         .option("maxRecordsPerBatch", str(settings.max_records_per_batch))
         .load()
-    )
-
-    def int32_at(offset: int) -> Any:  # a little-endian int32 of the fixed block
-        return F.conv(F.hex(F.reverse(F.substring("record", offset + 1, 4))), 16, 10).cast("int")
-
-    shard_at, user_len_at = (RECORD_DTYPE.fields[n][1] for n in ("shard", "user_len"))
-    head = F.substring("record", int32_at(user_len_at) + (FIXED + 1), F.lit(2**31 - 1))
-    rows = rows.select(
-        int32_at(shard_at).alias("shard"), head.alias("payload"), F.lit(b"").alias("features")
+        .observe(INPUT_METRIC, F.sum(COUNT_COLUMN).alias("rows"))
     )
     target = sink_target(settings)
 
@@ -74,8 +72,19 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
         from pyspark import TaskContext
 
         writer = FeatureWriter(target, feature_set_id(()))
-        for batch in batches:
-            writer.write(batch, writer=f"partition-{TaskContext.get().partitionId()}")
+        task = TaskContext.get().partitionId()
+        blobs = (b for batch in batches for b in batch.column(RECORDS_COLUMN).to_pylist())
+        for k, blob in enumerate(blobs):  # a writer name per source row: each is written
+            records = unpack(packed_of([blob]))
+            out = pa.RecordBatch.from_arrays(
+                [
+                    pa.array(records.fixed["shard"]),
+                    records.heads,
+                    pa.array([b""] * len(records.heads), pa.binary()),
+                ],
+                names=[SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN],
+            )
+            writer.write(out, writer=f"task-{task}-row-{k}")
         writer.close()
         yield from ()
 
@@ -87,7 +96,7 @@ def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
 def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[str, Any]:
     """Wait for an --available-now query and summarise its progress reports."""
     query.awaitTermination()
-    progress = [p for p in query.recentProgress if p.numInputRows > 0]
+    progress = [p for p in query.recentProgress if input_rows(p) > 0]
     steady = progress[1:] or progress
     durations = [p.batchDuration / 1000 for p in steady]
     late = steady[len(steady) // 2 :]  # the second half: the cards' windows fuller
@@ -109,7 +118,7 @@ def measure(query: Any, name: str, rows: int, cards: int, batch: int) -> dict[st
 def _rows_per_s(reports: list[Any]) -> int:
     """Rows over the wall time of some batches' progress reports."""
     return round(
-        sum(p.numInputRows for p in reports) / (sum(p.batchDuration for p in reports) / 1000)
+        sum(input_rows(p) for p in reports) / (sum(p.batchDuration for p in reports) / 1000)
     )
 
 

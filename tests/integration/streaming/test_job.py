@@ -16,7 +16,7 @@ from rtad.common.redis_streams import parse_id
 from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
 from rtad.streaming import features
-from rtad.streaming.job import start_query
+from rtad.streaming.job import input_rows, start_query
 from rtad.streaming.processor import StateLayout
 from rtad.streaming.session import CHECKPOINT_FILE_MANAGER, JVM_OPTIONS
 from rtad.streaming.settings import StreamSettings
@@ -60,6 +60,9 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
         if f[b"d"] != b"not json"
     }
     query = run_available_now(spark, stream_settings)
+    # Spark counts the source's rows (a bucket of a chunk each); the job counts transactions
+    assert sum(input_rows(p) for p in query.recentProgress) == len(tx_ms)
+    assert sum(p.numInputRows for p in query.recentProgress) < len(tx_ms)
     entries = feature_entries(redis_client, names)
     # the processor wrote them, once per (batch, bucket, shard): every bucket has a marker
     buckets = StateLayout(buckets=stream_settings.state_buckets).bucket_keys()

@@ -16,6 +16,7 @@ from rtad.common.redis_streams import parse_id
 from rtad.common.streams import SPARK_GROUP, StreamNames
 from rtad.streaming import redis_scripts
 from rtad.streaming.packed_records import unpack
+from rtad.streaming.records import RECORDS_COLUMN, SOURCE_SCHEMA, packed_of
 from rtad.streaming.redis_source import ReadTask, RedisStreamReader, xrange_raw
 
 from .txdata import produce, produce_raw, transactions
@@ -44,8 +45,10 @@ def task_rows(task: ReadTask) -> int:
 
 
 def read_all(source: RedisStreamReader, start: dict, end: dict) -> pa.Table:
+    """The packed records the source's rows of a batch hold (one row per bucket and chunk)."""
     batches = [b for part in source.partitions(start, end) for b in source.read(part)]
-    return pa.Table.from_batches(batches, schema=batches[0].schema)
+    rows = pa.Table.from_batches(batches, schema=SOURCE_SCHEMA)
+    return pa.table({"record": packed_of(rows.column(RECORDS_COLUMN).to_pylist())})
 
 
 def test_admission_control_spreads_max_rows_over_shards(

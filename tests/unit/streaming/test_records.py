@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import zlib
 from datetime import UTC, datetime
 
 import orjson
@@ -11,8 +12,15 @@ import pytest
 from rtad.common.encoding import encode
 from rtad.common.runtime import paused_gc
 from rtad.streaming.packed_records import unpack
-from rtad.streaming.records import ARROW_SCHEMA, to_record_batch
+from rtad.streaming.records import (
+    ARROW_SCHEMA,
+    SOURCE_SCHEMA,
+    by_bucket,
+    packed_of,
+    to_record_batch,
+)
 from rtad.streaming.redis_source import shard_limits
+from rtad.streaming.spark_hash import bucket_keys
 
 VALID = {
     "transaction_id": "t1",
@@ -189,3 +197,41 @@ def test_a_slice_of_packed_records_unpacks_like_the_same_rows_of_the_whole() -> 
     assert part.heads.to_pylist() == whole.heads.to_pylist()[13:33]
     assert part.fixed.tobytes() == whole.fixed[13:33].tobytes()
     assert orjson.loads(part.heads[0].as_py())["transaction_id"] == "t13"
+
+
+def test_by_bucket_gives_each_bucket_its_cards_records_in_order() -> None:
+    entries = [
+        (f"{i}-0".encode(), encode({**VALID, "transaction_id": f"t{i}", "user_id": f"u{i % 13}"}))
+        for i in range(200)
+    ]
+    batch, _ = to_record_batch(entries, "rtad:tx:{1}", 1)
+    keys = bucket_keys(4)
+    rows = by_bucket(batch, keys)
+    assert rows.schema == SOURCE_SCHEMA
+    assert rows.column("state_bucket").to_pylist() == sorted(
+        rows.column("state_bucket").to_pylist(), key=keys.index
+    )  # bucket order, each bucket once
+    everything = []
+    for key, count, blob in zip(*(c.to_pylist() for c in rows.columns), strict=True):
+        records = packed_of([blob])
+        users = unpack(records).users.to_pylist()
+        assert count == len(users) > 0
+        assert {zlib.crc32(u.encode()) % 4 for u in users} == {keys.index(key)}
+        everything += records.to_pylist()
+        mine = [
+            r
+            for r, u in zip(
+                batch.column("record").to_pylist(), batch.column("user_id").to_pylist(), strict=True
+            )
+            if zlib.crc32(u.encode()) % 4 == keys.index(key)
+        ]
+        assert records.to_pylist() == mine  # in the order they were read
+    assert sorted(everything) == sorted(batch.column("record").to_pylist())
+    # several rows of one bucket (chunks) concatenate in their order
+    two = packed_of(rows.column("records").to_pylist()[:2])
+    assert two.to_pylist() == everything[: len(two)]
+
+
+def test_by_bucket_of_nothing_is_no_row() -> None:
+    batch, _ = to_record_batch([], "rtad:tx:{0}", 0)
+    assert by_bucket(batch, bucket_keys(4)).num_rows == 0
