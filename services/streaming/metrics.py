@@ -15,6 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pyspark.sql.streaming import StreamingQueryListener
 
 from rtad.common.streams import StreamNames
+from rtad.streaming.job import input_rows
 from rtad.streaming.redis_source import stats_key
 from rtad.streaming.session import executor_count
 
@@ -77,7 +78,7 @@ class MetricsListener(StreamingQueryListener):
 
     def onQueryProgress(self, event: Any) -> None:
         progress = event.progress
-        ROWS_IN.inc(progress.numInputRows)
+        ROWS_IN.inc(input_rows(progress))  # Spark's own count is of the source's rows
         BATCHES.inc()
         BATCH_DURATION.observe(progress.batchDuration / 1000.0)
         STATE_ROWS.set(sum(op.numRowsTotal for op in progress.stateOperators))

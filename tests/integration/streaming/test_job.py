@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,23 @@ def test_the_jvm_runs_with_the_sessions_options(spark: Any) -> None:
         assert option in executor_options.split()  # after Spark's own defaults
     collectors = {bean.getName() for bean in management.getGarbageCollectorMXBeans()}
     assert collectors == {"PS Scavenge", "PS MarkSweep"}
+
+
+def test_the_metrics_listener_counts_transactions_not_source_rows(
+    spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    from rtad.streaming import metrics
+
+    produce(redis_client, names, transactions(150, users=12, seed=4))
+    listener = metrics.MetricsListener(spark, metrics.RedisCounters(redis_client, names))
+    rows_in, rows_out = metrics.ROWS_IN._value.get(), metrics.ROWS_OUT._value.get()
+    spark.streams.addListener(listener)
+    try:
+        run_available_now(spark, stream_settings)
+        deadline = time.monotonic() + 20  # the listener bus delivers events asynchronously
+        while metrics.ROWS_IN._value.get() - rows_in < 150 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        spark.streams.removeListener(listener)
+    assert metrics.ROWS_IN._value.get() - rows_in == 150
+    assert metrics.ROWS_OUT._value.get() - rows_out == 150
