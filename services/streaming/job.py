@@ -81,7 +81,9 @@ def start_query(
     # the source keys its rows by bucket already; a batch's transactions are counted here
     keyed = transactions.observe(INPUT_METRIC, F.sum(COUNT_COLUMN).alias("rows"))
     features = keyed.groupBy(BUCKET_COLUMN).transformWithStateInPandas(
-        statefulProcessor=CardFeatureProcessor(layout, ttl_ms, sink_target(settings)),
+        statefulProcessor=CardFeatureProcessor(
+            layout, ttl_ms, sink_target(settings), cache=_cache_dir(settings)
+        ),
         outputStructType=layout.output_ddl(),
         outputMode="Append",
         timeMode="ProcessingTime",
@@ -104,6 +106,13 @@ def start_query(
     else:
         writer = writer.trigger(processingTime=settings.trigger_interval)
     return writer.start()
+
+
+def _cache_dir(settings: StreamSettings) -> str | bool:
+    """The processor's ``cache``: off, the executors' temp dir, or a directory."""
+    if not settings.state_cache:
+        return False
+    return str(settings.state_cache_dir) if settings.state_cache_dir else True
 
 
 def input_rows(progress: Any) -> int:

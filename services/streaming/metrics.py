@@ -29,7 +29,10 @@ BATCH_DURATION = Histogram(
     "Wall time of one micro-batch.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120),
 )
-STATE_ROWS = Gauge("rtad_stream_state_rows", "Cards held in the per-card state store.")
+STATE_ROWS = Gauge(
+    "rtad_stream_state_rows",
+    "Rows of the job's state store: two per slot of cards (its cards, its cache tag).",
+)
 INPUT_LAG = Gauge(
     "rtad_stream_input_lag_entries",
     "Input entries not yet committed by the job (length of the trimmed tx stream).",

@@ -35,6 +35,7 @@ from __future__ import annotations
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,12 @@ from rtad.streaming.feature_sink import (
     SHARD_COLUMN,
     FeatureWriter,
     SinkTarget,
+    streaming_batch,
 )
 from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.records import RECORDS_COLUMN, packed_of
 from rtad.streaming.spark_hash import bucket_keys
+from rtad.streaming.state_cache import SlotCache, new_tag, slot_tag_key
 
 _SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
 #: A slot's value: its cards' Arrow IPC bytes (:mod:`card_state`) in base64. Text, because the
@@ -149,10 +152,13 @@ class CardFeatureProcessor(StatefulProcessor):
     as the layout's feature set
     (see the module docstring)."""
 
-    def __init__(self, layout: StateLayout, ttl_ms: int, target: SinkTarget) -> None:
+    def __init__(
+        self, layout: StateLayout, ttl_ms: int, target: SinkTarget, cache: bool | str = True
+    ) -> None:
         self.layout = layout
         self.ttl_ms = ttl_ms
         self.target = target
+        self.use_cache = cache
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         settle_heap()
@@ -161,6 +167,7 @@ class CardFeatureProcessor(StatefulProcessor):
             "card_slots", _SLOT_KEY, _SLOT_VALUE, ttlDurationMs=self.ttl_ms
         )
         self.writer = FeatureWriter(self.target, self.layout.feature_set)
+        self.cache: SlotCache | None = None  # made in a task (init also runs on the driver)
 
     def handleInputRows(
         self, key: Any, rows: Iterator[pd.DataFrame], timerValues: TimerValues
@@ -170,10 +177,12 @@ class CardFeatureProcessor(StatefulProcessor):
         records = packed_records.unpack(packed_of(frame[RECORDS_COLUMN].tolist()))
         users = pc.unique(records.users)
         touched = np.unique(card_state.slot_of(users, self.layout.buckets, self.layout.slots))
-        stored = []
-        for slot in touched.tolist():
-            value = self.slots.getValue((slot,))
-            stored.append(card_state.from_bytes(None if value is None else b64decode(value[0])))
+        query_id, batch_id = streaming_batch()
+        if self.use_cache and self.cache is None:
+            base = Path(self.use_cache) if isinstance(self.use_cache, str) else None
+            self.cache = SlotCache.for_query(query_id, base)
+        bucket = int(key[0])
+        stored = [card_state.from_bytes(self._stored(bucket, s)) for s in touched.tolist()]
         now_ms = timerValues.getCurrentProcessingTimeInMs()
         table, out = step_bucket(
             self.layout, pa.concat_tables(stored), records, now_ms, self.ttl_ms
@@ -181,9 +190,24 @@ class CardFeatureProcessor(StatefulProcessor):
         # before the state: if the task dies in between, its retry starts from the state as
         # it was, computes the same rows and finds them written
         self.writer.write(out, writer=f"bucket-{key[0]}")
+        tag = new_tag(batch_id)
         for slot, value in card_state.by_slot(table, touched.tolist()).items():
             self.slots.updateValue((slot,), (b64encode(value).decode("ascii"),))
+            self.slots.updateValue((slot_tag_key(slot),), (tag,))
+            if self.cache is not None:
+                self.cache.put(bucket, slot, tag, value)
         yield from ()
+
+    def _stored(self, bucket: int, slot: int) -> bytes | None:
+        """A slot's stored bytes: the executor's file when it holds the slot's tag, else the
+        state store's value (:mod:`rtad.streaming.state_cache`); None for a new slot."""
+        if self.cache is not None:
+            tag = self.slots.getValue((slot_tag_key(slot),))
+            cached = None if tag is None else self.cache.get(bucket, slot, tag[0])
+            if cached is not None:
+                return cached
+        value = self.slots.getValue((slot,))
+        return None if value is None else b64decode(value[0])
 
     def close(self) -> None:
         self.writer.close()

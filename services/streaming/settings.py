@@ -72,6 +72,18 @@ class StreamSettings(RtadSettings):
             " of a checkpoint."
         ),
     )
+    state_cache: bool = Field(
+        default=True,
+        description=(
+            "Keep each slot's last written state in a file on the executor (its temp dir) and"
+            " read it from there when the state store's tag for the slot matches, instead of"
+            " through Spark's state server (see rtad.streaming.state_cache)."
+        ),
+    )
+    state_cache_dir: Path | None = Field(
+        default=None,
+        description="Where executors keep the state cache (default: their temp dir).",
+    )
     state_ttl_hours: float = Field(
         default=24.0 * 30, gt=0, description="Per-card state of a card idle this long is dropped."
     )

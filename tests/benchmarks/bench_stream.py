@@ -181,6 +181,7 @@ def run_case(
         available_now=True,
         max_records_per_batch=case["batch"],
         checkpoint_dir=work / prefix,
+        state_cache_dir=work / f"{prefix}-cache",
     )
     client = redis.Redis.from_url(server.url)
     produce(client, StreamNames(prefix, 4), transactions(case["rows"], case["cards"], seed=5))

@@ -31,4 +31,5 @@ def stream_settings(redis_server: LocalRedis, tmp_path: Any) -> StreamSettings:
         checkpoint_dir=tmp_path / "checkpoint",
         available_now=True,
         max_records_per_batch=1000,
+        state_cache_dir=tmp_path / "state-cache",
     )

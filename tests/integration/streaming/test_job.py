@@ -93,6 +93,22 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     assert redis_client.xlen(names.key("deadletter", 2)) == 1
 
 
+def streamed_features(client: redis.Redis, names: StreamNames) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"transaction_id": r["transaction_id"], **r["features"]}
+            for rows in feature_entries(client, names).values()
+            for _, r in rows
+        ]
+    ).set_index("transaction_id")
+
+
+def batch_pass(records: list) -> pd.DataFrame:
+    frame = pd.DataFrame([to_dict(tx) for tx in records])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return features.batch_features(frame).set_index("transaction_id")
+
+
 def test_streaming_features_equal_batch_features(
     spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
 ) -> None:
@@ -104,19 +120,56 @@ def test_streaming_features_equal_batch_features(
     run_available_now(spark, small_batches)
     produce(redis_client, names, records[half:])  # the state carries over between runs
     run_available_now(spark, small_batches)
-    streamed = pd.DataFrame(
-        [
-            {"transaction_id": r["transaction_id"], **r["features"]}
-            for rows in feature_entries(redis_client, names).values()
-            for _, r in rows
-        ]
-    ).set_index("transaction_id")
-    frame = pd.DataFrame([to_dict(tx) for tx in records])
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    batch = features.batch_features(frame).set_index("transaction_id")
+    streamed, batch = streamed_features(redis_client, names), batch_pass(records)
     columns = list(features.FEATURE_COLUMNS)
     assert len(streamed) == len(batch) == len(records)
     # the doubles cross the JVM and Redis as bytes: the same bits, not merely close
+    np.testing.assert_array_equal(
+        streamed.loc[batch.index, columns].to_numpy(dtype=float),
+        batch[columns].to_numpy(dtype=float),
+    )
+
+
+def test_the_state_cache_is_read_under_its_tag_and_never_after_a_write_it_missed(
+    spark: Any, stream_settings: StreamSettings, redis_client: redis.Redis, names: StreamNames
+) -> None:
+    from rtad.streaming import card_state
+
+    records = transactions(240, users=10, seed=23)
+    thirds = [records[:80], records[80:160], records[160:]]
+    cache_dir = stream_settings.state_cache_dir
+    assert cache_dir is not None
+    produce(redis_client, names, thirds[0])
+    run_available_now(spark, stream_settings)
+    files = [p for p in cache_dir.rglob("*") if p.is_file()]
+    assert files  # one per bucket written
+    # a file still under the store's tag is what the next batch reads: emptied, the cards
+    # start afresh (their history counts drop), which proves the read came from the file
+    for path in files:
+        tag, _, _ = path.read_bytes().partition(b"\n")
+        path.write_bytes(tag + b"\n" + card_state.to_bytes(card_state.empty_table()))
+    produce(redis_client, names, thirds[1])
+    run_available_now(spark, stream_settings)
+    streamed, batch = streamed_features(redis_client, names), batch_pass(records[:160])
+    second = [tx.transaction_id for tx in thirds[1]]
+    count = "history_log_count"
+    assert (streamed.loc[second, count] < batch.loc[second, count]).all()
+
+    # the cache off for a run: the slots get new tags, so the old files are never read again
+    redis_client.flushdb()
+    produce(redis_client, names, thirds[0])
+    fresh = stream_settings.model_copy(
+        update={"checkpoint_dir": stream_settings.checkpoint_dir.with_name("fresh")}
+    )
+    run_available_now(spark, fresh)
+    off = fresh.model_copy(update={"state_cache": False})
+    produce(redis_client, names, thirds[1])
+    run_available_now(spark, off)
+    produce(redis_client, names, thirds[2])
+    run_available_now(spark, fresh)
+    columns = list(features.FEATURE_COLUMNS)
+    streamed, batch = streamed_features(redis_client, names), batch_pass(records)
+    assert len(streamed) == len(records)
     np.testing.assert_array_equal(
         streamed.loc[batch.index, columns].to_numpy(dtype=float),
         batch[columns].to_numpy(dtype=float),
