@@ -2,7 +2,8 @@
 
 The same code builds training features (:func:`batch_features` over a file) and streaming
 features (:func:`card_step`, called by the Spark job once per card and micro-batch with the
-card's state). Pure numpy/pandas; the state is a small JSON-serialisable dict:
+card's state). numpy/pandas around one compiled loop (:mod:`rtad.ml.card_kernel`, Numba) for
+the windowed figures; the state is a small JSON-serialisable dict:
 
 - a window of the card's last :data:`WINDOW` transactions (time, amount, place, merchant and
   two flags) — medians, spreads, velocity, usual place and usual hours come from it;
