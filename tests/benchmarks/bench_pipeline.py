@@ -7,15 +7,20 @@
    figure is transactions / (last score written − first transaction written).
 2. Latency at fixed offered loads (2k and 10k transactions/s, ``rtad replay --rate``): p50/p99
    of scored time − ingest time (the tx entry ID) over every score of the phase.
-3. CPU (cores used on average) and peak memory of each component's process tree.
+3. CPU (cores used on average) and peak memory of each component's process tree, and the CPU
+   each part spent per transaction of the large file: the stream job, the scorer, the replay
+   and redis-server — the two cores' budget is 2 s / throughput a transaction, so this says
+   how far a 2x could go on them.
 4. The baseline (``baseline.py``: redis-py, dict features, Isolation Forest) on the same file,
-   the same redis-server, fresh keys, measured the same way.
+   the same redis-server, fresh keys, measured the same way (its CPU: the baseline itself, a
+   thread of this process; the replay; redis-server).
 Markdown table printed, JSON in ``bench-results/pipeline.json``.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import threading
@@ -102,6 +107,30 @@ class TreeSampler:
         }
 
 
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (``rtad replay`` once it returned)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process, every thread (the baseline runs in one)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def cpu_per_tx(seconds: dict[str, float], count: int) -> dict[str, float]:
+    """µs of CPU per transaction of each part, and their total."""
+    out = {name: round(s / count * 1e6, 1) for name, s in seconds.items()}
+    out["total"] = round(sum(seconds.values()) / count * 1e6, 1)
+    return out
+
+
 def scores_since(client: redis.Redis, names: StreamNames, since_ms: int) -> list[dict]:
     out = []
     for key in names.all("scores"):
@@ -114,14 +143,20 @@ def pipeline_phase(pipe: Pipeline, big: Path, loads: dict[int, Path]) -> dict:
     client = pipe.client()
     figures: dict = {}
     done_before = pipe.added("scores")
+    redis_pid = int(client.info()["process_id"])
+    redis_before, replay_before = process_cpu_s(redis_pid), children_cpu_s()
     first_write = time.time()
     with TreeSampler({n: c.pid for n, c in pipe.children.items()}) as sampler:
         pipe.replay(big)
+        replay_s = children_cpu_s() - replay_before
         target = done_before + RECORDS
         pipe.wait_for(lambda: pipe.added("scores") >= target, 1800, "the large file", poll=0.2)
     last_ms = max(s["scored_ms"] for s in scores_since(client, pipe.names, int(first_write * 1000)))
     figures["throughput"] = RECORDS / (last_ms / 1000 - first_write)
     figures["usage"] = sampler.usage()
+    seconds = {n: cores * sampler.seconds for n, (cores, _) in figures["usage"].items()}
+    seconds |= {"replay": replay_s, "redis": process_cpu_s(redis_pid) - redis_before}
+    figures["cpu_us_per_tx"] = cpu_per_tx(seconds, RECORDS)
     for rate, path in loads.items():
         start_ms = int(time.time() * 1000)
         count = sum(1 for _ in path.open("rb"))
@@ -147,6 +182,8 @@ def baseline_phase(url: str, big: Path, train_records: list[dict]) -> dict:
     thread = threading.Thread(
         target=lambda: result.update(run_baseline(client, names, model, RECORDS)), daemon=True
     )
+    redis_pid = int(client.info()["process_id"])
+    before = (own_cpu_s(), children_cpu_s(), process_cpu_s(redis_pid))
     thread.start()
     first_write = time.time()
     subprocess.run(
@@ -157,6 +194,10 @@ def baseline_phase(url: str, big: Path, train_records: list[dict]) -> dict:
         timeout=1800,
     )
     thread.join()
+    after = (own_cpu_s(), children_cpu_s(), process_cpu_s(redis_pid))
+    parts = ("baseline", "replay", "redis")
+    seconds = {n: b - a for n, a, b in zip(parts, before, after, strict=True)}
+    result["cpu_us_per_tx"] = cpu_per_tx(seconds, RECORDS)
     last_ms = max(
         int(entry_id.split(b"-")[0])
         for key in StreamNames(prefix="baseline", shards=4).all("scores")
@@ -211,6 +252,21 @@ def report(figures: dict, base: dict) -> None:
     ]
     for name, (cores, mib) in figures["usage"].items():
         lines.append(f"| {name} | {cores:.2f} | {mib:,.0f} MiB |")
+    budget = 2 / figures["throughput"] * 1e6
+    lines += [
+        "",
+        "| CPU µs a transaction, large file | rtad pipeline | one-process baseline |",
+        "|---|---:|---:|",
+    ]
+    ours, theirs = figures["cpu_us_per_tx"], base["cpu_us_per_tx"]
+    for name in [*ours, *(n for n in theirs if n not in ours)]:
+        if name != "total":
+            lines.append(f"| {name} | {ours.get(name, '')} | {theirs.get(name, '')} |")
+    lines.append(f"| **total** | **{ours['total']}** | **{theirs['total']}** |")
+    lines.append(
+        f"\nTwo cores at the pipeline's throughput give {budget:.1f} µs a transaction; "
+        f"at 2x the baseline's, {2 / (2 * base['throughput']) * 1e6:.1f}."
+    )
     text = "\n".join(lines)
     print(text)  # noqa: T201
     (RESULTS / "pipeline.json").write_bytes(
