@@ -10,9 +10,10 @@ is at most 32 rows, so a loop over them, in registers, beats building rows x 32 
 every figure, as the numpy version of this kernel did (~20 array passes, 5-6 µs a row at full
 windows, the largest part of the Spark job's Python time; the loop takes under 1 µs). It is
 compiled on its first call and cached beside this file (or under ``NUMBA_CACHE_DIR``), so a
-process pays the compilation once per version of the code. Merchant and category novelty
-stays in numpy (:func:`rtad.ml.window_stats.remember`): it walks the cards' memories, not
-their windows.
+process pays the compilation once per version of the code. Arithmetic follows IEEE like numpy
+(``error_model="numpy"``: a division by zero gives inf, not an exception). Merchant and
+category novelty stays in numpy (:func:`rtad.ml.window_stats.remember`): it walks the cards'
+memories, not their windows.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def compute_features(b: dict[str, Any], memories: dict[str, Memory]) -> dict[str
     return f
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _window_features(
     t: np.ndarray,
     amount: np.ndarray,
@@ -223,7 +224,7 @@ def _window_features(
     return out
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _median(values: np.ndarray, buf: np.ndarray) -> float:
     """The median of ``values`` (at most len(buf), not empty), sorted in ``buf``."""
     count = len(values)
@@ -236,7 +237,7 @@ def _median(values: np.ndarray, buf: np.ndarray) -> float:
     return (buf[(count - 1) // 2] + buf[count // 2]) / 2
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _distinct(codes: np.ndarray) -> int:
     """How many distinct values ``codes`` holds (sorts it in place)."""
     codes.sort()
@@ -246,13 +247,13 @@ def _distinct(codes: np.ndarray) -> int:
     return distinct
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _chord_km(chord2: float) -> float:
     """Great-circle km of a squared chord between two points of the unit sphere."""
     return 2 * EARTH_KM * math.asin(min(math.sqrt(chord2) / 2, 1.0))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle km between two points."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
