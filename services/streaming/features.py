@@ -270,9 +270,7 @@ def step_history(
     merged |= {c: None if new[c] is None else np.concatenate([pad, new[c]]) for c in CATEGORIES}
     merged |= {k: np.concatenate([history.window[k], np.zeros(n_rows, np.int64)]) for k in _DERIVED}
     all_card = np.concatenate([hist_card, card])
-    # by card, then event time; stable, so a window row precedes a new row of the same time
-    # and a late event slots in by its event time
-    order = np.lexsort((merged["t"], all_card))
+    order = _card_time_order(all_card, merged["t"])
     batch: dict[str, Any] = {k: None if v is None else v[order] for k, v in merged.items()}
     batch["is_new"] = order >= n_hist
     sorted_card = all_card[order]
@@ -296,6 +294,26 @@ def step_history(
     window = {k: batch[k][keep] for k in WINDOW_KEYS}
     n = history.n + np.bincount(card, minlength=cards)
     return History(n, lengths, window, memories), out
+
+
+def _card_time_order(card: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row order by card, then event time; stable, so a window row precedes a new row of the
+    same time and a late event slots in by its event time.
+
+    One stable sort of ``card << 42 | (t - min t)`` when both fit (cards below 2**21, times
+    within 139 years), else numpy's two-key lexsort. The window rows come first and already
+    in that order, so the sort (timsort) finds them as one run and merges in the new rows:
+    much less work than a lexsort, which sorts every row twice.
+    """
+    if not len(t):
+        return np.zeros(0, dtype=np.intp)
+    span = int(t.max()) - int(t.min())
+    if span < 1 << _TIME_BITS and int(card.max()) < 1 << (63 - _TIME_BITS):
+        return np.argsort((card << _TIME_BITS) | (t - t.min()), kind="stable")
+    return np.lexsort((t, card))
+
+
+_TIME_BITS = 42  # ms: 139 years
 
 
 def _stacked(states: list[dict[str, Any]], key: str, dtype: Any) -> np.ndarray:

@@ -15,6 +15,7 @@ from rtad.streaming.features import (
     GAP_NEUTRAL_S,
     MERCHANT_MEMORY,
     WINDOW,
+    _card_time_order,  # the order every feature relies on
     batch_features,
     card_step,
     card_step_matrix,
@@ -268,3 +269,20 @@ def test_many_cards_in_micro_batches_equal_one_pass(seed: int, data: st.DataObje
     np.testing.assert_array_equal(np.concatenate(parts), expected)
     single, _ = card_step(None, stream[stream["user_id"] == "u2"])
     assert decode_state(stored["u2"]) == single
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(-(2**45), 2**45)), max_size=200),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_rows_are_ordered_by_card_then_time_stably_as_a_lexsort_would(
+    rows: list[tuple[int, int]], narrow: bool, many_cards: bool
+) -> None:
+    # narrow times and few cards take the one-key sort, the others numpy's lexsort
+    card = np.array([c for c, _ in rows], dtype=np.int64) * (2**22 if many_cards else 1)
+    t = np.array([x for _, x in rows], dtype=np.int64)
+    if narrow:
+        t = t % 10_000  # many ties
+    assert np.array_equal(_card_time_order(card, t), np.lexsort((t, card)))
