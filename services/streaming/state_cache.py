@@ -17,6 +17,11 @@ the state store commits both or neither. A task that failed after writing its fi
 tag its retry never finds (the store has kept the previous tag); a speculative duplicate
 overwriting the file with its own tag only turns the next read into a miss. Files are
 written whole under a temporary name and renamed.
+
+Each query has a folder of its own (``<temp dir>/rtad-state-cache/<query id>``). A worker that
+opens a query's cache removes the folders of other queries that nothing has written for
+:data:`STALE_S` (a stopped job's, a checkpoint thrown away): without it they would stay on
+the executor's disk for good. Removing a live query's folder could only cost it cache misses.
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 _SEPARATOR = b"\n"
+#: A query's cache folder that no write touched for this long is removed by other queries.
+STALE_S = 24 * 3600.0
 
 
 def slot_tag_key(slot: int) -> int:
@@ -56,8 +65,11 @@ class SlotCache:
 
     @classmethod
     def for_query(cls, query_id: str, base: Path | None = None) -> SlotCache:
-        """The cache of one query (its id is kept across restarts by the checkpoint)."""
-        return cls((base or Path(tempfile.gettempdir())) / "rtad-state-cache" / query_id)
+        """The cache of one query (its id is kept across restarts by the checkpoint); other
+        queries' folders idle for :data:`STALE_S` are removed."""
+        parent = (base or Path(tempfile.gettempdir())) / "rtad-state-cache"
+        _remove_stale(parent, keep=query_id, now=time.time())
+        return cls(parent / query_id)
 
     def _path(self, bucket: int, slot: int) -> Path:
         return self.root / f"{bucket}-{slot}"
@@ -89,3 +101,17 @@ class SlotCache:
             log.warning("state cache off for this worker: cannot write %s (%s)", path, exc)
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
+
+
+def _remove_stale(parent: Path, keep: str, now: float) -> None:
+    """Remove the query folders under ``parent`` but ``keep`` that no write touched (a rename
+    into a folder updates its time) for :data:`STALE_S`."""
+    try:
+        folders = [entry for entry in parent.iterdir() if entry.name != keep]
+    except OSError:
+        return
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            if now - folder.stat().st_mtime > STALE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                log.info("removed the state cache of an idle query: %s", folder)
