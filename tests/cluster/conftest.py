@@ -41,7 +41,9 @@ def release(kube_context: str) -> Iterator[Release]:
     "restricted"), uninstalled and deleted afterwards."""
     namespace = f"rtad-test-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api()
-    core.create_namespace({"metadata": {"name": namespace, "labels": POD_SECURITY}})
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace, labels=POD_SECURITY))
+    )
     extra = [Path(p) for p in os.environ.get("RTAD_CLUSTER_VALUES", "").split(":") if p]
     values = [arg for path in (LAPTOP_VALUES, *extra) for arg in ("--values", str(path))]
     try:

@@ -75,7 +75,7 @@ def master_status(namespace: str, master_selector: str, ui_port: int) -> MasterS
     """The Spark master's ``/json/``, through a port-forward to its pod (inside the pod, so
     the release's NetworkPolicies do not apply, as with ``kubectl port-forward``)."""
     core = client.CoreV1Api()
-    pods = core.list_namespaced_pod(namespace, label_selector=master_selector).items
+    pods: list[Any] = core.list_namespaced_pod(namespace, label_selector=master_selector).items
     running = [p for p in pods if p.status.phase == "Running"]
     assert running, f"no running Spark master pod ({master_selector})"
     forward = portforward(
