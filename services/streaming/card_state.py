@@ -2,7 +2,7 @@
 
 A state table has one row per card — ``user_id``, its ``slot``, ``seen_ms`` (processing time of
 its last transaction, for the TTL), ``n`` (transactions seen), each window column of
-:data:`~rtad.streaming.features.WINDOW_KEYS` as a list (oldest first) and each LRU memory as a
+:data:`~rtad.features.card_features.WINDOW_KEYS` as a list (oldest first) and each LRU memory as a
 flat ``[key, visits, ...]`` list. It crosses to Spark's state store as Arrow IPC bytes, so
 reading and writing many cards costs a few memory copies, not a JSON document per card.
 
@@ -21,8 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rtad.ml.window_stats import Memory
-from rtad.streaming.features import (
+from rtad.features.card_features import (
     FEATURE_COLUMNS,
     MEMORIES,
     WINDOW_DTYPES,
@@ -30,6 +29,7 @@ from rtad.streaming.features import (
     History,
     step_history,
 )
+from rtad.features.window_memory import Memory
 
 #: Bumped when the table's layout changes: a stored table of another version starts afresh.
 STATE_VERSION = b"4"  # 4: narrow stored types
@@ -124,7 +124,7 @@ def step_table(
     """Stored cards + new rows → (cards to store again, features of the rows).
 
     Row ``k`` is ``users[k]``'s, with the feature inputs ``inputs[...][k]``
-    (:func:`rtad.streaming.features.feature_inputs`). Cards of ``stored`` idle for ``ttl_ms``
+    (:func:`rtad.features.card_features.feature_inputs`). Cards of ``stored`` idle for ``ttl_ms``
     or longer (by ``now_ms``, the batch's processing time) are dropped, and start afresh if
     they come back. The returned table holds every card of ``stored`` that is still alive,
     the ones of ``users`` updated.

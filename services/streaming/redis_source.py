@@ -111,16 +111,6 @@ def pack_ranges(ranges: Sequence[ShardRange], task_rows: int) -> list[ReadTask]:
     return tasks
 
 
-def stats_key(names: StreamNames, shard: int) -> str:
-    """Per-shard counters written by the job (dead letters, feature rows) for the metrics."""
-    return names.meta_key("stream-stats", shard)
-
-
-def deadletter_seen_key(names: StreamNames, shard: int) -> str:
-    """Input IDs of a shard already dead-lettered (makes a replay add nothing)."""
-    return names.meta_key("stream-deadlettered", shard)
-
-
 class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Reads the input shards; see the module docstring for offsets and commits."""
 
@@ -292,7 +282,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             set_cursor(client, key, SPARK_GROUP, offset)
             trim_to_committed(client, key)
             # a replay never goes below a committed offset: older dead-letter marks are done
-            seen = deadletter_seen_key(self.names, shard)
+            seen = self.names.stream_deadlettered_key(shard)
             client.zremrangebyscore(seen, "-inf", f"({parse_id(offset)[0]}")
             self._committed[str(shard)] = offset
 
@@ -311,8 +301,8 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         key = self.names.key("tx", piece.shard)
         dlq_keys = (
             self.names.key("deadletter", piece.shard),
-            deadletter_seen_key(self.names, piece.shard),
-            stats_key(self.names, piece.shard),
+            self.names.stream_deadlettered_key(piece.shard),
+            self.names.stream_stats_key(piece.shard),
         )
         after = piece.after
         while parse_id(after) < parse_id(piece.upto):

@@ -13,10 +13,10 @@ import redis
 
 from rtad.common.feature_entry import encode_feature_entry
 from rtad.common.streams import StreamNames
+from rtad.features.card_features import FEATURE_COLUMNS, batch_features
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.ml.data import load_transactions
 from rtad.ml.train import train
-from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
 #: The record's optional text fields, carried in the feature entry's head when present.
 OPTIONAL_FIELDS = ("merchant_category", "channel", "country")
