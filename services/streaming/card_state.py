@@ -51,8 +51,8 @@ STORED_TYPES: dict[str, pa.DataType] = {
 #: A memory's flat ``[key, visits, ...]`` list: CRC-32 keys and visit counts fit 32 bits.
 MEMORY_TYPE = pa.uint32()
 #: Every stored byte crosses the Python-JVM socket twice a batch and goes through RocksDB and
-#: its changelog: with ~10 transactions a card (1.1 kB a card), reading and writing a bucket's
-#: state took 2-3x its feature step. LZ4 frames halve the bytes for a few ms a bucket.
+#: its changelog, so reading and writing a bucket's state can outweigh its feature step. LZ4
+#: frames halve the bytes for little CPU.
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 STATE_SCHEMA = pa.schema(
     [

@@ -1,10 +1,10 @@
 """The feature job's row: a validated transaction packed into ONE binary value.
 
 Why one value: ``transformWithStateInPandas`` hands its input to Python row by row (pandas
-``itertuples``, then a DataFrame of the tuples) — ~13–15 µs a row for the record's 14
-columns, ~1.7–2 µs for one binary column, measured on 100k rows here — and the JVM's
-``to_json`` of the entry head cost ~10 µs a row more. So the source packs each transaction
-once, in Python, and Spark moves opaque bytes: its shuffle and the processor's input.
+``itertuples``, then a DataFrame of the tuples), which costs far more for the record's 14
+columns than for one binary column, and the JVM's ``to_json`` of the entry head costs more
+again. So the source packs each transaction once, in Python, and Spark moves opaque bytes: its
+shuffle and the processor's input.
 
 A packed record is::
 
@@ -68,7 +68,7 @@ _ENCODER = msgspec.json.Encoder()
 
 class _Crc32Memo(dict[str | None, int]):
     """:func:`rtad.features.card_features.text_code` of each text seen: merchants and categories
-    repeat, so a lookup (~0.1 µs) replaces a factorize of every column of every batch."""
+    repeat, so a lookup replaces a factorize of every column of every batch."""
 
     LIMIT = 1_000_000
 
