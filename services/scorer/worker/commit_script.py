@@ -29,8 +29,8 @@ import redis
 from rtad.common.encoding import deadletter_fields
 from rtad.common.resp import exchange_all, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
-from rtad.scorer.batch import ShardOutput
-from rtad.scorer.stats_store import queue_counters
+from rtad.scorer.counters import queue_counters
+from rtad.scorer.worker.batch import ShardOutput
 
 STAGE = "scorer"
 

@@ -1,15 +1,16 @@
-"""The stream worker: consumer group ``scorer`` on ``rtad:features:{s}`` → scores and alerts.
+"""The batch loop: consumer group ``scorer`` on ``rtad:features:{s}`` → scores and alerts.
 
 One loop: ``XREADGROUP COUNT n BLOCK ms`` over every shard, one ``model.score(X)`` for the
 whole batch, then per shard ONE atomic script with the scores, the alerts, the dead-letters
-and the XACK (:mod:`rtad.scorer.commit`), so a crash can neither double nor lose a score. Every
-``claim_interval_s`` it takes over what dead consumers left pending (``XAUTOCLAIM`` after
-``claim_idle_ms``); an entry delivered more than ``max_deliveries`` times is dead-lettered.
-Several replicas share the group (consumer name = pod/host + pid). Commits run one batch
-behind on their own thread (:mod:`rtad.scorer.committer`) and the next batch is read while the
-current one is scored (:mod:`rtad.scorer.prefetch`), so Redis works while the worker scores.
-On SIGTERM the worker stops reading, finishes and acknowledges what it was delivered (the
-current batch and the one read ahead), then the loop returns.
+and the XACK (:mod:`rtad.scorer.worker.commit_script`), so a crash can neither double nor
+lose a score. Every ``claim_interval_s`` it takes over what dead consumers left pending
+(``XAUTOCLAIM`` after ``claim_idle_ms``); an entry delivered more than ``max_deliveries``
+times is dead-lettered. Several replicas share the group (consumer name = pod/host + pid).
+Commits run one batch behind on their own thread (:mod:`rtad.scorer.worker.commit_thread`)
+and the next batch is read while the current one is scored
+(:mod:`rtad.scorer.worker.prefetch`), so Redis works while the worker scores. On SIGTERM the
+worker stops reading, finishes and acknowledges what it was delivered (the current batch and
+the one read ahead), then the loop returns.
 
     python -m rtad.scorer.worker      # a worker without the HTTP API (settings from RTAD_*)
 """
@@ -36,16 +37,16 @@ from rtad.common.redis_streams import GroupReader
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP
 from rtad.scorer import metrics
-from rtad.scorer.batch import build_batch
-from rtad.scorer.committer import Committer, Job
-from rtad.scorer.drift import DriftMonitor
-from rtad.scorer.faults import FaultPlan
-from rtad.scorer.feature_entries import ShardEntries
 from rtad.scorer.latency import N_BINS
-from rtad.scorer.maintenance import Maintenance
 from rtad.scorer.model_holder import ModelHolder
-from rtad.scorer.prefetch import Prefetcher
 from rtad.scorer.settings import ScorerSettings
+from rtad.scorer.worker.batch import build_batch
+from rtad.scorer.worker.commit_thread import CommitThread, Job
+from rtad.scorer.worker.decode import ShardEntries
+from rtad.scorer.worker.drift import DriftMonitor
+from rtad.scorer.worker.faults import FaultPlan
+from rtad.scorer.worker.maintenance import Maintenance
+from rtad.scorer.worker.prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class FeatureReader(GroupReader):
     """A :class:`GroupReader` that hands back XREADGROUP/XAUTOCLAIM replies unparsed.
 
     redis-py turns every entry into a dict (~1 µs each); the worker reads the flat field
-    lists as they come (:mod:`rtad.scorer.feature_entries`), so a client sharing the same
+    lists as they come (:mod:`rtad.scorer.worker.decode`), so a client sharing the same
     connection pool keeps them.
     """
 
@@ -129,7 +130,7 @@ class ScoringWorker:
         #: the feature sets of entries of encoding 2, read from Redis when first met
         self.feature_sets = FeatureSets.from_redis(client, self.names.prefix)
         self.maintenance = Maintenance(client, self.reader, settings)
-        self.committer = Committer(
+        self.commit_thread = CommitThread(
             client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
         )
         self.prefetcher = Prefetcher(
@@ -176,9 +177,9 @@ class ScoringWorker:
             except Exception as exc:  # its entries stay pending: another worker claims them
                 log.warning("batch read ahead not scored (%s): it stays pending", exc)
         self.prefetcher.close()
-        self.committer.close()
+        self.commit_thread.close()
         try:
-            self.committer.raise_failure()
+            self.commit_thread.raise_failure()
         except Exception as exc:  # the entries stay pending: another worker will claim them
             log.warning("last batch not committed (%s): it stays pending", exc)
 
@@ -259,7 +260,7 @@ class ScoringWorker:
         )
         self.batches += 1
         self.faults.before_commit(self.batches)
-        self.committer.submit(Job(result, model, read_at, started, now_ms))
+        self.commit_thread.submit(Job(result, model, read_at, started, now_ms))
         return result.scored
 
     def _on_committed(self, job: Job, seconds: float) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
-from rtad.scorer.feature_entries import decode_at_once, decode_entries
 from rtad.scorer.scoring import decode_row, row_decoder
+from rtad.scorer.worker.decode import decode_at_once, decode_entries
 
 NO_SETS = FeatureSets()
 

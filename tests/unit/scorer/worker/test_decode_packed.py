@@ -14,8 +14,8 @@ import pytest
 from rtad.common.encoding import original_payload
 from rtad.common.feature_entry import FeatureSets, feature_set_id
 from rtad.ml.model_store import load_model
-from rtad.scorer.batch import BatchResult, build_batch
-from rtad.scorer.feature_entries import decode_at_once, decode_entries
+from rtad.scorer.worker.batch import BatchResult, build_batch
+from rtad.scorer.worker.decode import decode_at_once, decode_entries
 from rtad.streaming.features import FEATURE_COLUMNS
 from tests.unit.scorer.support import SCORE_FIELDS, packed_fields
 

@@ -2,7 +2,7 @@
 
 Everything comes from Redis, so any replica answers for the whole deployment: stream
 counters (``XINFO STREAM`` entries-added), the scorer group's lag and pending entries, and the
-exactly-once counters the workers commit with their scores (:mod:`rtad.scorer.stats_store`).
+exactly-once counters the workers commit with their scores (:mod:`rtad.scorer.counters`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 
 from rtad.common.encoding import as_text
 from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.counters import BUCKET_S, bucket_key, bucket_start, parse_labels, totals_key
 from rtad.scorer.latency import N_BINS, quantile
-from rtad.scorer.stats_store import BUCKET_S, bucket_key, bucket_start, parse_labels, totals_key
 
 SERIES_S = 600  # the time series covers the last 10 minutes
 LATENCY_WINDOW_S = 60  # "recent" latency percentiles
@@ -41,7 +41,7 @@ class StatsCollector:
         self._lock = asyncio.Lock()
 
     async def snapshot(self, model: dict[str, Any]) -> dict[str, Any]:
-        """The document (see ``rtad.scorer.routes_ops.stats`` for its shape)."""
+        """The document (see ``rtad.scorer.api.routes_ops.stats`` for its shape)."""
         async with self._lock:
             now = time.time()
             if self._cached and now - self._cached[0] < CACHE_S:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from rtad.scorer.deps import HolderDep, RedisDep, StateDep, StatsDep
+from rtad.scorer.api.deps import HolderDep, RedisDep, StateDep, StatsDep
 from rtad.scorer.model_holder import detector_name
 
 router = APIRouter(tags=["operations"])

@@ -1,9 +1,10 @@
 """One batch of feature entries → what to write per shard (pure: no Redis, no clock).
 
 The worker reads entries of several shards at once, scores them with ONE ``model.score(X)``
-and then commits each shard in one script of its own (:mod:`rtad.scorer.commit`). This module
-builds those per-shard outputs: score and alert payloads, the IDs to acknowledge, the
-dead-letter entries with their reasons, and the figures the metrics and stats need.
+and then commits each shard in one script of its own
+(:mod:`rtad.scorer.worker.commit_script`). This module builds those per-shard outputs: score
+and alert payloads, the IDs to acknowledge, the dead-letter entries with their reasons, and
+the figures the metrics and stats need.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from operator import attrgetter
 import numpy as np
 
 from rtad.common.feature_entry import FeatureSets
-from rtad.scorer.feature_entries import DeadLetter, ShardEntries, decode_entries
 from rtad.scorer.latency import N_BINS, bin_counts
 from rtad.scorer.model_holder import ScoringModel
 from rtad.scorer.scoring import EntryHead, ScoredMatrix, ScoreRecord, encode_record, score_matrix
+from rtad.scorer.worker.decode import DeadLetter, ShardEntries, decode_entries
 
 GENUINE = "genuine"
 _ingest_ms = attrgetter("ingest_ms")

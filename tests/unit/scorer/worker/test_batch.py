@@ -10,8 +10,8 @@ import pytest
 
 from rtad.common.feature_entry import FeatureSets
 from rtad.ml.model_store import load_model
-from rtad.scorer.batch import build_batch
 from rtad.scorer.latency import bin_counts
+from rtad.scorer.worker.batch import build_batch
 from tests.unit.scorer.support import SCORE_FIELDS
 
 #: The fields every score entry has (the labels only when known).

@@ -49,13 +49,13 @@ from rtad.common.encoding import (
     v1_payloads,
 )
 from rtad.common.feature_entry import FeatureSets
-from rtad.scorer.packed_entries import (
+from rtad.scorer.scoring import EntryHead, decode_row, drop_non_finite, row_decoder, rows_features
+from rtad.scorer.worker.decode_packed import (
     SetLookup,
     decode_packed,
     decode_packed_entry,
     packed_parts,
 )
-from rtad.scorer.scoring import EntryHead, decode_row, drop_non_finite, row_decoder, rows_features
 
 #: ``(entry id, fields)``; fields as XREADGROUP returns them raw (a flat list) or as a dict.
 RawEntry = tuple[bytes, Any]

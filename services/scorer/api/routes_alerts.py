@@ -9,9 +9,9 @@ import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from rtad.scorer.alerts import BadCursor, live_alerts, parse_cursor, recent_alerts
-from rtad.scorer.api_models import AlertsPage, Problem
-from rtad.scorer.deps import RedisDep, SettingsDep
+from rtad.scorer.api.alert_reader import BadCursor, live_alerts, parse_cursor, recent_alerts
+from rtad.scorer.api.deps import RedisDep, SettingsDep
+from rtad.scorer.api.schemas import AlertsPage, Problem
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 

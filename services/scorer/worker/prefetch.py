@@ -1,12 +1,11 @@
 """Reads the worker's next batch on a thread of its own while the current one is scored.
 
-With commits already one batch behind (:mod:`rtad.scorer.committer`), the main thread still
-waited for every XREADGROUP reply: Redis spends ~2.6 µs an entry building it (the README's
-scorer section), ~13 ms for a batch of 5k, during which the worker scored nothing. The
-prefetcher overlaps that wait with scoring. It reads only when asked and holds at most one
-batch, so at any time the worker has at most two delivered batches in hand: the one it scores
-and the one read ahead. On SIGTERM the worker finishes and acknowledges both, then exits
-(nothing it was delivered is left pending).
+With commits already one batch behind (:mod:`rtad.scorer.worker.commit_thread`), the main
+thread would still wait for every XREADGROUP reply, which Redis takes a while to build for a
+large batch, and score nothing meanwhile. The prefetcher overlaps that wait with scoring. It
+reads only when asked and holds at most one batch, so at any time the worker has at most two
+delivered batches in hand: the one it scores and the one read ahead. On SIGTERM the worker
+finishes and acknowledges both, then exits (nothing it was delivered is left pending).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from rtad.common.feature_entry import feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.ml.model_store import load_model
-from rtad.scorer.faults import FaultPlan
 from rtad.scorer.metrics import DEADLETTER
+from rtad.scorer.worker.faults import FaultPlan
 from rtad.streaming.features import FEATURE_COLUMNS
 from tests.integration.scorer.helpers import make_worker, step_until
 from tests.unit.scorer.support import packed_fields, pending_total, publish, read_stream

@@ -24,17 +24,17 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from rtad import __version__
-from rtad.scorer import routes_alerts, routes_ops, routes_scoring
-from rtad.scorer.body_limit import BodyLimit
-from rtad.scorer.deps import AppState
+from rtad.scorer.api import routes_alerts, routes_ops, routes_scoring
+from rtad.scorer.api.body_limit import BodyLimit
+from rtad.scorer.api.deps import AppState
+from rtad.scorer.api.stats import StatsCollector
 from rtad.scorer.model_holder import ModelHolder
-from rtad.scorer.runner import WorkerRunner
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.stats import StatsCollector
+from rtad.scorer.worker.runner import WorkerRunner
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent.parent / "static"
 ERRORS_SHOWN = 10
 
 

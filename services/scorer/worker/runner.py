@@ -14,10 +14,10 @@ import threading
 import redis
 
 from rtad.common.redis_streams import RedisUnavailable, connect
-from rtad.scorer.faults import FaultPlan
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker
+from rtad.scorer.worker.faults import FaultPlan
+from rtad.scorer.worker.loop import ScoringWorker
 
 log = logging.getLogger(__name__)
 

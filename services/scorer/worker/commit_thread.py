@@ -22,8 +22,8 @@ from typing import Any
 import redis
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.batch import BatchResult
-from rtad.scorer.commit import commit_shards
+from rtad.scorer.worker.batch import BatchResult
+from rtad.scorer.worker.commit_script import commit_shards
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Job:
     now_ms: int
 
 
-class Committer:
+class CommitThread:
     """One thread committing :class:`Job` s in order; ``on_committed`` runs after each."""
 
     def __init__(

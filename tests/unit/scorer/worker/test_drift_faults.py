@@ -1,4 +1,4 @@
-"""Latency bins, drift PSI and the fault-injection spec (pure)."""
+"""Drift PSI and the fault-injection spec (pure)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,15 @@ import numpy as np
 import pytest
 
 from rtad.common.errors import RtadError
-from rtad.scorer.drift import DriftMonitor, Reference, parse_reference, psi, references_from_card
-from rtad.scorer.faults import FaultPlan
-from rtad.scorer.latency import LATENCY_EDGES_S, bin_counts, quantile
 from rtad.scorer.metrics import DRIFT_PSI
-
-
-def test_latency_quantiles_come_from_the_bins() -> None:
-    values = np.r_[np.full(98, 0.04), 2.0, 2.0]
-    counts = bin_counts(values)
-    assert counts.sum() == 100 and counts[LATENCY_EDGES_S.index(0.05)] == 98
-    assert 0.025 < quantile(counts, 0.5) <= 0.05
-    assert 1.0 < quantile(counts, 0.99) <= 2.5
-    assert quantile(np.zeros(len(counts)), 0.5) is None
-    assert quantile(bin_counts(np.array([1000.0])), 0.99) == LATENCY_EDGES_S[-1]
+from rtad.scorer.worker.drift import (
+    DriftMonitor,
+    Reference,
+    parse_reference,
+    psi,
+    references_from_card,
+)
+from rtad.scorer.worker.faults import FaultPlan
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift() -> None:

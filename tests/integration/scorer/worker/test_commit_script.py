@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from rtad.common.streams import SCORER_GROUP, StreamNames
-from rtad.scorer.batch import ShardOutput
-from rtad.scorer.commit import commit_shard, commit_shards
-from rtad.scorer.stats_store import SERIES_TTL_S, bucket_key, bucket_start, totals_key
+from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
+from rtad.scorer.worker.batch import ShardOutput
+from rtad.scorer.worker.commit_script import commit_shard, commit_shards
 
 pytestmark = pytest.mark.redis
 

@@ -11,14 +11,14 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from rtad.common.errors import RtadError
-from rtad.scorer.api_models import (
+from rtad.scorer.api.deps import AdminDep, HolderDep, SettingsDep
+from rtad.scorer.api.schemas import (
     ModelInfo,
     Problem,
     ReloadRequest,
     ScoreRequest,
     ScoreResponse,
 )
-from rtad.scorer.deps import AdminDep, HolderDep, SettingsDep
 from rtad.scorer.model_holder import ModelHolder, ScoringModel, detector_name
 from rtad.scorer.scoring import feature_matrix, score_matrix
 

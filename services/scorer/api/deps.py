@@ -9,10 +9,10 @@ from typing import Annotated
 import redis.asyncio as aioredis
 from fastapi import Depends, Header, HTTPException, Request, status
 
+from rtad.scorer.api.stats import StatsCollector
 from rtad.scorer.model_holder import ModelHolder
-from rtad.scorer.runner import WorkerRunner
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.stats import StatsCollector
+from rtad.scorer.worker.runner import WorkerRunner
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rtad.common.resp import pack_command
-from rtad.scorer.commit import pack_many
+from rtad.scorer.worker.commit_script import pack_many
 
 
 @pytest.mark.parametrize(

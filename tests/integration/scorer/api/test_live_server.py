@@ -16,7 +16,7 @@ import uvicorn
 
 from rtad.common.local_redis import LocalRedis, free_port
 from rtad.common.streams import StreamNames
-from rtad.scorer.app import create_app
+from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from tests.integration.scorer.helpers import settings_for, wait_until
 from tests.unit.scorer.support import publish

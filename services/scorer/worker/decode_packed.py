@@ -5,7 +5,7 @@ costs ONE msgspec ``decode_lines`` call over the heads, one join of the ``x`` fi
 one array, and one fancy index for the model's columns in the model's order
 (:func:`column_index`, kept per feature set and model). :func:`decode_packed_entry` reads one
 entry of any shape and says why it cannot be read. The batch logic around both (the other
-encoding, dead letters) is :mod:`rtad.scorer.feature_entries`'.
+encoding, dead letters) is :mod:`rtad.scorer.worker.decode`'.
 
 >>> from rtad.common.feature_entry import encode_feature_entry, feature_set_id
 >>> head = {"transaction_id": "t1", "user_id": "u1", "merchant_id": "m1", "amount": 2.5,

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rtad.scorer.prefetch import Prefetcher
+from rtad.scorer.worker.prefetch import Prefetcher
 
 
 def test_reads_only_when_asked_and_one_at_a_time() -> None:
