@@ -35,8 +35,8 @@ ERRORS_SHOWN = 5
 async def score(body: ScoreRequest, holder: HolderDep, settings: SettingsDep) -> Response:
     """Score a batch of feature rows with the current model; every row gets its reasons.
 
-    The answer (``ScoreResponse``) is serialised with orjson directly: 10k rows of results
-    are not worth a second validation.
+    The answer (``ScoreResponse``) is serialised with orjson directly: a large batch of
+    results is not worth a second validation.
     """
     if len(body.rows) > settings.max_rows:
         raise HTTPException(

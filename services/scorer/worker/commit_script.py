@@ -8,14 +8,13 @@ script in one Redis Cluster slot.
 
 The script (:data:`APPEND_SCRIPT`) checks every key's type before it writes anything, then
 appends the score, alert and dead-letter entries, acknowledges the entries and adds the
-shard's counters of ``/v1/stats``. Queueing one ``XADD`` per transaction in a MULTI measured
-~125k entries/s (redis-py packs and parses every command), one ``EVAL`` ~225k/s on the same
-machine; the counters were some 25 ``HINCRBY`` a shard. ``EVAL`` rather than ``EVALSHA``: the
-script text is ~1 kB a shard, and a missing script needs no second round trip. The scripts of
-every shard of a batch are packed here in the Redis wire format (RESP), the thousands of
-payloads and IDs with a few whole-list operations, and sent in one write on a pooled
-connection (one round trip a batch, each shard still its own script): redis-py packs each
-argument in Python (~1 µs), which made the commit thread hold the GIL that long.
+shard's counters of ``/v1/stats``. One script rather than a MULTI of one ``XADD`` per
+transaction: redis-py would pack and parse every command. ``EVAL`` rather than ``EVALSHA``:
+the script text is small beside a shard's payloads, and a missing script needs no second
+round trip. The scripts of every shard of a batch are packed here in the Redis wire format
+(RESP), the thousands of payloads and IDs with a few whole-list operations, and sent in one
+write on a pooled connection (one round trip a batch, each shard still its own script):
+redis-py packs each argument in Python, and the commit thread would hold the GIL that long.
 """
 
 from __future__ import annotations
@@ -186,11 +185,3 @@ def commit_shards(
         return []
     with pooled_connection(client) as conn:
         return exchange_all(conn, [b"".join(chain.from_iterable(scripts))], len(scripts))
-
-
-def commit_shard(
-    client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
-) -> Any:
-    """Run one shard's script; its reply (the count of score entries), None if nothing to do."""
-    replies = commit_shards(client, names, group, [out], now_ms)
-    return replies[0] if replies else None

@@ -67,10 +67,6 @@ class CommitThread:
         self.raise_failure()
         self._queue.put(job)
 
-    def drain(self) -> None:
-        """Wait until every submitted batch is committed (or abandoned)."""
-        self._queue.join()
-
     def close(self, timeout: float = 30.0) -> None:
         """Commit what was submitted, then stop the thread."""
         self._queue.put(None)

@@ -60,13 +60,13 @@ def _raw(reply: Any, **_options: Any) -> Any:
 
 
 def tune_process(blas_threads: int) -> None:
-    """Set up a long-running scoring process (measured in ``make bench``).
+    """Set up a long-running scoring process.
 
     - ``gc.freeze()``: the model and the libraries live as long as the process; without it
-      every full collection walks them again (each batch allocates ~10 objects a row): it
-      took ~7 µs a row at batches of 5k.
-    - BLAS threads: OpenBLAS' idle threads spin, ~5 µs of CPU a row on 2 cores, for batches
-      too small to gain from them, and they take the core Redis needs.
+      every full collection walks them again, and each batch allocates several objects a row,
+      so full collections come often.
+    - BLAS threads: OpenBLAS' idle threads spin for batches too small to gain from them, and
+      they take the core Redis needs.
     """
     from threadpoolctl import threadpool_limits
 
@@ -77,9 +77,9 @@ def tune_process(blas_threads: int) -> None:
 class FeatureReader(GroupReader):
     """A :class:`GroupReader` that hands back XREADGROUP/XAUTOCLAIM replies unparsed.
 
-    redis-py turns every entry into a dict (~1 µs each); the worker reads the flat field
-    lists as they come (:mod:`rtad.scorer.worker.decode`), so a client sharing the same
-    connection pool keeps them.
+    redis-py turns every entry into a dict; the worker reads the flat field lists as they
+    come (:mod:`rtad.scorer.worker.decode`), so a client sharing the same connection pool
+    keeps them.
     """
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import orjson
@@ -12,9 +13,17 @@ import redis
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 from rtad.scorer.worker.batch import ShardOutput
-from rtad.scorer.worker.commit_script import commit_shard, commit_shards
+from rtad.scorer.worker.commit_script import commit_shards
 
 pytestmark = pytest.mark.redis
+
+
+def commit_shard(
+    client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
+) -> Any:
+    """One shard's script alone: its reply (the count of score entries), None if nothing to do."""
+    replies = commit_shards(client, names, group, [out], now_ms)
+    return replies[0] if replies else None
 
 
 def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: int) -> list[bytes]:
