@@ -36,13 +36,14 @@ from rtad.common.feature_entry import FeatureSets
 from rtad.common.redis_streams import GroupReader
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP
+from rtad.ml.reasons import CODES
 from rtad.scorer import metrics
 from rtad.scorer.latency import N_BINS
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker.batch import build_batch
+from rtad.scorer.worker.batch import NO_CODE, ShardOutput, build_batch
 from rtad.scorer.worker.commit_thread import CommitThread, Job
-from rtad.scorer.worker.decode import ShardEntries
+from rtad.scorer.worker.decode import DEADLETTER_CODES, ShardEntries
 from rtad.scorer.worker.drift import DriftMonitor
 from rtad.scorer.worker.faults import FaultPlan
 from rtad.scorer.worker.maintenance import Maintenance
@@ -131,11 +132,12 @@ class ScoringWorker:
         self.feature_sets = FeatureSets.from_redis(client, self.names.prefix)
         self.maintenance = Maintenance(client, self.reader, settings)
         self.commit_thread = CommitThread(
-            client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
+            client, self.names, SCORER_GROUP, settings.consumer_name, self._on_committed
         )
         self.prefetcher = Prefetcher(
             lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
         )
+        metrics.declare_reasons(DEADLETTER_CODES, (*CODES, NO_CODE))
         self.stop_event = threading.Event()
         self.batches = 0
         self.scored = 0
@@ -178,6 +180,10 @@ class ScoringWorker:
                 log.warning("batch read ahead not scored (%s): it stays pending", exc)
         self.prefetcher.close()
         self.commit_thread.close()
+        try:
+            self.maintenance.gauges.release()
+        except redis.RedisError as exc:  # the lease expires by itself
+            log.warning("gauge lease not released (%s)", exc)
         try:
             self.commit_thread.raise_failure()
         except Exception as exc:  # the entries stay pending: another worker will claim them
@@ -263,25 +269,31 @@ class ScoringWorker:
         self.commit_thread.submit(Job(result, model, read_at, started, now_ms))
         return result.scored
 
-    def _on_committed(self, job: Job, seconds: float) -> None:
-        """Metrics and drift of a committed batch (runs on the commit thread)."""
+    def _on_committed(self, job: Job, committed: list[ShardOutput], seconds: float) -> None:
+        """Metrics and drift of a batch's committed shards (runs on the commit thread)."""
         result, model = job.result, job.model
-        self.scored += result.scored
-        metrics.TRANSACTIONS_SCORED.inc(result.scored)
+        scored = sum(out.scored for out in committed)
+        self.scored += scored
+        metrics.TRANSACTIONS_SCORED.inc(scored)
         metrics.BATCH_SECONDS.observe(seconds)
-        for code, n in Counter(result.anomaly_codes).items():
-            metrics.ANOMALIES.labels(reason=code).inc(n)
+        codes: Counter[str] = Counter()
         labelled: Counter[tuple[str, bool]] = Counter()
         latency_counts = np.zeros(N_BINS, dtype=np.int64)
-        for out in result.shards.values():
+        latency_sum_s = 0.0
+        for out in committed:
+            codes.update(out.anomaly_codes)
             labelled.update(out.labelled)
             latency_counts += out.latency_counts
+            latency_sum_s += out.latency_sum_s
             for _id, code, _reason, _payload in out.deadletters:
                 metrics.DEADLETTER.labels(reason=code).inc()
-        metrics.END_TO_END_LATENCY.add(latency_counts, float(result.latencies_s.sum()))
+        for code, n in codes.items():
+            metrics.ANOMALIES.labels(reason=code).inc(n)
+        metrics.END_TO_END_LATENCY.add(latency_counts, latency_sum_s)
         for (scenario, detected), n in labelled.items():
             metrics.LABELLED.labels(scenario=scenario, detected=str(detected).lower()).inc(n)
-        self.drift_for(model).update(result.X, result.scores)
+        if len(committed) == len(result.shards):  # rows another worker scores count there
+            self.drift_for(model).update(result.X, result.scores)
 
     def drift_for(self, model: Any) -> DriftMonitor:
         """The drift monitor of ``model`` (a new one when the model changed)."""
