@@ -33,7 +33,6 @@ import redis
 
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FeatureSets
-from rtad.common.redis_streams import GroupReader
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP
 from rtad.ml.reasons import CODES
@@ -46,6 +45,7 @@ from rtad.scorer.worker.commit_thread import CommitThread, Job
 from rtad.scorer.worker.decode import DEADLETTER_CODES, ShardEntries
 from rtad.scorer.worker.drift import DriftMonitor
 from rtad.scorer.worker.faults import FaultPlan
+from rtad.scorer.worker.feature_reader import FeatureReader
 from rtad.scorer.worker.maintenance import Maintenance
 from rtad.scorer.worker.prefetch import Prefetcher
 
@@ -54,10 +54,6 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
 SUSPECT_DELIVERIES = 3  # claimed entries delivered this often are scored one at a time
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def _raw(reply: Any, **_options: Any) -> Any:
-    return reply
 
 
 def tune_process(blas_threads: int) -> None:
@@ -73,41 +69,6 @@ def tune_process(blas_threads: int) -> None:
 
     gc.freeze()
     threadpool_limits(limits=blas_threads, user_api="blas")
-
-
-class FeatureReader(GroupReader):
-    """A :class:`GroupReader` that hands back XREADGROUP/XAUTOCLAIM replies unparsed.
-
-    redis-py turns every entry into a dict; the worker reads the flat field lists as they
-    come (:mod:`rtad.scorer.worker.decode`), so a client sharing the same connection pool
-    keeps them.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.raw = redis.Redis(connection_pool=self.client.connection_pool)
-        for command in ("XREADGROUP", "XAUTOCLAIM"):
-            self.raw.set_response_callback(command, _raw)
-        self.shard_of_key = {key.encode(): shard for shard, key in enumerate(self.keys)}
-
-    def read_groups(self, count: int, block_ms: int | None) -> list[ShardEntries]:
-        """New entries of every shard: ``[(shard, [(id, [field, value, ...]), ...]), ...]``."""
-        reply: Any = self.raw.xreadgroup(
-            self.group, self.consumer, {k: ">" for k in self.keys}, count=count, block=block_ms
-        )
-        # RESP3 answers a map {key: entries}, RESP2 a list of [key, entries] pairs.
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-        return [(self.shard_of_key[key], entries) for key, entries in pairs if entries]
-
-    def claim(
-        self, shard: int, min_idle_ms: int, count: int, start: bytes
-    ) -> tuple[bytes, list[Any]]:
-        """One XAUTOCLAIM step on a shard: ``(next cursor, [(id, fields), ...])``."""
-        reply: Any = self.raw.xautoclaim(
-            self.keys[shard], self.group, self.consumer, min_idle_ms, start, count=count
-        )
-        entries = [e for e in reply[1] if e and e[1] is not None]
-        return reply[0], entries
 
 
 class ScoringWorker:
