@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ import redis
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FeatureSets
 from rtad.common.runtime import paused_gc
+from rtad.common.stopping import stop_on_signals
 from rtad.common.streams import SCORER_GROUP
 from rtad.ml.reasons import CODES
 from rtad.scorer import metrics
@@ -80,6 +80,7 @@ class ScoringWorker:
         settings: ScorerSettings,
         holder: ModelHolder,
         faults: FaultPlan | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -99,7 +100,8 @@ class ScoringWorker:
             lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
         )
         metrics.declare_reasons(DEADLETTER_CODES, (*CODES, NO_CODE))
-        self.stop_event = threading.Event()
+        #: set by :meth:`stop` (or by SIGTERM when :func:`main` passes its event)
+        self.stop_event = stop_event or threading.Event()
         self.batches = 0
         self.scored = 0
         self._drift: tuple[str, DriftMonitor] | None = None
@@ -271,18 +273,17 @@ def main() -> None:
     from rtad.common.redis_streams import connect
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    try:
-        settings = ScorerSettings()
-        faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
-        holder = ModelHolder(settings.model_path)
-        client = connect(settings.redis_url.get_secret_value())
-        worker = ScoringWorker(client, settings, holder, faults)
-    except RtadError as exc:
-        sys.stderr.write(f"rtad worker: error: {exc}\n")
-        sys.exit(exc.exit_code)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop())
-    worker.run()
+    with stop_on_signals(lambda name: log.info("%s: finishing the batches in hand", name)) as stop:
+        try:
+            settings = ScorerSettings()
+            faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
+            holder = ModelHolder(settings.model_path)
+            client = connect(settings.redis_url.get_secret_value())
+            worker = ScoringWorker(client, settings, holder, faults, stop)
+        except RtadError as exc:
+            sys.stderr.write(f"rtad worker: error: {exc}\n")
+            sys.exit(exc.exit_code)
+        worker.run()
 
 
 if __name__ == "__main__":
