@@ -72,5 +72,14 @@ demo: install prereqs ## Run the whole pipeline on this machine (rtad up); Ctrl-
 models: install ## Rebuild models/champion and models/report from generated data (~6 min)
 	$(BIN)/python -m rtad.ml.build_models
 
+images: ## Build rtad-{generator,streaming,scorer}:$(IMAGE_TAG) from BASE_IMAGE (docker, BuildKit)
+	@bash k8s/images/build-images.sh
+
+base-image: ## Build rtad-base:bookworm from Debian packages (debootstrap; root) for air-gapped builds
+	@bash k8s/images/base-image.sh rtad-base:bookworm
+
+image-sizes: ## Check the images against their size budgets and write docs/image-sizes.md
+	@bash k8s/images/image-sizes.sh docs/image-sizes.md
+
 clean: ## Remove the venv, tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
