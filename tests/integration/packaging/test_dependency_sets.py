@@ -8,6 +8,7 @@ checked absent. A module-level import outside the set fails its service's test.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[3]
 CHECKER = Path(__file__).with_name("import_closure.py")
 
 pytestmark = pytest.mark.packaging
+
+# The per-card feature code the stream job and training share, wherever the tree keeps it.
+FEATURES = "rtad.features.*" if importlib.util.find_spec("rtad.features") else "rtad.ml.card_kernel"
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,13 @@ SERVICES = {
         ),
         ServiceSet(
             "streaming",
-            ("rtad.cli.main", "rtad.common.*", "rtad.streaming.*"),
+            ("rtad.cli.main", "rtad.common.*", "rtad.streaming.*", FEATURES),
             ("fastapi", "uvicorn", "sklearn", "skops"),
+        ),
+        ServiceSet(
+            "ml",
+            ("rtad.cli.main", "rtad.common.*", "rtad.ml.*", FEATURES),
+            ("pyspark", "fastapi"),
         ),
     )
 }
