@@ -20,7 +20,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export PATH := $(abspath $(TOOLS)):$(PATH)
 
 .PHONY: help install lock prereqs test test-unit lint format bench demo models tools clean \
-	images base-image image-sizes
+	images base-image image-sizes image-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -80,6 +80,9 @@ base-image: ## Build rtad-base:bookworm from Debian packages (debootstrap; root)
 
 image-sizes: ## Check the images against their size budgets and write docs/image-sizes.md
 	@bash k8s/images/image-sizes.sh docs/image-sizes.md
+
+image-check: image-sizes ## Sizes, then each image's entry points imported inside it (read-only, uid 10001)
+	@bash k8s/images/check-images.sh
 
 clean: ## Remove the venv, tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
