@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Inside each built image, as its own non-root user on a read-only root: import the service's
 # entry points and check the other services' libraries absent (the same script and sets as
-# tests/integration/packaging), then print `rtad --version` through tini.
+# tests/integration/dependency_sets), then print `rtad --version` through tini.
 #   k8s/images/check-images.sh [service ...]     (default: generator streaming scorer)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 docker=${DOCKER:-/usr/bin/docker}
 tag=${IMAGE_TAG:-dev}
-checker=tests/integration/packaging/import_closure.py
+checker=tests/integration/dependency_sets/import_closure.py
 services=("$@")
 [ ${#services[@]} -gt 0 ] || services=(generator streaming scorer)
 
