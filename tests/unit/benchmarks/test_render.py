@@ -1,0 +1,109 @@
+"""The benchmark renderer: results files in, docs/benchmarks.md and the README's tables out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import render, results
+
+README = """# rtad
+
+<!-- bench:detection:start -->
+| stale | detection |
+<!-- bench:detection:end -->
+
+text between
+
+<!-- bench:performance:start -->
+stale performance 999,999 rows/s
+<!-- bench:performance:end -->
+"""
+
+DETECTION = [
+    {
+        "variant": "large population",
+        "count": 150_000,
+        "cards": 2_500,
+        "frauds": 740,
+        "ap": 0.70712,
+        "recall_1pct": 0.65811,
+        "per_scenario": {"atm_cashout": 1.0, "amount_spike": 0.1},
+    }
+]
+
+REPLAY = [
+    {
+        "what": "rtad replay JSONL",
+        "how": "validate + encode + XADD, 4 shards",
+        "records": 200_000,
+        "per_second_best": 123_456.7,
+        "per_second_median": 100_000.0,
+        "cpu_us_per_record": 4.71,
+    }
+]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
+    results_dir = tmp_path / "docs" / "benchmarks" / "results"
+    results.write("detection", DETECTION, {"variants": {}}, 0.5, directory=results_dir)
+    results.write("replay", REPLAY, {"records": 200_000, "repeat": 3}, 0.5, directory=results_dir)
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    return results_dir, readme, tmp_path / "docs" / "benchmarks.md"
+
+
+def test_results_file_records_command_parameters_and_machine(tree: tuple[Path, Path, Path]) -> None:
+    doc = results.read_all(tree[0])["replay"]
+    assert doc["command"] == "python -m tests.benchmarks replay"
+    assert doc["parameters"]["records"] == 200_000
+    assert doc["machine"]["cores"] >= 1
+    assert doc["machine"]["load_average_before"] == 0.5
+    assert doc["figures"] == REPLAY
+
+
+def test_readme_tables_carry_the_figures_and_stale_blocks_are_replaced(
+    tree: tuple[Path, Path, Path],
+) -> None:
+    results_dir, readme, benchmarks = tree
+    render.render(results_dir, readme, benchmarks)
+    text = readme.read_text()
+    assert "stale" not in text and "999,999" not in text
+    assert "| large population | 150,000 | 2,500 | 740 | 0.707 | 0.658 |" in text
+    assert "123,457 records/s" in text  # the replay row of the performance table
+    assert "not measured yet" in text  # no stream, scorer or pipeline results here
+    assert "text between" in text
+    assert text.count("<!-- bench:detection:start -->") == 1
+    render.render(results_dir, readme, benchmarks)  # idempotent
+    assert readme.read_text() == text
+
+
+def test_benchmarks_md_has_a_section_per_results_file(tree: tuple[Path, Path, Path]) -> None:
+    results_dir, readme, benchmarks = tree
+    render.render(results_dir, readme, benchmarks)
+    text = benchmarks.read_text()
+    assert "`python -m tests.benchmarks detection`" in text
+    assert "atm_cashout 1.00, amount_spike 0.10" in text
+    assert "| rtad replay JSONL | validate + encode + XADD, 4 shards | 200,000 | 123,457 |" in text
+    assert "load average 0.5" in text
+
+
+def test_a_results_file_with_its_own_table_is_rendered_as_given(
+    tree: tuple[Path, Path, Path],
+) -> None:
+    results_dir, readme, benchmarks = tree
+    table = {"title": "Labels", "columns": ["week", "AP"], "rows": [[1, 0.4321], ["two", 0.5]]}
+    results.write("feedback", {"table": table}, {"weeks": 2}, directory=results_dir)
+    render.render(results_dir, readme, benchmarks)
+    text = benchmarks.read_text()
+    assert "## feedback" in text
+    assert "| 1 | 0.432 |" in text and "| two | 0.500 |" in text
+
+
+def test_missing_markers_are_one_clear_error(tree: tuple[Path, Path, Path]) -> None:
+    results_dir, readme, benchmarks = tree
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="no <!-- bench:detection:start -->"):
+        render.render(results_dir, readme, benchmarks)
