@@ -174,6 +174,8 @@ def readme_performance(documents: dict[str, Document]) -> str:
         m = doc.get("machine", {})
         load = m.get("load_average_before", m.get("load_average_after"))
         where = f"{m.get('cores')} cores, load {load:.1f}" if load is not None else "—"
+        if load is not None and m.get("cores") and load > m["cores"]:
+            where += " (provisional)"
         rows.append([what, figure(doc), command, where])
     table = Table("", ["what", "figure", "reproduce", "measured on"], rows)
     return (
