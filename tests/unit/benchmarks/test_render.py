@@ -107,3 +107,47 @@ def test_missing_markers_are_one_clear_error(tree: tuple[Path, Path, Path]) -> N
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="no <!-- bench:detection:start -->"):
         render.render(results_dir, readme, benchmarks)
+
+
+def _stream_case(case: str, rows_per_s: int, median_s: float) -> dict:
+    return {
+        "case": case,
+        "query": "features",
+        "rows": 400_000,
+        "cards": 20_000,
+        "rows_per_card_per_batch": 5.0,
+        "batches": 5,
+        "first_batch_s": 6.1,
+        "steady_rows_per_s": rows_per_s,
+        "late_rows_per_s": rows_per_s - 1000,
+        "batch_median_s": median_s,
+        "batch_max_s": median_s + 0.1,
+        "jvm_cpu_us_per_row": 13.5,
+        "python_cpu_us_per_row": 18.2,
+        "redis_cpu_us_per_row": 5.1,
+    }
+
+
+def test_every_performance_row_reads_its_results_file(tree: tuple[Path, Path, Path]) -> None:
+    results_dir, readme, benchmarks = tree
+    stream = [_stream_case("features, bulk", 63_898, 1.35)]
+    stream.append(_stream_case("features, real time", 6_844, 0.26))
+    results.write("stream", stream, {"master": "local[2]"}, 1.0, directory=results_dir)
+    worker = {"variant": "rtad worker, batch 5000", "rows": 100_000, "rows_per_s": 110_093.0}
+    worker |= {"batch_p50_ms": 40.0, "batch_p99_ms": 67.5, "cpu_us_per_row": 6.9}
+    scorer = {"results": [worker], "cpu_us_per_row": {"decode": 2.01}}
+    results.write("scorer", scorer, {"rows": 100_000}, 1.0, directory=results_dir)
+    arm = {"throughput": 23_621.0, "usage": {"stream": [0.98, 3439.0]}, "p50_2000": 0.53}
+    arm |= {"p99_2000": 0.92, "cpu_us_per_tx": {"stream": 41.9, "total": 72.0}}
+    base = {"throughput": 22_113.0, "cpu_us_per_tx": {"baseline": 40.9, "total": 54.4}}
+    pipeline = {"pipeline": arm, "baseline": base, "ratio": 23_621 / 22_113}
+    results.write("pipeline", pipeline, {"records": 200_000}, 1.2, directory=results_dir)
+    render.render(results_dir, readme, benchmarks)
+    text = readme.read_text()
+    assert "63,898 rows/s" in text and "median batch 0.26 s" in text
+    assert "110,093 rows/s (batch 5000)" in text
+    assert "23,621 tx/s (1.07x the one-process baseline)" in text
+    assert "p50 0.53 s, p99 0.92 s" in text
+    assert "not measured yet" not in text
+    page = benchmarks.read_text()
+    assert "| total | 72.0 | 54.4 |" in page and "| stream | 0.98 | 3,439 MiB |" in page
