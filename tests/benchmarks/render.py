@@ -36,11 +36,12 @@ UNTIMED = {"detection"}
 def machine_line(doc: Document) -> str:
     """Where and under what load a results file was measured."""
     m = doc.get("machine", {})
-    cores = m.get("cores")
+    cores = m.get("cores", m.get("cpus"))
     loads = [
         x for x in (m.get("load_average_before"), m.get("load_average_after")) if x is not None
     ]
-    line = f"Measured on {cores} cores ({m.get('processor', 'cpu')}, Python {m.get('python', '?')})"
+    line = f"Measured on {cores} cores"
+    line += f" ({m['processor']}, Python {m.get('python', '?')})" if "processor" in m else ""
     if loads:
         line += ", load average " + " → ".join(f"{x:.1f}" for x in loads)
         if cores and max(loads) > cores and doc.get("benchmark") not in UNTIMED:
@@ -49,7 +50,7 @@ def machine_line(doc: Document) -> str:
 
 
 def section(name: str, doc: Document) -> str:
-    title, about = ABOUT.get(name, (name, ""))
+    title, about = ABOUT.get(name, (doc.get("title", name), ""))
     parts = [f"## {title}", ""]
     if about:
         parts += [about, ""]

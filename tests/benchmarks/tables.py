@@ -2,7 +2,8 @@
 
 A new benchmark gets its tables in one of two ways: a function in ``TABLES`` (results
 document → list of :class:`Table`), or a ``table`` key in its results file (at the top or in
-``figures``): ``{"title", "columns", "rows", "note"}`` or a list of them, rendered as given.
+``figures``): ``{"title", "columns", "rows", "note"}`` or a list of them, rendered as given
+(a file's own table wins over its function).
 """
 
 from __future__ import annotations
@@ -184,6 +185,38 @@ def pipeline_tables(doc: Document) -> list[Table]:
     ]
 
 
+def feedback_tables(doc: Document) -> list[Table]:
+    """Champion and challenger on the same verdicts, and the targets they are held to."""
+    models = doc["figures"]
+    rows = [
+        [
+            name,
+            num(f.get("average_precision"), 3),
+            num(f.get("card_precision_at_100"), 3),
+            num(f.get("recall_at_1.0%"), 3),
+        ]
+        for name, f in models.items()
+    ]
+    columns = ["model", "AP", "CP@100 per day", "recall at 1 %"]
+    scenarios = sorted({s for f in models.values() for s in f.get("recall_by_scenario", {})})
+    per = [
+        [s, *(num(f.get("recall_by_scenario", {}).get(s), 3) for f in models.values())]
+        for s in scenarios
+    ]
+    targets = [
+        [name, num(t.get("measured"), 3), str(t.get("target", "")), "yes" if t.get("met") else "no"]
+        for name, t in doc.get("targets", {}).items()
+    ]
+    tables = [Table("", columns, rows, numeric={1, 2, 3})]
+    if per:
+        cells = ["scenario", *(f"recall at 1 %, {n}" for n in models)]
+        tables.append(Table("Recall per scenario", cells, per, numeric={1, 2}))
+    if targets:
+        cells = ["target", "measured", "goal", "met"]
+        tables.append(Table("Targets", cells, targets, numeric={1}))
+    return tables
+
+
 TABLES: dict[str, Callable[[Document], list[Table]]] = {
     "detection": lambda doc: [detection_table(doc)],
     "pipeline": pipeline_tables,
@@ -191,6 +224,7 @@ TABLES: dict[str, Callable[[Document], list[Table]]] = {
     "scorer": scorer_tables,
     "replay": replay_tables,
     "ml": ml_tables,
+    "feedback": feedback_tables,
 }
 
 #: title and one paragraph of each known benchmark, in the order docs/benchmarks.md shows them
@@ -231,6 +265,13 @@ ABOUT: dict[str, tuple[str, str]] = {
         " redis-server, beside `redis-benchmark` XADD and plain redis-py on the same server;"
         " every case repeated round after round so all see the same machine.",
     ),
+    "feedback": (
+        "Learning from analysts' verdicts",
+        "Simulated investigators review the top alerts of each day up to their capacity and give"
+        " verdicts after a delay; frauds they never saw come back as chargebacks later. A"
+        " challenger trained on the verdicts gathered by day 30 is compared with the"
+        " unsupervised champion on the following days.",
+    ),
     "ml": (
         "Per-card features and the champion model",
         "Feature computation over a whole file, in micro-batches over all cards and per card,"
@@ -240,15 +281,11 @@ ABOUT: dict[str, tuple[str, str]] = {
 
 
 def tables_of(name: str, doc: Document) -> list[Table]:
-    """The tables of one results document: its function, else its own ``table`` key."""
-    if name in TABLES:
-        return TABLES[name](doc)
-    given = doc.get(
-        "table",
-        doc.get("figures", {}).get("table") if isinstance(doc.get("figures"), dict) else None,
-    )
+    """The tables of one results document: its own ``table`` key, else its function."""
+    figures = doc.get("figures")
+    given = doc.get("table", figures.get("table") if isinstance(figures, dict) else None)
     if given is None:
-        return []
+        return TABLES[name](doc) if name in TABLES else []
     specs = given if isinstance(given, list) else [given]
     return [
         Table(
