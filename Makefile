@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export PATH := $(abspath $(TOOLS)):$(PATH)
 
-.PHONY: help install prereqs test test-unit lint format bench demo models tools clean
+.PHONY: help install prereqs test test-cluster test-unit lint format bench demo models tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,6 +34,10 @@ $(TOOLS)/helm: $(STAMP)
 test: install ## Run every test (unit, Redis, Spark, chart, browser) — what CI runs
 	@RTAD_WITH_E2E_TOOLS=1 bash .ci/prereqs.sh
 	$(BIN)/pytest tests
+
+test-cluster: install ## Install the chart on the current kube context (kind/minikube) and check it
+	@$(BIN)/python -m tests.cluster.context
+	RTAD_CLUSTER_TEST=1 $(BIN)/pytest tests/cluster -x -m cluster
 
 test-unit: install ## Unit tests only (no Redis, no Spark)
 	$(BIN)/pytest tests/unit

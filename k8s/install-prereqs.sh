@@ -2,7 +2,7 @@
 # Install what the rtad chart expects in the cluster, at pinned chart versions:
 #   kube-prometheus-stack (Prometheus Operator CRDs, Prometheus, Grafana with its dashboard
 #   sidecar) in "monitoring", release "kps" — the chart's monitoring.additionalLabels match it;
-#   KEDA (ScaledObject CRDs, the redis-streams scaler) in "keda";
+#   KEDA (ScaledObject CRDs, the redis-streams scaler) in "keda", unless WITH_KEDA=0;
 #   the "rtad" namespace with the Pod Security "restricted" labels (kubectl apply -k k8s/).
 # Needs helm >= 3.8 (v4 fine) and kubectl on PATH (`make tools` puts both in .tools/), and the
 # current kube context pointing at the target cluster (kind-rtad, minikube...).
@@ -27,10 +27,12 @@ helm upgrade --install kps prometheus-community/kube-prometheus-stack \
   --version "${KPS_CHART_VERSION}" --namespace monitoring --create-namespace \
   --values k8s/values/kube-prometheus-stack.yaml --wait --timeout "${TIMEOUT}"
 
-echo "KEDA ${KEDA_CHART_VERSION} -> namespace keda"
-helm upgrade --install keda kedacore/keda \
-  --version "${KEDA_CHART_VERSION}" --namespace keda --create-namespace \
-  --wait --timeout "${TIMEOUT}"
+if [ "${WITH_KEDA:-1}" = 1 ]; then  # WITH_KEDA=0: the chart's CPU HPA scales the scorer instead
+  echo "KEDA ${KEDA_CHART_VERSION} -> namespace keda"
+  helm upgrade --install keda kedacore/keda \
+    --version "${KEDA_CHART_VERSION}" --namespace keda --create-namespace \
+    --wait --timeout "${TIMEOUT}"
+fi
 
 echo "namespace rtad (Pod Security: restricted)"
 kubectl apply -k k8s/

@@ -2,7 +2,9 @@
 
 ``readStream``/``writeStream`` appear only here. :func:`run` is what ``rtad stream`` calls:
 it checks the checkpoint directory, starts Spark and the metrics, runs the query until it
-ends (``--available-now``) or until SIGTERM / Ctrl-C, which stop it after the current batch.
+ends (``--available-now``) or until SIGTERM / Ctrl-C. Those stop it when the running batch
+ends, waiting up to ``STOP_GRACE_S``; a batch still running then (batches back to back leave
+no gap to stop in) is aborted, and the next start redoes it from the checkpoint.
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ def run(settings: StreamSettings, layout: StateLayout | None = None) -> None:
 
 
 def stop_after_batch(query: Any, grace_s: float = STOP_GRACE_S) -> None:
-    """Let the running micro-batch finish (its rows written and committed), then stop."""
+    """Stop the query between two micro-batches, or after ``grace_s`` abort the running one
+    (the next start redoes it from the checkpoint; the sink writes none of its rows twice)."""
     deadline = time.monotonic() + grace_s
     while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -170,7 +173,7 @@ def _stop_on_signals() -> threading.Event:
 
     def handler(signum: int, _frame: Any) -> None:
         log.info(
-            "rtad stream: %s received, stopping after the current batch",
+            "rtad stream: %s received, stopping when the running batch ends",
             signal.Signals(signum).name,
         )
         stop.set()

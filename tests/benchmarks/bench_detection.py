@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rtad.features.card_features import batch_features
 from rtad.ml.data import load_transactions
 from rtad.ml.evaluation import recall_by_scenario
 from rtad.ml.model_store import load_model
-from rtad.streaming.features import batch_features
 from tests.benchmarks import render, results
 from tests.system import test_detection as variants
 

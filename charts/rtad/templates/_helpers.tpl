@@ -176,3 +176,30 @@ affinity:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* "true" when an optional integration renders: its setting is true, or "auto" and the
+     cluster serves its API (helm install asks the API server; helm template knows only the
+     built-in APIs and those given with --api-versions). ctx, setting, api. */}}
+{{- define "rtad.integrationOn" -}}
+{{- $setting := toString .setting -}}
+{{- if or (eq $setting "true") (and (eq $setting "auto") (.ctx.Capabilities.APIVersions.Has .api)) -}}
+true
+{{- end -}}
+{{- end }}
+
+{{/* "true" when the Prometheus Operator objects (ServiceMonitor, PodMonitor,
+     PrometheusRule) render. */}}
+{{- define "rtad.monitoring.operator" -}}
+{{- include "rtad.integrationOn" (dict "ctx" . "setting" .Values.monitoring.enabled "api" "monitoring.coreos.com/v1") -}}
+{{- end }}
+
+{{/* What scales the scorer: "keda" (ScaledObject), "hpa" (CPU HorizontalPodAutoscaler, the
+     fallback when KEDA is off or absent) or "" (scorer.replicas, fixed). */}}
+{{- define "rtad.scorer.autoscaler" -}}
+{{- $autoscaling := .Values.scorer.autoscaling -}}
+{{- if include "rtad.integrationOn" (dict "ctx" . "setting" $autoscaling.keda.enabled "api" "keda.sh/v1alpha1") -}}
+keda
+{{- else if $autoscaling.hpa.enabled -}}
+hpa
+{{- end -}}
+{{- end }}

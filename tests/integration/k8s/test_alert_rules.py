@@ -82,3 +82,40 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     out = run([promtool(), "check", "rules", rule_file]).stdout
     assert f"SUCCESS: {len(rules)} rules found" in out
+
+
+#: Gauges every scorer replica may export with the same group-wide value per shard.
+GROUP_GAUGES = (
+    "rtad_scorer_consumer_lag_entries",
+    "rtad_scorer_pending_entries",
+    "rtad_stream_input_lag_entries",
+)
+
+
+def test_dashboard_lag_panels_count_replicas_once(tmp_path: Path) -> None:
+    """promtool evaluates every panel query of a group-wide gauge over two replicas that
+    export the same per-shard values: each shard reads its value, not twice it."""
+    per_shard = {"0": 7, "1": 3}
+    series = [
+        {"series": f'{gauge}{{namespace="rtad",pod="{pod}",shard="{shard}"}}', "values": f"{v}x5"}
+        for gauge in GROUP_GAUGES
+        for pod in ("scorer-a", "scorer-b")
+        for shard, v in per_shard.items()
+    ]
+    expected = [
+        {"labels": f'{{namespace="rtad",shard="{shard}"}}', "value": v}
+        for shard, v in per_shard.items()
+    ]
+    queries = [
+        target["expr"].replace("$namespace", "rtad")
+        for path in sorted((CHART / "dashboards").glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+        if used_names(target["expr"]) & set(GROUP_GAUGES)
+    ]
+    assert len(queries) >= len(GROUP_GAUGES)
+    tests = [{"expr": q, "eval_time": "2m", "exp_samples": expected} for q in queries]
+    spec = {"tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}]}
+    (tmp_path / "lag_panels_test.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = run([promtool(), "test", "rules", "lag_panels_test.yaml"], cwd=tmp_path)
+    assert "SUCCESS" in out.stdout

@@ -51,6 +51,14 @@ VALUES_SETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The optional APIs the chart renders objects for when the cluster serves them.
+MONITORING_API = "monitoring.coreos.com/v1"
+KEDA_API = "keda.sh/v1alpha1"
+#: What k8s/install-prereqs.sh sets up (kube-prometheus-stack and KEDA): the default here.
+FULL_CLUSTER = (MONITORING_API, KEDA_API)
+#: A cluster with neither.
+BARE_CLUSTER: tuple[str, ...] = ()
+
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
 CRD_GROUPS = {"monitoring.coreos.com", "keda.sh"}
 
@@ -97,13 +105,14 @@ def values_file(overrides: dict[str, Any]) -> Path:
 
 
 @functools.cache
-def _template(overrides_json: str) -> str:
+def _template(overrides_json: str, apis: tuple[str, ...]) -> str:
     values = values_file(json.loads(overrides_json))
+    api_flags = [flag for api in apis for flag in ("--api-versions", api)]
     proc = run(
         [
             tool("helm"), "template", RELEASE, CHART,
             "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
-            "--values", values,
+            "--values", values, *api_flags,
         ]
     )  # fmt: skip
     return proc.stdout
@@ -123,9 +132,12 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def render(overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``helm template`` of the chart with these overrides: the list of objects."""
-    text = _template(json.dumps(overrides or {}, sort_keys=True))
+def render(
+    overrides: dict[str, Any] | None = None, apis: tuple[str, ...] = FULL_CLUSTER
+) -> list[dict[str, Any]]:
+    """``helm template`` of the chart with these overrides, on a cluster serving ``apis``
+    (besides the built-in ones): the list of objects."""
+    text = _template(json.dumps(overrides or {}, sort_keys=True), apis)
     return [doc for doc in yaml.load_all(text, Loader=StrictLoader) if doc]  # noqa: S506
 
 
