@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from rtad.ml.model_store import load_model
-from rtad.scorer.faults import PoisonedModel
 from rtad.scorer.scoring import decode_row, feature_matrix, head_decoder, score_matrix
+from rtad.scorer.worker.faults import PoisonedModel
 from tests.unit.scorer.support import packed_fields
 
 
