@@ -67,6 +67,8 @@ def section(name: str, doc: Document) -> str:
 def _short(value: Any) -> str:
     if isinstance(value, dict):
         value = ", ".join(map(str, value))
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        value = "; ".join(str(next(iter(v.values()), "")) for v in value)
     text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
     return text if len(text) <= 160 else text[:157] + "…"
 
