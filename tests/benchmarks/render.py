@@ -166,6 +166,18 @@ PERFORMANCE: list[PerformanceRow] = [
 ]
 
 
+def _where(doc: Document) -> str:
+    """``2 cores, load 1.1 → 9.1 (provisional)``: the cores and the load before and after."""
+    m = doc.get("machine", {})
+    cores = m.get("cores", m.get("cpus"))
+    loads = [m.get(k) for k in ("load_average_before", "load_average_after")]
+    loads = [x for x in loads if x is not None]
+    if not loads:
+        return f"{cores} cores"
+    where = f"{cores} cores, load " + " → ".join(f"{x:.1f}" for x in loads)
+    return where + (" (provisional)" if cores and max(loads) > cores else "")
+
+
 def readme_performance(documents: dict[str, Document]) -> str:
     rows = []
     for what, name, figure in PERFORMANCE:
@@ -174,12 +186,7 @@ def readme_performance(documents: dict[str, Document]) -> str:
         if doc is None:
             rows.append([what, "not measured yet", command, "—"])
             continue
-        m = doc.get("machine", {})
-        load = m.get("load_average_before", m.get("load_average_after"))
-        where = f"{m.get('cores')} cores, load {load:.1f}" if load is not None else "—"
-        if load is not None and m.get("cores") and load > m["cores"]:
-            where += " (provisional)"
-        rows.append([what, figure(doc), command, where])
+        rows.append([what, figure(doc), command, _where(doc)])
     table = Table("", ["what", "figure", "reproduce", "measured on"], rows)
     return (
         table.markdown()
