@@ -67,8 +67,9 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix services tests k8s/tools
 	$(BIN)/ruff format services tests k8s/tools
 
-bench: install prereqs ## Benchmarks: replay/generator vs redis-benchmark, Spark, scorer, end to end
+bench: install prereqs ## Every benchmark, then docs/benchmarks.md and the README's tables
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks render
 
 demo: install prereqs ## Run the whole pipeline on this machine (rtad up); Ctrl-C stops it
 	$(BIN)/rtad up
