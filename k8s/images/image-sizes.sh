@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measure the service images against their size budgets (`docker image ls` size, decimal MB)
-# and write the table to FILE (and stdout). Exits non-zero when an image is missing or over.
+# and write the table to FILE (and stdout) and between the README's `images:sizes` markers.
+# Exits non-zero when an image is missing or over its budget.
 #   k8s/images/image-sizes.sh [FILE]
 set -euo pipefail
 docker=${DOCKER:-/usr/bin/docker}
@@ -30,4 +31,11 @@ done
   echo
   echo "$table"
 } | tee "$out"
+readme=${README:-README.md}
+if [ -f "$readme" ] && grep -q '<!-- images:sizes:start -->' "$readme"; then
+  TABLE="$table" awk '
+    /<!-- images:sizes:start -->/ { print; print ENVIRON["TABLE"]; skip = 1; next }
+    /<!-- images:sizes:end -->/ { skip = 0 }
+    !skip { print }' "$readme" > "$readme.tmp" && mv "$readme.tmp" "$readme"
+fi
 exit $status
