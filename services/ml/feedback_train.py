@@ -83,8 +83,7 @@ def train_challenger(
     from rtad.common.feature_entry import feature_set_id
     from rtad.ml.data import load_transactions
     from rtad.ml.feedback import fit_challenger
-    from rtad.ml.model_store import load_model, save_model, suspicion
-    from rtad.ml.train import _json_params, _library_versions, drift_reference
+    from rtad.ml.model_store import load_model, save_model
     from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
     champion = load_model(champion_path)
@@ -102,27 +101,38 @@ def train_challenger(
         )
     except ValueError as exc:
         raise RtadError(f"cannot train a challenger: {exc}") from None
+    training = _training(frame, labels, labels_source, cut, chargeback_days, counts, seed)
+    card = _card(model, champion, X, feature_set_id(FEATURE_COLUMNS), training)
+    save_model(out, model, card)
+    return card
+
+
+def _card(
+    model: Any, champion: Any, X: np.ndarray, feature_set: str, training: dict[str, Any]
+) -> dict[str, Any]:
+    """The challenger's model card: the champion's features and reasons, its own threshold."""
+    from rtad.ml.model_store import suspicion
+    from rtad.ml.train import _json_params, _library_versions, drift_reference
+
     scores = suspicion(model, "proba", X)
     alert_rate = float(champion.card.get("alert_rate", 0.005))
-    card = {
+    return {
         "detector": "challenger",
         "detector_summary": "gradient boosting on verdicts + per-card features + champion score",
         "params": _json_params(model),
         "score_method": "proba",
         "supervised": True,
         "feature_names": champion.feature_names,
-        "feature_set": feature_set_id(FEATURE_COLUMNS),
+        "feature_set": feature_set,
         "threshold": float(np.quantile(scores, 1 - alert_rate)),
         "alert_rate": alert_rate,
         "champion_version": champion.version,
-        "training": _training(frame, labels, labels_source, cut, chargeback_days, counts, seed),
+        "training": training,
         "libraries": _library_versions(),
         "reference": drift_reference(scores, X, champion.feature_names),
         "reason_reference": champion.card.get("reason_reference"),
         "version": f"challenger-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
     }
-    save_model(out, model, card)
-    return card
 
 
 def _training(
