@@ -47,6 +47,7 @@ from rtad.scorer.worker.drift import DriftMonitor
 from rtad.scorer.worker.faults import FaultPlan
 from rtad.scorer.worker.maintenance import Maintenance
 from rtad.scorer.worker.prefetch import Prefetcher
+from rtad.scorer.worker.shadow_state import ShadowState
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class ScoringWorker:
         self.prefetcher = Prefetcher(
             lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
         )
+        self.shadow = ShadowState(client, settings, holder)
         self.stop_event = threading.Event()
         self.batches = 0
         self.scored = 0
@@ -191,6 +193,7 @@ class ScoringWorker:
             self._next_claim = time.monotonic() + self.settings.claim_interval_s
         if self.maintenance.run_if_due() and self._drift is not None:
             self._drift[1].export()
+        self.shadow.poll_labels()
         if self.stop_event.is_set():
             return done
         # Busy (the last read found entries): no cyclic GC until this batch's reply is freed.
@@ -247,7 +250,8 @@ class ScoringWorker:
     ) -> int:
         """Score one batch with the model of this moment; the commit thread commits it."""
         started = time.perf_counter()
-        model = self.faults.wrap(self.holder.current)  # once per batch: reloads apply next batch
+        champion, challenger = self.holder.models  # once per batch: swaps apply next batch
+        model = self.faults.wrap(champion)
         now_ms = int(time.time() * 1000)
         limit = self.settings.max_deliveries
         result = build_batch(
@@ -257,6 +261,7 @@ class ScoringWorker:
             self.feature_sets,
             exhausted or (),
             f"not scored after {limit} deliveries",
+            self.shadow.for_batch(challenger),
         )
         self.batches += 1
         self.faults.before_commit(self.batches)
@@ -282,6 +287,7 @@ class ScoringWorker:
         for (scenario, detected), n in labelled.items():
             metrics.LABELLED.labels(scenario=scenario, detected=str(detected).lower()).inc(n)
         self.drift_for(model).update(result.X, result.scores)
+        self.shadow.after_commit(result)
 
     def drift_for(self, model: Any) -> DriftMonitor:
         """The drift monitor of ``model`` (a new one when the model changed)."""
@@ -301,7 +307,7 @@ def main() -> None:
     try:
         settings = ScorerSettings()
         faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
-        holder = ModelHolder(settings.model_path)
+        holder = ModelHolder(settings.model_path, challenger_path=settings.challenger_path)
         client = connect(settings.redis_url.get_secret_value())
         worker = ScoringWorker(client, settings, holder, faults)
     except RtadError as exc:

@@ -1,0 +1,90 @@
+"""The worker's long-lived shadow state: alert budget, quality index, label consumer.
+
+:class:`ShadowState` builds one :class:`~rtad.scorer.worker.shadow.Shadow` a batch (with the
+challenger of that batch's model pair), reads the budget's thresholds back after each commit
+(on the commit thread, off the scoring path) and lets the label consumer work between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from rtad.common.resp import exchange_all, pooled_connection
+from rtad.scorer import metrics
+from rtad.scorer.alert_budget import AlertBudget, BudgetShape
+from rtad.scorer.model_holder import ModelHolder, ScoringModel
+from rtad.scorer.quality_store import QualityKeys, retention_s
+from rtad.scorer.settings import ScorerSettings
+from rtad.scorer.worker.batch import BatchResult
+from rtad.scorer.worker.label_consumer import LabelConsumer
+from rtad.scorer.worker.shadow import QualityIndex, Shadow
+
+log = logging.getLogger(__name__)
+
+
+class ShadowState:
+    """What outlives a batch: see the module docstring."""
+
+    def __init__(self, client: redis.Redis, settings: ScorerSettings, holder: ModelHolder) -> None:
+        self.client = client
+        self.names = settings.streams
+        self.holder = holder
+        shape = BudgetShape(settings.alert_budget_per_hour, self.names.shards,
+                            settings.alert_budget_window_s)  # fmt: skip
+        self.budget = AlertBudget(self.names, shape, enabled=settings.alert_mode == "budget")
+        metrics.ALERT_BUDGET.set(settings.alert_budget_per_hour if self.budget.enabled else 0)
+        self.index: QualityIndex | None = None
+        self.labels: LabelConsumer | None = None
+        if settings.quality_enabled:
+            keys = QualityKeys(self.names)
+            self.index = QualityIndex(keys, retention_s(settings.quality_retention_days))
+            self.labels = LabelConsumer(client, settings, self.role_versions)
+        self.challenger_failures = 0
+
+    def role_versions(self) -> dict[str, str]:
+        champion, challenger = self.holder.models
+        roles = {"champion": champion.version}
+        if challenger is not None:
+            roles["challenger"] = challenger.version
+        return roles
+
+    def for_batch(self, challenger: ScoringModel | None) -> Shadow:
+        return Shadow(self.names, self.budget, self.index, challenger)
+
+    def poll_labels(self) -> None:
+        """Let the label consumer read and refresh; its failures never stop the scoring."""
+        if self.labels is None:
+            return
+        try:
+            self.labels.poll()
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception:  # a verdict must never take the scorer down
+            log.exception("label consumer failed; retrying at its next poll")
+
+    def after_commit(self, result: BatchResult) -> None:
+        """Read the thresholds of the shards just committed; export them."""
+        roles = result.model_versions
+        versions = list(roles.values())
+        shards = [s for s in result.shards if self.budget.read_command(s, versions) is not None]
+        if shards:
+            commands = [self.budget.read_command(s, versions) or b"" for s in shards]
+            with pooled_connection(self.client) as conn:
+                replies = exchange_all(conn, [b"".join(commands)], len(commands))
+            for shard, reply in zip(shards, replies, strict=True):
+                if isinstance(reply, Exception):
+                    log.warning("alert budget of shard %d not read: %s", shard, reply)
+                    continue
+                self.budget.apply(shard, versions, reply)
+        for role, version in roles.items():
+            for shard in result.shards:
+                fixed = self._fixed(role)
+                value = self.budget.threshold(version, fixed, shard)
+                metrics.ALERT_THRESHOLD.labels(model=role, shard=str(shard)).set(value)
+
+    def _fixed(self, role: str) -> float:
+        champion, challenger = self.holder.models
+        model = champion if role == "champion" or challenger is None else challenger
+        return float(model.threshold)
