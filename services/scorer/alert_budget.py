@@ -128,18 +128,22 @@ class AlertBudget:
     ) -> list[bytes]:
         """Commit-script operations adding a shard's top scores of a batch to their buckets.
 
-        ``scores``, ``members`` (transaction IDs) and ``event_times`` are the shard's rows.
+        ``scores``, ``members`` (transaction IDs) and ``event_times`` are the shard's rows;
+        each bucket gets the batch's top ``capacity`` scores of its own time span.
         """
         if not self.enabled or len(scores) == 0:
             return []
         cap = self.shape.capacity
-        top = np.argsort(-scores, kind="stable")[:cap].tolist()
+        when = np.fromiter(map(event_ms, event_times), dtype=np.int64, count=len(scores))
+        self.now_ms[shard] = max(self.now_ms.get(shard, 0), int(when.max()))
+        buckets = when // self.shape.bucket_ms
+        order = np.lexsort((-scores, buckets))  # by bucket, then highest score first
+        starts = np.flatnonzero(np.r_[True, buckets[order][1:] != buckets[order][:-1]])
         by_bucket: dict[int, list[bytes]] = {}
-        for i in top:
-            when = event_ms(event_times[i])
-            self.now_ms[shard] = max(self.now_ms.get(shard, 0), when)
-            pair = [repr(float(scores[i])).encode(), members[i].encode()]
-            by_bucket.setdefault(when // self.shape.bucket_ms, []).extend(pair)
+        for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+            pairs = by_bucket.setdefault(int(buckets[order[start]]), [])
+            for i in order[start : min(end, start + cap)].tolist():
+                pairs += (repr(float(scores[i])).encode(), members[i].encode())
         ops: list[bytes] = []
         for bucket, pairs in by_bucket.items():
             key = self.bucket_key(version, shard, bucket).encode()

@@ -271,6 +271,7 @@ class ScoringWorker:
     def _on_committed(self, job: Job, seconds: float) -> None:
         """Metrics and drift of a committed batch (runs on the commit thread)."""
         result, model = job.result, job.model
+        self.shadow.after_commit(result)  # the thresholds the shard's next batch uses
         self.scored += result.scored
         metrics.TRANSACTIONS_SCORED.inc(result.scored)
         metrics.BATCH_SECONDS.observe(seconds)
@@ -287,7 +288,6 @@ class ScoringWorker:
         for (scenario, detected), n in labelled.items():
             metrics.LABELLED.labels(scenario=scenario, detected=str(detected).lower()).inc(n)
         self.drift_for(model).update(result.X, result.scores)
-        self.shadow.after_commit(result)
 
     def drift_for(self, model: Any) -> DriftMonitor:
         """The drift monitor of ``model`` (a new one when the model changed)."""

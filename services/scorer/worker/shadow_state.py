@@ -8,6 +8,7 @@ challenger of that batch's model pair), reads the budget's thresholds back after
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 
@@ -15,6 +16,7 @@ from rtad.common.resp import exchange_all, pooled_connection
 from rtad.scorer import metrics
 from rtad.scorer.alert_budget import AlertBudget, BudgetShape
 from rtad.scorer.model_holder import ModelHolder, ScoringModel
+from rtad.scorer.promotion import follow_roles
 from rtad.scorer.quality_store import QualityKeys, retention_s
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.batch import BatchResult
@@ -22,6 +24,8 @@ from rtad.scorer.worker.label_consumer import LabelConsumer
 from rtad.scorer.worker.shadow import QualityIndex, Shadow
 
 log = logging.getLogger(__name__)
+
+ROLES_CHECK_S = 2.0
 
 
 class ShadowState:
@@ -41,7 +45,7 @@ class ShadowState:
             keys = QualityKeys(self.names)
             self.index = QualityIndex(keys, retention_s(settings.quality_retention_days))
             self.labels = LabelConsumer(client, settings, self.role_versions)
-        self.challenger_failures = 0
+        self._next_roles_check = 0.0
 
     def role_versions(self) -> dict[str, str]:
         champion, challenger = self.holder.models
@@ -54,18 +58,29 @@ class ShadowState:
         return Shadow(self.names, self.budget, self.index, challenger)
 
     def poll_labels(self) -> None:
-        """Let the label consumer read and refresh; its failures never stop the scoring."""
-        if self.labels is None:
-            return
+        """Follow promotions, let the label consumer read and refresh; their failures never
+        stop the scoring."""
+        now = time.monotonic()
         try:
-            self.labels.poll()
+            if now >= self._next_roles_check:
+                self._next_roles_check = now + ROLES_CHECK_S
+                follow_roles(self.client, self.names, self.holder)
+            if self.labels is not None:
+                self.labels.poll()
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception:  # a verdict must never take the scorer down
-            log.exception("label consumer failed; retrying at its next poll")
+            log.exception("label consumer or promotion check failed; retrying at its next poll")
 
     def after_commit(self, result: BatchResult) -> None:
-        """Read the thresholds of the shards just committed; export them."""
+        """Read the thresholds of the shards just committed; export them. A failed read
+        keeps the thresholds read before (the commit itself is done)."""
+        try:
+            self._read_thresholds(result)
+        except redis.RedisError as exc:
+            log.warning("alert budget not read after a commit: %s", exc)
+
+    def _read_thresholds(self, result: BatchResult) -> None:
         roles = result.model_versions
         versions = list(roles.values())
         shards = [s for s in result.shards if self.budget.read_command(s, versions) is not None]

@@ -1,0 +1,216 @@
+"""Challenger in shadow, promotion, alert budget and live quality on a real redis-server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from rtad.common.labels import Label, encode_label
+from rtad.common.local_redis import LocalRedis
+from rtad.common.streams import StreamNames
+from rtad.scorer.alert_budget import event_ms
+from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.worker.loop import ScoringWorker
+from tests.integration.scorer.helpers import settings_for, step_until
+from tests.unit.scorer.support import publish, read_stream
+
+pytestmark = pytest.mark.redis
+
+
+def worker_for(url: str, models: Path, challenger: bool = True, **overrides: Any) -> ScoringWorker:
+    settings = settings_for(url, models / "champion", **overrides)
+    path = models / "challenger" if challenger else None
+    holder = ModelHolder(models / "champion", challenger_path=path)
+    return ScoringWorker(redis.Redis.from_url(url), settings, holder)
+
+
+def fresh(rows: list[dict]) -> list[dict]:
+    """The rows as if just ingested (the scored watermark follows ingest times)."""
+    now = int(time.time() * 1000)
+    return [row | {"ingest_ms": now, "feature_ms": now} for row in rows]
+
+
+def by_tx(entries: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for e in entries:
+        out.setdefault(e["transaction_id"], []).append(e)
+    return out
+
+
+def test_the_challenger_scores_every_entry_once_on_its_own_stream_and_never_alerts(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    rows = scorer_rows[:1200]
+    publish(redis_client, names, rows)
+    worker = worker_for(redis_server.url, models_dir)
+    champion, challenger = worker.holder.models
+    assert challenger is not None
+    step_until(worker, lambda: worker.scored == len(rows))
+    shadow = by_tx(read_stream(redis_client, names, "challenger-scores"))
+    assert sorted(shadow) == sorted(r["transaction_id"] for r in rows)
+    assert all(len(v) == 1 for v in shadow.values())
+    assert {v[0]["model_version"] for v in shadow.values()} == {challenger.version}
+    alerts = read_stream(redis_client, names, "alerts")
+    assert {a["model_version"] for a in alerts} == {champion.version}
+    would = {tx for tx, v in shadow.items() if v[0]["would_alert"]}
+    assert would, "the challenger would alert on some transactions"
+    indexed = set()
+    for shard in range(names.shards):
+        key = names.meta_key(f"q-alert:{challenger.version}", shard)
+        indexed |= {tx.decode() for tx in redis_client.hkeys(key)}
+    assert indexed == would
+
+
+def test_promote_while_scoring_loses_and_doubles_no_score(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    worker = worker_for(redis_server.url, models_dir, batch_count=50)
+    versions = {m.version for m in worker.holder.models if m is not None}
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        for start in range(0, len(scorer_rows), 300):
+            publish(redis_client, names, scorer_rows[start : start + 300])
+            worker.holder.promote()
+            time.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while worker.scored < len(scorer_rows):
+            assert time.monotonic() < deadline, "the worker did not score every entry"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(30)
+    scores = by_tx(read_stream(redis_client, names, "scores"))
+    shadow = by_tx(read_stream(redis_client, names, "challenger-scores"))
+    expected = sorted(r["transaction_id"] for r in scorer_rows)
+    assert sorted(scores) == expected and sorted(shadow) == expected
+    assert all(len(v) == 1 for v in scores.values()) and all(len(v) == 1 for v in shadow.values())
+    used = Counter(s[0]["model_version"] for s in scores.values())
+    assert set(used) == versions, "both models were champion at some point"
+    # one pair per batch: a transaction's two scores always come from the two models
+    assert all(scores[tx][0]["model_version"] != shadow[tx][0]["model_version"] for tx in scores)
+
+
+def test_the_budget_threshold_is_the_rank_of_the_shards_recent_scores(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    worker = worker_for(redis_server.url, models_dir, alert_mode="budget", alert_budget_per_hour=8)
+    publish(redis_client, names, scorer_rows)
+    step_until(worker, lambda: worker.scored == len(scorer_rows))
+    budget = worker.shadow.budget
+    shape = budget.shape
+    scores = read_stream(redis_client, names, "scores")
+    for s in scores:  # every entry says the threshold it was judged by
+        assert s["is_anomaly"] == (s["score"] >= s["threshold"])
+    shadow = read_stream(redis_client, names, "challenger-scores")
+    for version, entries in ((worker.holder.current.version, scores),
+                             (worker.holder.challenger.version, shadow)):  # fmt: skip
+        checked = 0
+        for shard in range(names.shards):
+            now = budget.now_ms[shard]
+            last = now // shape.bucket_ms
+            window = [
+                e["score"]
+                for e in entries
+                if names.for_user("scores", e["user_id"]) == names.key("scores", shard)
+                and last - shape.buckets < event_ms(e["event_time"]) // shape.bucket_ms <= last
+            ]
+            rank = shape.rank(now)
+            if len(window) < rank:
+                continue
+            expected = sorted(window, reverse=True)[rank - 1]
+            assert budget.thresholds[(version, shard)] == pytest.approx(expected)
+            checked += 1
+        assert checked, "some shard had a full window"
+
+
+def label(tx: str, user: str, verdict: str, given: datetime, source: str = "analyst") -> Label:
+    return Label(transaction_id=tx, user_id=user, verdict=verdict, source=source, given_at=given)
+
+
+def verdict_word(fraud: bool) -> str:
+    return "fraud" if fraud else "genuine"
+
+
+def send(client: redis.Redis, names: StreamNames, labels: list[Label]) -> None:
+    for item in labels:
+        fields = {"v": "1", "d": encode_label(item)}
+        client.xadd(names.for_user("labels", item.user_id), fields)  # type: ignore[arg-type]
+
+
+def test_quality_from_verdicts_latest_counts_once_unknown_kept_held_until_scored(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    rows = fresh(scorer_rows[:2000])
+    late = fresh(scorer_rows[2000:2001])[0]
+    publish(redis_client, names, rows)
+    worker = worker_for(redis_server.url, models_dir)
+    step_until(worker, lambda: worker.scored == len(rows))
+    alerts = read_stream(redis_client, names, "alerts")
+    truth = {r["transaction_id"]: bool(r["is_fraud"]) for r in rows}
+    t0 = datetime(2026, 1, 10, tzinfo=UTC)
+    reviewed = alerts[:12]
+    labels = [
+        label(a["transaction_id"], a["user_id"], verdict_word(truth[a["transaction_id"]]), t0)
+        for a in reviewed
+    ]
+    first = reviewed[0]
+    flipped = "genuine" if truth[first["transaction_id"]] else "fraud"
+    labels.append(label(first["transaction_id"], first["user_id"], flipped, t0 + timedelta(1)))
+    labels.append(label(first["transaction_id"], first["user_id"], "fraud", t0 - timedelta(1)))
+    labels.append(label("never-seen", "u-x", "fraud", t0, "chargeback"))
+    send(redis_client, names, labels)
+    redis_client.xadd(names.key("labels", 0), {"v": "1", "d": b'{"verdict":"maybe"}'})
+    send(redis_client, names, [label(late["transaction_id"], late["user_id"], "fraud", t0)])
+    consumer = worker.shadow.labels
+    assert consumer is not None
+    while consumer.consume(consumer.reader.read(1000, None)):
+        pass
+    report = consumer.refresh()
+    verdict_of = {a["transaction_id"]: truth[a["transaction_id"]] for a in reviewed}
+    verdict_of[first["transaction_id"]] = flipped == "fraud"  # the latest verdict counts
+    champion = report.models["champion"]
+    assert champion.reviewed_alerts == len(reviewed)
+    assert champion.fraud_alerts == sum(verdict_of.values())
+    assert report.verdicts.total == len(reviewed) + 2  # + never-seen + the late one
+    # no shard has scored past their arrival yet: both wait for their transaction
+    assert report.verdicts.held == 2 and report.verdicts.not_alerted == 0
+    assert champion.reported_frauds == sum(verdict_of.values())
+    dead = read_stream(redis_client, names, "deadletter")
+    assert any(d.get(b"stage") == b"labels" for d in dead)
+    later = int(time.time() * 1000) + 10
+    newer = {names.for_user("features", r["user_id"]): r for r in scorer_rows[2001:]}
+    more = [late, *newer.values()]  # the late one, and one more transaction a shard
+    publish(redis_client, names, [r | {"ingest_ms": later} for r in more])
+    step_until(worker, lambda: worker.scored == len(rows) + len(more))
+    after = consumer.refresh()
+    assert after.verdicts.held == 0 and after.verdicts.total == report.verdicts.total
+    # never-seen is kept and counts as a reported fraud nobody alerted
+    assert after.verdicts.not_alerted >= 1
+    assert after.models["champion"].reported_frauds == champion.reported_frauds + 2
+    assert set(after.models) == {"champion", "challenger"}
+    assert np.isfinite(after.models["challenger"].recall or 0.0)
