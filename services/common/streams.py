@@ -5,7 +5,7 @@ be atomic per shard (write scores + ack features in one MULTI/EXEC) stays in one
 
     rtad:tx:{3}  rtad:features:{3}  rtad:scores:{3}  rtad:alerts:{3}  rtad:deadletter:{3}
     rtad:labels:{3}  (verdicts on transactions, :mod:`rtad.common.labels`)
-    rtad:challenger-scores:{3}  (the shadow model's scores, one entry per scored transaction)
+    rtad:challenger-scores:{3}  (the shadow model's scores: one entry a shard's batch, by column)
 
 The shard of a record is a stable hash (CRC-32) of its ``user_id``, so one card's transactions
 stay ordered in one shard, like a Kafka partition.

@@ -10,7 +10,7 @@ the figures the metrics and stats need.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
@@ -78,6 +78,8 @@ class BatchResult:
     challenger_scores: np.ndarray | None = None
     #: the version of each model role that scored the batch (``champion``, ``challenger``)
     model_versions: dict[str, str] = field(default_factory=dict)
+    #: work the commit thread does before it commits (the challenger's scores, .shadow)
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def scored(self) -> int:

@@ -95,6 +95,8 @@ class CommitThread:
         if waited_ms > self.fence_ms:
             log.warning("batch took %.0f ms (> claim idle): left to its next owner", waited_ms)
             return
+        for prepare in job.result.before_commit:  # shadow work (rtad.scorer.worker.shadow)
+            prepare()
         shards = list(job.result.shards.values())
         commit_shards(self.client, self.names, self.group, shards, job.now_ms)
         self.on_committed(job, time.perf_counter() - job.started)

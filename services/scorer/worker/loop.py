@@ -67,12 +67,13 @@ def tune_process(blas_threads: int) -> None:
       every full collection walks them again, and each batch allocates several objects a row,
       so full collections come often.
     - BLAS threads: OpenBLAS' idle threads spin for batches too small to gain from them, and
-      they take the core Redis needs.
+      they take the core Redis needs; OpenMP's (scikit-learn's gradient boosting) alike.
     """
     from threadpoolctl import threadpool_limits
 
     gc.freeze()
     threadpool_limits(limits=blas_threads, user_api="blas")
+    threadpool_limits(limits=blas_threads, user_api="openmp")  # gradient boosting, alike
 
 
 class FeatureReader(GroupReader):

@@ -15,6 +15,7 @@ afterwards; the shadow then adds operations to each shard's commit script
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -36,22 +37,40 @@ log = logging.getLogger(__name__)
 _tx = attrgetter("transaction_id")
 _event = attrgetter("event_time")
 _ingest = attrgetter("ingest_ms")
+_user = attrgetter("user_id")
 
 
-class ChallengerScore(msgspec.Struct, gc=False):
-    """One entry of ``<prefix>:challenger-scores:{s}`` (encoding 1: ``v``, ``d``)."""
+class ChallengerScores(msgspec.Struct, gc=False):
+    """One entry of ``<prefix>:challenger-scores:{s}``: a shard's batch, column by column.
 
-    transaction_id: str
-    user_id: str
-    score: float
-    would_alert: bool
-    threshold: float
+    Encoding 1 (``v`` = ``1``, ``d`` = this as compact JSON). One entry a shard and batch
+    rather than one a transaction: the shadow's scores then cost Redis one append, not one
+    per row. Row ``i`` of every list is one scored transaction; ``would_alert`` says whether
+    the challenger would have alerted at ``threshold`` (its own, at the same budget).
+    """
+
     model_version: str
-    event_time: str
+    threshold: float
     scored_ms: int
+    transaction_id: list[str]
+    user_id: list[str]
+    event_time: list[str]
+    score: list[float]
+    would_alert: list[bool]
 
 
 _encoder = msgspec.json.Encoder()
+_thread_state = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    """OpenMP's thread count is per calling thread: the commit thread sets its own once
+    (as :func:`rtad.scorer.worker.loop.tune_process` does for the main thread)."""
+    if not getattr(_thread_state, "limited", False):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="openmp")
+        _thread_state.limited = True
 
 
 @dataclass
@@ -94,33 +113,37 @@ class Shadow:
             return
         txs = list(map(_tx, rows))
         times = list(map(_event, rows))
-        other = self._challenger_scores(champion, result.X)
-        result.challenger_scores = other
-        bounds = result.bounds
-        for g, (shard, _entries) in enumerate(groups):
-            start, end = bounds[g], bounds[g + 1]
-            if start == end:
-                continue
-            out = result.shards[shard]
-            part = slice(start, end)
-            ops = self._model_ops(
-                champion,
-                shard,
-                result.scores[part],
-                is_anomaly[part],
-                rows[part],
-                txs[part],
-                times[part],
-                now_ms,
-            )
-            if other is not None and self.challenger is not None:
-                ops += self._challenger_ops(
-                    shard, other[part], rows[part], txs[part], times[part], now_ms
-                )
+        parts = self._parts(groups, result.bounds)
+        for shard, part in parts:
+            ops = self._model_ops(champion, shard, result.scores[part], is_anomaly[part],
+                                  rows[part], txs[part], times[part], now_ms)  # fmt: skip
             if self.index is not None:
-                ingest = max(map(_ingest, rows[part]))
-                ops += watermark_op(self.index.keys, shard, ingest)
-            out.add_ops(ops)
+                ops += watermark_op(self.index.keys, shard, max(map(_ingest, rows[part])))
+            result.shards[shard].add_ops(ops)
+        if self.challenger is not None:
+            # Scored by the commit thread, while the next batch is decoded and scored here
+            # (the model's own code releases the GIL): the same entries, the same commit.
+            def challenge() -> None:
+                _one_openmp_thread()
+                other = self._challenger_scores(champion, result.X)
+                result.challenger_scores = other
+                if other is None:
+                    return
+                for shard, part in parts:
+                    ops = self._challenger_ops(shard, other[part], rows[part], txs[part],
+                                               times[part], now_ms)  # fmt: skip
+                    result.shards[shard].add_ops(ops)
+
+            result.before_commit.append(challenge)
+
+    @staticmethod
+    def _parts(groups: Any, bounds: list[int]) -> list[tuple[int, slice]]:
+        """``(shard, its rows' slice)`` of every group with rows."""
+        return [
+            (shard, slice(bounds[g], bounds[g + 1]))
+            for g, (shard, _entries) in enumerate(groups)
+            if bounds[g] < bounds[g + 1]
+        ]
 
     def _challenger_scores(self, champion: ScoringModel, X: np.ndarray) -> np.ndarray | None:
         """The challenger's scores of the batch, its columns in its own order (None if it
@@ -153,19 +176,17 @@ class Shadow:
         limit = self.budget.threshold(model.version, fixed, shard)
         would = scores >= limit
         key = self.names.key("challenger-scores", shard).encode()
-        ops: list[bytes] = []
-        for r, score, flag in zip(rows, scores.tolist(), would.tolist(), strict=True):
-            entry = ChallengerScore(
-                r.transaction_id,
-                r.user_id,
-                max(score, -1e308),
-                flag,
-                limit,
-                model.version,
-                r.event_time,
-                now_ms,
-            )
-            ops += op(b"XADD", key, b"*", b"v", b"1", b"d", _encoder.encode(entry))
+        entry = ChallengerScores(
+            model.version,
+            limit,
+            now_ms,
+            txs,
+            list(map(_user, rows)),
+            times,
+            np.maximum(scores, -1e308).tolist(),
+            would.tolist(),
+        )
+        ops = op(b"XADD", key, b"*", b"v", b"1", b"d", _encoder.encode(entry))
         return ops + self._model_ops(model, shard, scores, would, rows, txs, times, now_ms)
 
     def _model_ops(

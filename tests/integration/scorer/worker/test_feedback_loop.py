@@ -38,6 +38,17 @@ def fresh(rows: list[dict]) -> list[dict]:
     return [row | {"ingest_ms": now, "feature_ms": now} for row in rows]
 
 
+def challenger_rows(client: redis.Redis, names: StreamNames) -> list[dict]:
+    """The challenger's scores, one dict a transaction (its entries hold a batch by column)."""
+    out = []
+    for entry in read_stream(client, names, "challenger-scores"):
+        columns = ("transaction_id", "user_id", "event_time", "score", "would_alert")
+        shared = {k: entry[k] for k in ("model_version", "threshold", "scored_ms")}
+        for values in zip(*(entry[c] for c in columns), strict=True):
+            out.append(shared | dict(zip(columns, values, strict=True)))
+    return out
+
+
 def by_tx(entries: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for e in entries:
@@ -58,7 +69,7 @@ def test_the_challenger_scores_every_entry_once_on_its_own_stream_and_never_aler
     champion, challenger = worker.holder.models
     assert challenger is not None
     step_until(worker, lambda: worker.scored == len(rows))
-    shadow = by_tx(read_stream(redis_client, names, "challenger-scores"))
+    shadow = by_tx(challenger_rows(redis_client, names))
     assert sorted(shadow) == sorted(r["transaction_id"] for r in rows)
     assert all(len(v) == 1 for v in shadow.values())
     assert {v[0]["model_version"] for v in shadow.values()} == {challenger.version}
@@ -97,7 +108,7 @@ def test_promote_while_scoring_loses_and_doubles_no_score(
         worker.stop()
         thread.join(30)
     scores = by_tx(read_stream(redis_client, names, "scores"))
-    shadow = by_tx(read_stream(redis_client, names, "challenger-scores"))
+    shadow = by_tx(challenger_rows(redis_client, names))
     expected = sorted(r["transaction_id"] for r in scorer_rows)
     assert sorted(scores) == expected and sorted(shadow) == expected
     assert all(len(v) == 1 for v in scores.values()) and all(len(v) == 1 for v in shadow.values())
@@ -122,7 +133,7 @@ def test_the_budget_threshold_is_the_rank_of_the_shards_recent_scores(
     scores = read_stream(redis_client, names, "scores")
     for s in scores:  # every entry says the threshold it was judged by
         assert s["is_anomaly"] == (s["score"] >= s["threshold"])
-    shadow = read_stream(redis_client, names, "challenger-scores")
+    shadow = challenger_rows(redis_client, names)
     for version, entries in ((worker.holder.current.version, scores),
                              (worker.holder.challenger.version, shadow)):  # fmt: skip
         checked = 0
