@@ -84,7 +84,10 @@ class ScorerSettings(RtadSettings):
         default=100.0, gt=0, description="Alerts per hour of event time (all shards together)."
     )
     alert_budget_window_s: int = Field(
-        default=3600, ge=60, description="Event-time window of the budget's score quantile."
+        default=86_400,
+        ge=60,
+        description="Event-time window of the budget's score quantile (a day: traffic has "
+        "a daily cycle, the budget holds on average over it).",
     )
     challenger_path: Path | None = Field(
         default=None, description="A second model scored in shadow (never alerts)."

@@ -201,7 +201,8 @@ class Shadow:
         now_ms: int,
     ) -> list[bytes]:
         """The budget window's and the quality index's operations of one model on a shard."""
-        ops = self.budget.window_ops(model.version, shard, scores, txs, times)
+        is_champion = model is not self.challenger  # transactions are counted once
+        ops = self.budget.window_ops(model.version, shard, scores, txs, times, is_champion, alerted)
         if self.index is None:
             return ops
         for i in np.flatnonzero(alerted).tolist():

@@ -83,9 +83,10 @@ class ShadowState:
     def _read_thresholds(self, result: BatchResult) -> None:
         roles = result.model_versions
         versions = list(roles.values())
-        shards = [s for s in result.shards if self.budget.read_command(s, versions) is not None]
+        due = {s: self.budget.read_command(s, versions) for s in result.shards}
+        commands = [c for c in due.values() if c is not None]
+        shards = [s for s, c in due.items() if c is not None]
         if shards:
-            commands = [self.budget.read_command(s, versions) or b"" for s in shards]
             with pooled_connection(self.client) as conn:
                 replies = exchange_all(conn, [b"".join(commands)], len(commands))
             for shard, reply in zip(shards, replies, strict=True):

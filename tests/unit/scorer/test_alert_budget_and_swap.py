@@ -15,13 +15,12 @@ from rtad.scorer.model_holder import ChallengerRefused, ModelHolder
 HOUR_MS = 3_600_000
 
 
-def test_shape_shares_the_budget_between_shards_and_scales_the_partial_window() -> None:
-    shape = BudgetShape(per_hour=60, shards=4, window_s=3600, buckets=12)
-    assert shape.share == 15 and shape.capacity == 15 and shape.bucket_ms == 300_000
-    assert shape.rank(now_ms=10 * HOUR_MS) == round(15 * 11 / 12)  # bucket just started
-    assert shape.rank(now_ms=10 * HOUR_MS + 299_999) == 15  # bucket nearly full
-    tiny = BudgetShape(per_hour=1, shards=8, window_s=3600)
-    assert tiny.capacity == 1 and tiny.rank(0) == 1  # never below one alert
+def test_shape_shares_the_budget_between_shards_in_quarter_hour_buckets() -> None:
+    shape = BudgetShape(per_hour=60, shards=4, window_s=86_400)
+    assert (shape.buckets, shape.short_buckets, shape.bucket_ms) == (96, 4, 900_000)
+    assert shape.per_ms == pytest.approx(15 / HOUR_MS)
+    assert shape.capacity == 60  # four times a shard's hour
+    assert BudgetShape(per_hour=1, shards=8, window_s=3600).capacity == 6  # never below a few
 
 
 def _ops(ops: list[bytes]) -> list[list[bytes]]:
@@ -33,23 +32,23 @@ def _ops(ops: list[bytes]) -> list[list[bytes]]:
     return out
 
 
-def test_window_ops_keep_only_the_top_scores_in_their_event_time_buckets() -> None:
-    budget = AlertBudget(StreamNames(shards=2), BudgetShape(2, 2, 3600, buckets=12))  # cap 1
-    scores = np.array([0.1, 0.9, 0.5, 0.8])
-    times = [
-        "1970-01-01T00:00:00+00:00",
-        "1970-01-01T00:00:01+00:00",
-        "1970-01-01T00:06:00+00:00",
-        "1970-01-01T01:06:00+01:00",  # same instant as the row before
-    ]
-    ops = _ops(budget.window_ops("v1", 1, scores, ["t0", "t1", "t2", "t3"], times))
-    zadds = [o for o in ops if o[0] == b"ZADD"]
-    assert [o[1] for o in zadds] == [b"rtad:meta:budget:v1:0:{1}", b"rtad:meta:budget:v1:1:{1}"]
-    assert zadds[0][2:] == [b"0.9", b"t1"]
-    assert zadds[1][2:] == [b"0.8", b"t3"]  # t2 (0.5) is below t3 in the same bucket
-    trims = [o for o in ops if o[0] == b"ZREMRANGEBYRANK"]
-    assert all(o[2:] == [b"0", b"-2"] for o in trims)
-    assert budget.now_ms[1] == 360_000
+def test_window_ops_keep_each_buckets_top_scores_and_count_rows_and_alerts() -> None:
+    budget = AlertBudget(StreamNames(shards=2), BudgetShape(2, 2, 3600))  # keeps 6 a bucket
+    scores = np.array([0.1 * i for i in range(8)] + [0.05])
+    times = ["1970-01-01T00:00:00+00:00"] * 8 + ["1970-01-01T01:16:00+01:00"]  # 0:16 UTC
+    members = [f"t{i}" for i in range(9)]
+    alerted = scores >= 0.55  # t6 and t7
+    ops = _ops(budget.window_ops("v1", 1, scores, members, times, True, alerted))
+    zadds = {o[1]: o[2:] for o in ops if o[0] == b"ZADD"}
+    first = zadds[b"rtad:meta:budget:v1:0:{1}"]
+    assert first[1::2] == [b"t7", b"t6", b"t5", b"t4", b"t3", b"t2"]  # the top 6 of 8
+    assert zadds[b"rtad:meta:budget:v1:1:{1}"] == [b"0.05", b"t8"]
+    incr = [(o[2], o[3]) for o in ops if o[0] == b"HINCRBY"]
+    assert incr == [(b"0", b"8"), (b"1", b"1"), (b"a:v1:0", b"2")]
+    assert all(o[1] == b"rtad:meta:budget-count:{1}" for o in ops if o[0] == b"HINCRBY")
+    assert budget.now_ms[1] == 960_000
+    shadow = _ops(budget.window_ops("v2", 1, scores, members, times, False))
+    assert not [o for o in shadow if o[0] == b"HINCRBY"]  # rows are counted once
 
 
 def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:

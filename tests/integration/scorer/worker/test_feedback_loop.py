@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ import redis
 from rtad.common.labels import Label, encode_label
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.scorer.alert_budget import event_ms
+from rtad.scorer.alert_budget import MIN_RANK, BudgetShape, event_ms
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.worker.loop import ScoringWorker
 from tests.integration.scorer.helpers import settings_for, step_until
@@ -118,41 +119,80 @@ def test_promote_while_scoring_loses_and_doubles_no_score(
     assert all(scores[tx][0]["model_version"] != shadow[tx][0]["model_version"] for tx in scores)
 
 
-def test_the_budget_threshold_is_the_rank_of_the_shards_recent_scores(
+def expected_threshold(
+    shape: BudgetShape, now: int, rows: list[tuple[float, int, bool]], counted: list[int]
+) -> float | None:
+    """The budget's threshold recomputed from the streams: ``rows`` are a model's (score,
+    event ms, alerted) on the shard, ``counted`` the event ms of every scored transaction."""
+    bms, n = shape.bucket_ms, shape.buckets
+    numbers = list(range(now // bms - n + 1, now // bms + 1))
+    counts = [sum(1 for t in counted if t // bms == b) for b in numbers]
+    busy = [i for i, c in enumerate(counts) if c]
+    if not busy or busy[0] == n - 1:
+        return None
+    first = busy[0]
+    covered = (n - 1 - first) * bms + now % bms + 1
+    share = shape.per_ms * covered / sum(counts)
+    span = shape.short_buckets
+    while True:
+        rank = share * sum(counts[n - span :])
+        if rank >= MIN_RANK or span >= n - first:
+            break
+        span = min(span * 2, n - first)
+    raised = sum(1 for _s, t, a in rows if a and numbers[first] <= t // bms <= numbers[-1])
+    wanted = shape.per_ms * covered
+    fix = min(2, max(0.5, wanted / max(raised, 1))) if wanted >= 4 * MIN_RANK else 1
+    r = max(1, math.floor(rank * fix + 0.5))
+    kept: list[float] = []
+    for b in numbers[n - span :]:
+        kept += sorted((sc for sc, t, _a in rows if t // bms == b), reverse=True)[: shape.capacity]
+    kept.sort(reverse=True)
+    return kept[r - 1] if len(kept) >= r else None
+
+
+def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share(
     redis_server: LocalRedis,
     redis_client: redis.Redis,
     names: StreamNames,
     models_dir: Path,
     scorer_rows: list[dict],
 ) -> None:
-    worker = worker_for(redis_server.url, models_dir, alert_mode="budget", alert_budget_per_hour=8)
+    worker = worker_for(
+        redis_server.url,
+        models_dir,
+        alert_mode="budget",
+        alert_budget_per_hour=8,
+        alert_budget_window_s=6 * 3600,
+    )
+    budget = worker.shadow.budget
+    budget.read_interval_s = 0.0  # read after every commit: the last read is exact
     publish(redis_client, names, scorer_rows)
     step_until(worker, lambda: worker.scored == len(scorer_rows))
-    budget = worker.shadow.budget
-    shape = budget.shape
     scores = read_stream(redis_client, names, "scores")
     for s in scores:  # every entry says the threshold it was judged by
         assert s["is_anomaly"] == (s["score"] >= s["threshold"])
     shadow = challenger_rows(redis_client, names)
-    for version, entries in ((worker.holder.current.version, scores),
-                             (worker.holder.challenger.version, shadow)):  # fmt: skip
-        checked = 0
-        for shard in range(names.shards):
-            now = budget.now_ms[shard]
-            last = now // shape.bucket_ms
-            window = [
-                e["score"]
+    models = (
+        (worker.holder.current.version, scores, "is_anomaly"),
+        (worker.holder.challenger.version, shadow, "would_alert"),
+    )
+    checked = 0
+    for shard in range(names.shards):
+        mine = [
+            s for s in scores if names.for_user("scores", s["user_id"]).endswith(f"{{{shard}}}")
+        ]
+        counted = [event_ms(s["event_time"]) for s in mine]
+        for version, entries, flag in models:
+            rows = [
+                (e["score"], event_ms(e["event_time"]), e[flag])
                 for e in entries
-                if names.for_user("scores", e["user_id"]) == names.key("scores", shard)
-                and last - shape.buckets < event_ms(e["event_time"]) // shape.bucket_ms <= last
+                if names.for_user("scores", e["user_id"]).endswith(f"{{{shard}}}")
             ]
-            rank = shape.rank(now)
-            if len(window) < rank:
-                continue
-            expected = sorted(window, reverse=True)[rank - 1]
-            assert budget.thresholds[(version, shard)] == pytest.approx(expected)
-            checked += 1
-        assert checked, "some shard had a full window"
+            expected = expected_threshold(budget.shape, budget.now_ms[shard], rows, counted)
+            got = budget.thresholds.get((version, shard))
+            assert got == (pytest.approx(expected) if expected is not None else None)
+            checked += expected is not None
+    assert checked, "some shard had a threshold"
 
 
 def label(tx: str, user: str, verdict: str, given: datetime, source: str = "analyst") -> Label:
