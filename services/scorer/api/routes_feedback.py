@@ -49,12 +49,20 @@ class ModelFigures(BaseModel):
     delay_mean_s: float | None
 
 
+class BudgetInUse(BaseModel):
+    """The alert threshold's setting: the model's fixed one, or the budget's (alerts/h)."""
+
+    mode: str
+    per_hour: float
+
+
 class QualityFigures(BaseModel):
     """Alert quality from verdicts, per model role (``champion``, ``challenger``)."""
 
     k: int
     verdicts: VerdictFigures
     models: dict[str, ModelFigures]
+    alert_budget: BudgetInUse
 
 
 class Promotion(BaseModel):
@@ -82,7 +90,8 @@ async def quality(request: Request, settings: SettingsDep, holder: HolderDep) ->
         days=settings.quality_days,
         hold_s=settings.label_hold_s,
     )
-    return QualityFigures.model_validate(report.as_dict())
+    budget = {"mode": settings.alert_mode, "per_hour": settings.alert_budget_per_hour}
+    return QualityFigures.model_validate(report.as_dict() | {"alert_budget": budget})
 
 
 @router.post(

@@ -55,3 +55,15 @@ def test_promote_without_a_challenger_is_a_409_with_one_line(
         answer = client.post("/v1/model/promote", headers=KEY)
     assert answer.status_code == 409
     assert "no challenger" in answer.json()["detail"]
+
+
+def test_the_live_page_carries_the_quality_panel_and_its_script(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    with client_for(redis_server.url, models_dir, challenger=True) as client:
+        page = client.get("/").text
+        script = client.get("/quality.js")
+        budget = client.get("/v1/quality").json()["alert_budget"]
+    assert 'id="quality-panel"' in page and 'src="quality.js"' in page
+    assert script.status_code == 200 and "v1/quality" in script.text
+    assert budget == {"mode": "fixed", "per_hour": 100.0}
