@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rtad.scorer.worker.shadow import Shadow
 
 GENUINE = "genuine"
+NO_CODE = "none"  # the reason label of an alert the model gave no reason for
 _ingest_ms = attrgetter("ingest_ms")
 _label = attrgetter("fraud_scenario", "is_fraud")
 
@@ -43,7 +44,10 @@ class ShardOutput:
     #: ``(entry id, short code for the metric, one-line reason, original payload)``
     deadletters: list[DeadLetter] = field(default_factory=list)
     anomalies: int = 0
+    #: the first reason code of each alert (``"none"`` when the model gave no reason)
+    anomaly_codes: list[str] = field(default_factory=list)
     latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS, np.int64))
+    latency_sum_s: float = 0.0
     labelled: Counter[tuple[str, bool]] = field(default_factory=Counter)
     #: further operations of the commit script (see ``commit_script``), and how many
     ops: list[bytes] = field(default_factory=list)
@@ -70,7 +74,6 @@ class BatchResult:
     X: np.ndarray
     scores: np.ndarray
     latencies_s: np.ndarray
-    anomaly_codes: list[str]
     left_pending: int = 0
     #: what the shadow step reads: the rows scored, and where each group's rows start/end
     rows: list[EntryHead] = field(default_factory=list)
@@ -163,6 +166,7 @@ def _lay_out(
     ingest = np.fromiter(map(_ingest_ms, rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
     anomalous = np.flatnonzero(scored.is_anomaly)
+    reasons = scored.reasons
     bounds = np.r_[0, np.cumsum(np.bincount(batch.group, minlength=len(groups)))].tolist()
     for g, (shard, _entries) in enumerate(groups):
         start, end = bounds[g], bounds[g + 1]
@@ -174,15 +178,15 @@ def _lay_out(
         alerts = anomalous[(anomalous >= start) & (anomalous < end)].tolist()
         out.alerts += [payloads[i] for i in alerts]
         out.anomalies += len(alerts)
+        out.anomaly_codes += [reasons[i][0]["code"] if reasons[i] else NO_CODE for i in alerts]
         out.labelled.update(_labelled(rows[start:end], [rows[i] for i in alerts]))
         out.latency_counts = out.latency_counts + bin_counts(latencies[start:end])
-    reasons = scored.reasons
+        out.latency_sum_s += float(latencies[start:end].sum())
     return BatchResult(
         shards=outputs,
         X=X,
         scores=scored.scores,
         latencies_s=latencies,
-        anomaly_codes=[reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous],
         rows=rows,
         bounds=bounds,
     )

@@ -9,7 +9,7 @@ import pytest
 
 from rtad.common.schema import InvalidRecord, decode_json, from_mapping
 from rtad.generator.simulator import SimConfig, generate_frame
-from rtad.streaming.features import FEATURE_COLUMNS, batch_features
+from rtad.features.card_features import FEATURE_COLUMNS, batch_features
 
 RECORD = {
     "transaction_id": "t-1",
