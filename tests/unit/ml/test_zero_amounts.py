@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from rtad.common.schema import InvalidRecord, decode_json, from_mapping
-from rtad.generator.simulator import SimConfig, generate_frame
 from rtad.features.card_features import FEATURE_COLUMNS, batch_features
+from rtad.generator.simulator import SimConfig, generate_frame
 
 RECORD = {
     "transaction_id": "t-1",
