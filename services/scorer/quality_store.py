@@ -104,13 +104,17 @@ def alert_ops(
     """Commit-script operations recording one alert of ``version`` in the index."""
     record = orjson.dumps([alert.event_ms, alert.card, alert.score, alert.scenario])
     cards = keys.cards(version, alert.day, shard).encode()
-    return [
-        *op(b"HSET", keys.alerts(version, shard).encode(), tx.encode(), record),
-        *op(b"ZADD", keys.alert_age(version, shard).encode(), b"%d" % now_ms, tx.encode()),
+    alerts, ages = keys.alerts(version, shard).encode(), keys.alert_age(version, shard).encode()
+    days, ttl = keys.days(version, shard).encode(), b"%d" % ttl_s
+    ops = [
+        *op(b"HSET", alerts, tx.encode(), record),
+        *op(b"ZADD", ages, b"%d" % now_ms, tx.encode()),
         *op(b"ZADD", cards, b"GT", repr(alert.score).encode(), alert.card.encode()),
-        *op(b"EXPIRE", cards, b"%d" % ttl_s),
-        *op(b"SADD", keys.days(version, shard).encode(), alert.day.encode()),
+        *op(b"SADD", days, alert.day.encode()),
     ]
+    for key in (alerts, ages, cards, days):  # a model no longer served is forgotten in time
+        ops += op(b"EXPIRE", key, ttl)
+    return ops
 
 
 def watermark_op(keys: QualityKeys, shard: int, ingest_ms: int) -> list[bytes]:

@@ -19,6 +19,7 @@ from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.scorer.alert_budget import MIN_RANK, BudgetShape, event_ms
 from rtad.scorer.model_holder import ModelHolder
+from rtad.scorer.promotion import follow_roles, publish_roles
 from rtad.scorer.worker.loop import ScoringWorker
 from tests.integration.scorer.helpers import settings_for, step_until
 from tests.unit.scorer.support import publish, read_stream
@@ -265,3 +266,24 @@ def test_quality_from_verdicts_latest_counts_once_unknown_kept_held_until_scored
     assert after.models["champion"].reported_frauds == champion.reported_frauds + 2
     assert set(after.models) == {"champion", "challenger"}
     assert np.isfinite(after.models["challenger"].recall or 0.0)
+
+
+def test_another_replica_follows_a_promotion_between_its_batches(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+) -> None:
+    here = worker_for(redis_server.url, models_dir)
+    there = worker_for(redis_server.url, models_dir, consumer_name="replica-b")
+    champion, challenger = here.holder.models
+    here.holder.promote()
+    publish_roles(redis_client, names, here.holder)
+    publish(redis_client, names, scorer_rows[:400])
+    step_until(there, lambda: there.scored == 400)
+    assert there.holder.current.version == challenger.version
+    assert there.holder.challenger.version == champion.version
+    scores = read_stream(redis_client, names, "scores")
+    assert {s["model_version"] for s in scores} == {challenger.version}
+    assert not follow_roles(redis_client, names, there.holder)  # once, not back and forth
