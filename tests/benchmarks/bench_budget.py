@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -35,6 +34,7 @@ from rtad.scorer.alert_budget import event_ms
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.loop import ScoringWorker
+from tests.benchmarks import results
 from tests.unit.scorer.support import feature_rows, publish, read_stream, transactions
 
 DAYS = int(os.environ.get("RTAD_BENCH_BUDGET_DAYS", "8"))
@@ -49,7 +49,7 @@ SHARDS = 4
 BATCH_PER_SHARD = 16
 TOLERANCE = 0.2
 CHAMPION = Path("models/champion")
-RESULT = Path("docs/benchmarks/results/budget.json")
+RESULT = results.RESULTS_DIR / "budget.json"
 COMMAND = ".venv/bin/python -m tests.benchmarks budget"
 HOUR_MS = 3_600_000
 
@@ -142,18 +142,46 @@ def figures(scores: list[dict], alerts: list[dict], fixed: float, budget: float)
     return out
 
 
+def table(by_budget: dict[str, Any]) -> dict[str, Any]:
+    """The rendered table (``tests.benchmarks.render``): one row per budget and span."""
+    rows = []
+    for budget, result in by_budget.items():
+        for span in ("low_fraud_half", "high_fraud_half", "after_warm_up"):
+            r = result[span]
+            days = len(r["budget_alerts_per_hour_by_day"])
+            rows.append([
+                budget, span.replace("_", " "), round(r["budget_alerts_per_hour"], 2),
+                f"{r['budget_deviation']:+.1%}", round(r["fixed_alerts_per_hour"], 2),
+                f"{r['days_within_tolerance']} of {days}",
+            ])  # fmt: skip
+    return {
+        "title": "Alerts per hour of event time, the first day (warm-up) left out",
+        "columns": [
+            "budget / h",
+            "span",
+            "alerts / h",
+            "vs budget",
+            "fixed threshold / h",
+            f"days within ±{TOLERANCE:.0%}",
+        ],  # fmt: skip
+        "rows": rows,
+    }
+
+
 def main() -> None:
-    started = time.perf_counter()
-    results: dict[str, Any] = {}
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    by_budget: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         rows = feature_rows(transactions(simulate(workdir / "tx.jsonl")))
         rows.sort(key=lambda r: event_ms(r["event_time"]))
         for budget in BUDGETS:
             scores, alerts, fixed = run(rows, workdir, budget)
-            results[f"{budget:g}"] = figures(scores, alerts, fixed, budget)
+            by_budget[f"{budget:g}"] = figures(scores, alerts, fixed, budget)
     document = {
-        "benchmark": "alert budget: alerts per hour when the fraud rate changes halfway",
+        "format": results.FORMAT,
+        "benchmark": "budget",
+        "title": "Alert budget: alerts per hour when the fraud rate changes halfway",
         "command": COMMAND,
         "parameters": {
             "days": DAYS,
@@ -168,17 +196,12 @@ def main() -> None:
             "warm_up_days": 1,
             "model": str(CHAMPION),
         },
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "seconds": round(time.perf_counter() - started, 1),
-        },
-        "figures_by_budget": results,
+        "machine": results.machine(load_before) | {"seconds": round(time.perf_counter() - started)},
+        "figures": {"by_budget": by_budget, "table": table(by_budget)},
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(document, indent=2) + "\n")
-    for budget, result in results.items():
+    for budget, result in by_budget.items():
         for name in ("after_warm_up", "low_fraud_half", "high_fraud_half"):
             row = result[name]
             print(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -33,6 +32,7 @@ from rtad.common.local_redis import LocalRedis
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
+from tests.benchmarks import results
 from tests.unit.scorer.support import train_artifact
 
 ROWS = int(os.environ.get("RTAD_BENCH_ARMS_ROWS", "60000"))
@@ -41,7 +41,7 @@ BATCH = 1000
 SHARDS = 4
 VERDICT_EVERY = 100
 TARGET = 0.8
-RESULT = Path("docs/benchmarks/results/scorer-shadow.json")
+RESULT = results.RESULTS_DIR / "scorer-shadow.json"
 COMMAND = "RTAD_BENCH_SCORER_ARMS_ONLY=1 .venv/bin/python -m tests.benchmarks scorer"
 
 
@@ -121,8 +121,39 @@ def run_arm(
     }
 
 
+def table(
+    median: dict[str, float],
+    ratios: dict[str, float],
+    cpu: dict[str, float],
+    cpu_ratios: dict[str, float],
+) -> dict[str, Any]:
+    """The rendered table (``tests.benchmarks.render``): one row per arm."""
+    return {
+        "title": "Median of the alternated runs",
+        "columns": [
+            "arm",
+            "rows/s",
+            "of plain",
+            "CPU µs a row (worker + redis)",
+            "of plain by CPU",
+        ],
+        "rows": [
+            [
+                arm,
+                round(median[arm]),
+                f"{ratios.get(arm, 1.0):.2f}",
+                round(cpu[arm], 1),
+                f"{cpu_ratios.get(arm, 1.0):.2f}",
+            ]  # fmt: skip
+            for arm in median
+        ],
+        "note": f"target: at least {TARGET:.0%} of the plain arm's throughput",
+    }
+
+
 def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> dict[str, Any]:
     """Alternate the arms ``ROUNDS`` times; write and return the results document."""
+    load_before = os.getloadavg()[0]
     arms: dict[str, Path | None] = {"plain": None, **challengers(workdir, champion)}
     sample = rows[:ROWS]
     runs: list[dict[str, Any]] = []
@@ -143,7 +174,9 @@ def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> dict[str, A
     }
     cpu_ratios = {a: cpu["plain"] / cpu[a] for a in arms if a != "plain"}
     document = {
-        "benchmark": "scorer throughput with a challenger in shadow and the label consumer on",
+        "format": results.FORMAT,
+        "benchmark": "scorer-shadow",
+        "title": "Scorer throughput with a challenger in shadow and the label consumer on",
         "command": COMMAND,
         "parameters": {
             "rows_per_arm": len(sample),
@@ -155,12 +188,9 @@ def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> dict[str, A
             "challengers": {a: str(p) for a, p in arms.items() if p is not None},
             "verdict_every_rows": VERDICT_EVERY,
         },
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": results.machine(load_before),
         "figures": {
+            "table": table(median, ratios, cpu, cpu_ratios),
             "rows_per_s_median": median,
             "over_plain": ratios,
             "cpu_us_per_row_median": cpu,
