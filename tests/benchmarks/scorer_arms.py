@@ -92,7 +92,7 @@ def run_arm(
     )
     holder = ModelHolder(champion, challenger_path=shadow)
     worker = ScoringWorker(client, settings, holder)
-    fill(client, settings.streams, rows, encoding=2)
+    fill(client, settings.streams, rows)
     verdicts = send_verdicts(client, settings, rows) if shadow is not None else 0
     tune_process(settings.blas_threads)
     started, cpu, redis_cpu = time.perf_counter(), time.process_time(), server_cpu(server)
