@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from rtad import __version__
-from rtad.scorer.api import routes_alerts, routes_ops, routes_scoring
+from rtad.scorer.api import routes_alerts, routes_feedback, routes_ops, routes_scoring
 from rtad.scorer.api.body_limit import BodyLimit
 from rtad.scorer.api.deps import AppState
 from rtad.scorer.api.stats import StatsCollector
@@ -77,6 +77,7 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     app.include_router(routes_scoring.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_feedback.router)
     if STATIC_DIR.is_dir() and (STATIC_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="live-page")
     return app
