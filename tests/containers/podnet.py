@@ -1,11 +1,13 @@
 """The pods' shared network namespace, and sockets opened inside it from the test process.
 
-Kubernetes gives every pod its own loopback; here every container of the release joins the
-namespace of one holder container (``--network container:HOLDER``), whose ``/etc/hosts``
-maps each Service name to 127.0.0.1. The host keeps its own loopback (a redis-server may
-already own 6379 there), so the test process reaches the pods through sockets created by a
-thread that entered the holder's namespace with ``setns(2)``: a socket stays in the namespace
-it was created in, whichever thread uses it afterwards.
+Kubernetes gives every pod its own network namespace; here every container of the release
+joins the namespace of one holder container (``--network container:HOLDER``). Each pod gets
+a loopback address of its own (127.0.0.0/8 is all loopback: no setup), its ``status.podIP``,
+and the holder's ``/etc/hosts`` maps each Service name to the address of the pod behind it.
+The host keeps its own loopback (a redis-server may already own 6379 there), so the test
+process reaches the pods through sockets created by a thread that entered the holder's
+namespace with ``setns(2)`` (root only): a socket stays in the namespace it was created in,
+whichever thread uses it afterwards.
 """
 
 from __future__ import annotations
@@ -40,19 +42,19 @@ def _enter_namespace(path: str) -> None:
 
 @dataclass
 class PodNetwork:
-    """A holder container owning the namespace; ``hosts`` are names that resolve to loopback."""
+    """A holder container owning the namespace; ``hosts`` maps names to loopback addresses."""
 
     holder: str
     image: str
-    hosts: list[str]
+    hosts: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
     pid: int = 0
 
     def start(self) -> None:
         args = ["run", "-d", "--name", self.holder, "--network", "none"]
         args += ["--hostname", "rtad-pod", "--add-host", f"rtad-pod:{LOOPBACK}"]
-        for name in self.hosts:
-            args += ["--add-host", f"{name}:{LOOPBACK}"]
+        for name, address in self.hosts.items():
+            args += ["--add-host", f"{name}:{address}"]
         for key, value in self.labels.items():
             args += ["--label", f"{key}={value}"]
         docker(*args, self.image, "sleep", "infinity")
@@ -69,19 +71,21 @@ class PodNetwork:
     def docker_network(self) -> str:
         return f"container:{self.holder}"
 
-    def connect(self, port: int, timeout: float) -> socket.socket:
-        """A TCP connection to 127.0.0.1:``port`` inside the pods' namespace."""
-        return self._executor.submit(socket.create_connection, (LOOPBACK, port), timeout).result()
+    def connect(self, port: int, timeout: float, host: str = LOOPBACK) -> socket.socket:
+        """A TCP connection to ``host``:``port`` inside the pods' namespace."""
+        return self._executor.submit(socket.create_connection, (host, port), timeout).result()
 
     def popen(self, argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
         """A host program (Prometheus) run inside the pods' namespace."""
         command = ["nsenter", f"--net={self.namespace_path}", *argv]
         return subprocess.Popen(command, **kwargs)  # type: ignore[call-overload,no-any-return]
 
-    def http_get(self, port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-        connection = _PodHTTPConnection(self, port, timeout)
+    def http_get(
+        self, port: int, path: str, timeout: float = 5.0, host: str = LOOPBACK
+    ) -> tuple[int, bytes]:
+        connection = _PodHTTPConnection(self, host, port, timeout)
         try:
-            connection.request("GET", path, headers={"Host": f"{LOOPBACK}:{port}"})
+            connection.request("GET", path, headers={"Host": f"{host}:{port}"})
             response = connection.getresponse()
             return response.status, response.read()
         finally:
@@ -105,12 +109,12 @@ class PodNetwork:
 
 
 class _PodHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, network: PodNetwork, port: int, timeout: float) -> None:
-        super().__init__(LOOPBACK, port, timeout=timeout)
+    def __init__(self, network: PodNetwork, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
         self._network = network
 
     def connect(self) -> None:
-        self.sock = self._network.connect(self.port or 80, float(self.timeout or 5.0))
+        self.sock = self._network.connect(self.port or 80, float(self.timeout or 5.0), self.host)
 
 
 class _PodRedisConnection(Connection):

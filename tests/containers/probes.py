@@ -1,8 +1,8 @@
 """The chart's probes, run the way the kubelet runs them.
 
 ``exec`` runs in the container (``docker exec``); ``httpGet`` and ``tcpSocket`` go from the
-test process to 127.0.0.1 inside the pods' network namespace, at the port the probe names
-(resolved through the container's named ports and the port plan).
+test process to the pod's address inside the pods' network namespace, at the port the probe
+names (resolved through the container's named ports and the port plan).
 """
 
 from __future__ import annotations
@@ -67,11 +67,12 @@ class ProbeRunner:
             if "httpGet" in spec:
                 get = spec["httpGet"]
                 port = run.port(get["port"])
-                status, body = self.network.http_get(port, get.get("path", "/"), probe.timeout)
+                path = get.get("path", "/")
+                status, _ = self.network.http_get(port, path, probe.timeout, host=run.ip)
                 return ProbeResult(200 <= status < 400, f"GET :{port}{get.get('path')} {status}")
             if "tcpSocket" in spec:
                 port = run.port(spec["tcpSocket"]["port"])
-                self.network.connect(port, probe.timeout).close()
+                self.network.connect(port, probe.timeout, host=run.ip).close()
                 return ProbeResult(True, f"tcp :{port} open")
         except (OSError, subprocess.TimeoutExpired) as exc:
             return ProbeResult(False, f"{probe.kind}: {exc}")

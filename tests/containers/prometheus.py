@@ -4,7 +4,7 @@ The chart's ServiceMonitor and PodMonitor are turned into a static scrape config
 the target labels the Prometheus Operator adds: ``job`` (the Service name, or
 ``<namespace>/<PodMonitor name>``), ``namespace``, ``pod``, ``container``, ``endpoint`` (the
 port name) and, through a Service, ``service``. The PrometheusRule's groups become a rule file.
-Prometheus runs inside the pods' network namespace, so its targets are 127.0.0.1:<port>.
+Prometheus runs inside the pods' network namespace; its targets are <pod address>:<port>.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def service_monitor_targets(monitor: dict[str, Any], cluster: Cluster) -> list[T
                     }
                     out.append(
                         Target(
-                            f"127.0.0.1:{number}",
+                            f"{run.ip}:{number}",
                             labels,
                             endpoint.get("path", "/metrics"),
                             endpoint.get("interval", "30s"),
@@ -97,7 +97,7 @@ def pod_monitor_targets(monitor: dict[str, Any], cluster: Cluster) -> list[Targe
                 }
                 out.append(
                     Target(
-                        f"127.0.0.1:{number}",
+                        f"{run.ip}:{number}",
                         labels,
                         endpoint.get("path", "/metrics"),
                         endpoint.get("interval", "30s"),

@@ -7,20 +7,20 @@ import json
 from tests.containers.deployment import Deployment
 
 
-def driver_ui_port(deployment: Deployment) -> int:
+def driver_ui(deployment: Deployment) -> tuple[str, int]:
     (run,) = deployment.cluster.pods["rtad-spark-driver-0"]
-    return run.port("spark-ui")
+    return run.ip, run.port("spark-ui")
 
 
 def active_executors(deployment: Deployment) -> int:
     """Executors (not the driver) the application holds right now."""
-    port = driver_ui_port(deployment)
-    status, body = deployment.network.http_get(port, "/api/v1/applications", timeout=10)
+    host, port = driver_ui(deployment)
+    status, body = deployment.network.http_get(port, "/api/v1/applications", 10, host)
     if status != 200:
         return -1
     (application,) = json.loads(body)
     path = f"/api/v1/applications/{application['id']}/executors"
-    status, body = deployment.network.http_get(port, path, timeout=10)
+    status, body = deployment.network.http_get(port, path, 10, host)
     if status != 200:
         return -1
     executors = json.loads(body)
