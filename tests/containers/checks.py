@@ -9,13 +9,33 @@ from rtad.common.streams import SCORER_GROUP
 from tests.containers.deployment import Deployment, wait_for
 
 
+class ScoreTally:
+    """Transaction ids of the score streams, read incrementally (they are never trimmed
+    within a test: the scorer keeps an hour)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._after = {key: "-" for key in deployment.names.all("scores")}
+
+    def update(self) -> collections.Counter[str]:
+        client = self.deployment.redis
+        assert client is not None
+        for key, after in self._after.items():
+            while True:
+                start = after if after == "-" else f"({after}"
+                entries = client.xrange(key, min=start, count=5000)
+                if not entries:
+                    break
+                for _entry_id, fields in entries:
+                    self.counts[str(decode(fields)["transaction_id"])] += 1
+                after = entries[-1][0].decode()
+            self._after[key] = after
+        return self.counts
+
+
 def scored_ids(deployment: Deployment) -> collections.Counter[str]:
-    assert deployment.redis is not None
-    counts: collections.Counter[str] = collections.Counter()
-    for key in deployment.names.all("scores"):
-        for _id, fields in deployment.redis.xrange(key):
-            counts[str(decode(fields)["transaction_id"])] += 1
-    return counts
+    return ScoreTally(deployment).update()
 
 
 def count(deployment: Deployment, kind: str) -> int:
@@ -43,20 +63,21 @@ def assert_exactly_once(deployment: Deployment, timeout: float = 300) -> int:
     stopped = cluster.stop(generator)
     assert stopped.exit_code == 0, f"generator exit {stopped.exit_code}:\n{stopped.logs}"
     wait_for(lambda: audit.backlog() == 0, 60, "the audit to read every transaction", cluster)
-    written = len(audit.seen)
-    wait_for(
-        lambda: count(deployment, "scores") >= written and scorer_backlog(deployment) == 0,
-        timeout,
-        f"{written} scores",
-        cluster,
-    )
-    scored = scored_ids(deployment)
-    missing = set(audit.seen) - set(scored)
-    doubled = {tx: n for tx, n in scored.items() if n > 1}
-    unknown = set(scored) - set(audit.seen)
-    assert not missing, f"{len(missing)} transactions never scored, e.g. {sorted(missing)[:5]}"
-    assert not doubled, f"{len(doubled)} transactions scored twice, e.g. {list(doubled)[:5]}"
-    assert not unknown, f"{len(unknown)} scores of unknown transactions"
+    written = set(audit.seen)
+    tally = ScoreTally(deployment)
+    try:
+        wait_for(lambda: written <= set(tally.update()), timeout, "every score", cluster)
+    finally:
+        scored = tally.update()
+        missing = written - set(scored)
+        doubled = {tx: n for tx, n in scored.items() if n > 1}
+        unknown = set(scored) - written
+        report = (
+            f"{len(written)} written, {len(scored)} scored: {len(missing)} never scored "
+            f"(e.g. {sorted(missing)[:3]}), {len(doubled)} scored more than once "
+            f"(e.g. {list(doubled.items())[:3]}), {len(unknown)} scores of unknown transactions"
+        )
+    assert not missing and not doubled and not unknown, report
     assert max(audit.seen.values()) == 1, "the generator wrote a transaction id twice"
     cluster.restart(generator)
-    return written
+    return len(written)

@@ -62,7 +62,22 @@ class Deployment:
         self.prometheus.start(write_config(directory, self.cluster, self.release))
         return self.prometheus
 
+    def save_logs(self) -> Path:
+        """Every container's output, kept after the release is gone (for a failed run)."""
+        directory = self.workdir.parent / f"rtad-ct-{self.session}-logs"
+        directory.mkdir(exist_ok=True)
+        for pod, runs in self.cluster.pods.items():
+            for run in runs:
+                logs = docker("logs", run.docker_name, check=False)
+                (directory / f"{pod}-{run.container['name']}.log").write_text(
+                    logs.stdout + logs.stderr
+                )
+        if self.prometheus is not None:
+            (directory / "prometheus.log").write_text(self.prometheus.tail())
+        return directory
+
     def shutdown(self) -> None:
+        print(f"\n[containers] container logs: {self.save_logs()}")
         if self.audit is not None:
             self.audit.stop()
         if self.prometheus is not None:
