@@ -29,6 +29,7 @@ class Cluster:
     probes: ProbeRunner
     pods: dict[str, list[ContainerRun]] = field(default_factory=dict)
     workload_of: dict[str, Workload] = field(default_factory=dict)
+    restarted: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.liveness = LivenessWatch(self.probes)
@@ -75,6 +76,7 @@ class Cluster:
         for run in self.pods[pod]:
             docker("rm", "-f", run.docker_name)
             docker(*run.args)
+        self.restarted.append(pod)
         self.wait_ready(pod, ready_timeout)
 
     def delete(self, pod: str) -> Stopped:
@@ -96,6 +98,9 @@ class Cluster:
         return code, output
 
     # ------------------------------------------------------------------ inspection
+
+    def restarts_of(self, pod: str) -> list[str]:
+        return [each for each in self.restarted if each == pod]
 
     def pods_of(self, workload: str) -> list[str]:
         return [pod for pod in self.pods if self.workload_of[pod].name == workload]

@@ -87,6 +87,19 @@ def test_sigterm_within_the_grace_period_then_restart_loses_nothing(
     assert assert_exactly_once(running) > 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="rtad generate's --seed defaults to 0 and the chart passes none: a restarted "
+    "generator pod writes the transaction ids of the previous one again",
+)
+def test_a_restarted_generator_writes_new_transaction_ids(running: Deployment) -> None:
+    assert running.audit is not None
+    restarted = len(running.cluster.restarts_of("rtad-generator-0"))
+    assert restarted >= 1, "the tests before this one restart the generator"
+    repeated = [tx for tx, n in running.audit.seen.items() if n > 1]
+    assert not repeated, f"{len(repeated)} transaction ids written more than once"
+
+
 def test_every_dashboard_and_alert_query_returns_data(running: Deployment) -> None:
     prometheus = running.prometheus
     assert prometheus is not None
@@ -95,9 +108,13 @@ def test_every_dashboard_and_alert_query_returns_data(running: Deployment) -> No
     queries += rule_queries([g for r in running.release.rules for g in r["spec"]["groups"]])
     assert len(queries) > 20
     empty = {q.source: q.promql for q in queries}
-    wait_for(
-        lambda: not _still_empty(prometheus, empty), 90, "data for every query", running.cluster
-    )
+    try:
+        wait_for(lambda: not _still_empty(prometheus, empty), 90, "data", running.cluster)
+    except AssertionError as exc:
+        lines = "".join(f"\n  {source}: {promql}" for source, promql in empty.items())
+        raise AssertionError(
+            f"{len(empty)} of {len(queries)} queries return nothing:{lines}"
+        ) from exc
     unhealthy = [
         f"{rule['name']}: {rule.get('lastError')}"
         for group in prometheus.api("rules")["groups"]
