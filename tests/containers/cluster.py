@@ -30,6 +30,7 @@ class Cluster:
     pods: dict[str, list[ContainerRun]] = field(default_factory=dict)
     workload_of: dict[str, Workload] = field(default_factory=dict)
     restarted: list[str] = field(default_factory=list)
+    previous_logs: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.liveness = LivenessWatch(self.probes)
@@ -74,6 +75,10 @@ class Cluster:
     def restart(self, pod: str, ready_timeout: float = 180) -> None:
         """A new container in place of the stopped one (same pod name, volumes and ports)."""
         for run in self.pods[pod]:
+            old = docker("logs", run.docker_name, check=False)
+            self.previous_logs[run.docker_name] = (
+                self.previous_logs.get(run.docker_name, "") + old.stdout + old.stderr
+            )
             docker("rm", "-f", run.docker_name)
             docker(*run.args)
         self.restarted.append(pod)

@@ -69,8 +69,9 @@ class Deployment:
         for pod, runs in self.cluster.pods.items():
             for run in runs:
                 logs = docker("logs", run.docker_name, check=False)
+                before = self.cluster.previous_logs.get(run.docker_name, "")
                 (directory / f"{pod}-{run.container['name']}.log").write_text(
-                    logs.stdout + logs.stderr
+                    before + logs.stdout + logs.stderr
                 )
         if self.prometheus is not None:
             (directory / "prometheus.log").write_text(self.prometheus.tail())
