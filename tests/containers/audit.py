@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -35,10 +36,12 @@ class TransactionAudit:
         self._thread.start()
 
     def _follow(self) -> None:
-        streams = {key: ">" for key in self.names.all("tx")}
+        streams: dict[Any, Any] = {key: ">" for key in self.names.all("tx")}
         while not self._stop.is_set():
             try:
-                replies = self.client.xreadgroup(GROUP, "audit", streams, count=2000, block=500)
+                replies: Any = self.client.xreadgroup(
+                    GROUP, "audit", streams, count=2000, block=500
+                )
             except redis.RedisError as exc:
                 self.errors.append(str(exc))
                 self._stop.wait(1.0)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import collections
+from typing import Any
 
-from rtad.common.encoding import decode
+from rtad.common.encoding import as_text, decode
 from rtad.common.streams import SCORER_GROUP
 from tests.containers.deployment import Deployment, wait_for
 
@@ -24,12 +25,12 @@ class ScoreTally:
         for key, after in self._after.items():
             while True:
                 start = after if after == "-" else f"({after}"
-                entries = client.xrange(key, min=start, count=5000)
+                entries: Any = client.xrange(key, min=start, count=5000)
                 if not entries:
                     break
                 for _entry_id, fields in entries:
                     self.counts[str(decode(fields)["transaction_id"])] += 1
-                after = entries[-1][0].decode()
+                after = as_text(entries[-1][0])
             self._after[key] = after
         return self.counts
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import IO
 
 from tests.containers.chart import REPO
 from tests.containers.docker import DOCKER, docker
@@ -123,12 +124,12 @@ def _build(dockerfile: str, tag: str, base: str, context: Path) -> None:
     _run(argv, input_text=dockerfile)
 
 
-def _run(argv: list[str], input_text: str | None = None, stdin: object = None) -> None:
+def _run(argv: list[str], input_text: str | None = None, stdin: IO[bytes] | None = None) -> None:
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
     done = subprocess.run(
         argv,
         input=input_text,
-        stdin=stdin,  # type: ignore[arg-type]
+        stdin=stdin,
         capture_output=True,
         text=True,
         env=env,

@@ -6,6 +6,8 @@ The tests run in order against one release (module fixture ``running``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rtad.common.encoding import decode
@@ -42,10 +44,11 @@ def test_generated_transactions_reach_scores_and_alerts(running: Deployment) -> 
     scored = scored_ids(running)
     assert set(scored) <= set(running.audit.seen), "a score of a transaction never written"
     assert max(scored.values()) == 1, "a transaction scored twice"
+    client: Any = running.redis
     alerted = [
         decode(fields)["transaction_id"]
         for key in running.names.all("alerts")
-        for _id, fields in running.redis.xrange(key)
+        for _id, fields in client.xrange(key)
     ]
     assert alerted and set(alerted) <= set(running.audit.seen)
 
@@ -139,25 +142,24 @@ def test_with_two_scorers_the_lag_panel_equals_the_lag_redis_reports(
     running: Deployment,
 ) -> None:
     assert running.redis is not None and running.prometheus is not None
+    client, prometheus = running.redis, running.prometheus
     (panel,) = [
         q
         for q in dashboard_queries(running.release.namespace, "20s")
         if "rtad_scorer_consumer_lag_entries" in q.promql
     ]
     assert len(running.cluster.pods_of("rtad-scorer")) == 2
-    offset_lag(
-        running.redis, running.names, {s: 100 * (s + 1) for s in range(running.names.shards)}
-    )
+    offset_lag(client, running.names, {s: 100 * (s + 1) for s in range(running.names.shards)})
     last: dict[int, float] = {}
 
     def panel_matches_redis() -> bool:
         nonlocal last
-        shown = running.prometheus.query(panel.promql)  # type: ignore[union-attr]
+        shown = prometheus.query(panel.promql)
         last = {int(r["metric"]["shard"]): float(r["value"][1]) for r in shown}
-        return last == {s: float(v) for s, v in redis_lag(running.redis, running.names).items()}
+        return last == {s: float(v) for s, v in redis_lag(client, running.names).items()}
 
     try:
         wait_for(panel_matches_redis, 60, "the lag panel to show Redis' lag", running.cluster)
     except AssertionError as exc:
-        reported = redis_lag(running.redis, running.names)
+        reported = redis_lag(client, running.names)
         raise AssertionError(f"{panel.source}: panel {last}, XINFO GROUPS {reported}") from exc
