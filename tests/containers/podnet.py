@@ -51,6 +51,11 @@ class PodNetwork:
     pid: int = 0
 
     def start(self) -> None:
+        if os.geteuid() != 0:
+            raise PermissionError(
+                "the container test enters the pods' network namespace (setns, nsenter): "
+                "run it as root, as CI does (sudo .venv/bin/pytest tests/containers)"
+            )
         args = ["run", "-d", "--name", self.holder, "--network", "none"]
         args += ["--hostname", "rtad-pod", "--add-host", f"rtad-pod:{LOOPBACK}"]
         for name, address in self.hosts.items():
