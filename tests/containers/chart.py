@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "rtad"
 LAPTOP_VALUES = REPO / "k8s" / "values" / "rtad-laptop.yaml"
 HELM = REPO / ".tools" / "helm"
+#: The cluster the test stands for has kube-prometheus-stack (its monitors and rules are
+#: what Prometheus is configured from); KEDA is not there.
+API_VERSIONS = ("monitoring.coreos.com/v1",)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def render(release: str, namespace: str, overrides: dict[str, str]) -> list[Mani
     """``helm template`` with the laptop values plus ``overrides`` (--set)."""
     argv = [str(HELM), "template", release, str(CHART), "--namespace", namespace]
     argv += ["--values", str(LAPTOP_VALUES)]
+    argv += [arg for api in API_VERSIONS for arg in ("--api-versions", api)]
     for key, value in overrides.items():
         argv += ["--set-string" if isinstance(value, str) else "--set", f"{key}={value}"]
     out = subprocess.run(argv, capture_output=True, text=True, check=False)
