@@ -111,11 +111,16 @@ def test_every_dashboard_and_alert_query_returns_data(running: Deployment) -> No
     prometheus = running.prometheus
     assert prometheus is not None
     assert running.release.monitors and running.release.rules, "no monitor or rule rendered"
-    targets = prometheus.api("targets")["activeTargets"]
-    scraped = {t["labels"]["pod"] for t in targets if t["health"] == "up"}
-    assert {"rtad-generator-0", "rtad-spark-driver-0", "rtad-scorer-0", "rtad-scorer-1"} <= scraped
-    for target in targets:
-        assert {"job", "namespace", "pod", "container", "endpoint"} <= set(target["labels"])
+    expected = {"rtad-generator-0", "rtad-spark-driver-0", "rtad-scorer-0", "rtad-scorer-1"}
+
+    def scraped_up() -> set[str]:
+        targets = prometheus.api("targets")["activeTargets"]
+        for target in targets:
+            assert {"job", "namespace", "pod", "container", "endpoint"} <= set(target["labels"])
+        return {t["labels"]["pod"] for t in targets if t["health"] == "up"}
+
+    # A pod restarted by the test before stays "down" until its next scrape.
+    wait_for(lambda: expected <= scraped_up(), 60, "every metrics pod scraped", running.cluster)
     interval = f"{4 * seconds(SCRAPE_INTERVAL)}s"  # Grafana's floor for $__rate_interval
     queries = dashboard_queries(running.release.namespace, interval)
     queries += rule_queries([g for r in running.release.rules for g in r["spec"]["groups"]])
