@@ -94,11 +94,6 @@ def test_sigterm_within_the_grace_period_then_restart_loses_nothing(
     assert left_pending == 0, f"{pod} stopped with {left_pending} entries unacknowledged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rtad generate's --seed defaults to 0 and the chart passes none: a restarted "
-    "generator pod writes the transaction ids of the previous one again",
-)
 def test_a_restarted_generator_writes_new_transaction_ids(running: Deployment) -> None:
     assert running.audit is not None
     restarted = len(running.cluster.restarts_of("rtad-generator-0"))
