@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+from datetime import UTC, datetime
 from typing import Any
 
-from rtad.common.encoding import as_text, decode
+from rtad.common.encoding import as_text, decode, encode_raw
+from rtad.common.labels import Label, encode_label
 from rtad.common.streams import SCORER_GROUP
 from tests.containers.deployment import Deployment, wait_for
 
@@ -109,3 +111,42 @@ def _difference(written: collections.Counter[str], scored: collections.Counter[s
         f"{sum(missing.values())} never scored (e.g. {list(missing)[:3]}), "
         f"{sum(extra.values())} scores too many (e.g. {list(extra.items())[:3]})"
     )
+
+
+def give_verdicts(deployment: Deployment, per_shard: int = 40) -> int:
+    """Analysts' verdicts on the first alerts of each shard (fraud or not, as the generator
+    labelled them), and a chargeback for a fraud the model did not alert, written to the labels
+    streams the scorers consume; returns how many verdicts."""
+    assert deployment.redis is not None
+    now, written = datetime.now(UTC), 0
+    for shard in range(deployment.names.shards):
+        alerted: set[str] = set()
+        for _id, fields in deployment.redis.xrange(
+            deployment.names.key("alerts", shard), count=per_shard
+        ):
+            alert = decode(fields)
+            alerted.add(alert["transaction_id"])
+            verdict = "fraud" if alert.get("is_fraud") else "genuine"
+            _send(deployment, shard, alert, verdict, "analyst", now)
+            written += 1
+        for _id, fields in deployment.redis.xrange(deployment.names.key("scores", shard)):
+            score = decode(fields)
+            if score.get("is_fraud") and score["transaction_id"] not in alerted:
+                _send(deployment, shard, score, "fraud", "chargeback", now)
+                written += 1
+                break
+    return written
+
+
+def _send(
+    deployment: Deployment, shard: int, entry: dict[str, Any], verdict: str, source: str, at: Any
+) -> None:
+    label = Label(
+        transaction_id=entry["transaction_id"],
+        user_id=entry["user_id"],
+        verdict=verdict,  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        given_at=at,
+    )
+    assert deployment.redis is not None
+    deployment.redis.xadd(deployment.names.key("labels", shard), encode_raw(encode_label(label)))

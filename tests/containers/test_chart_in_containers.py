@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from rtad.common.encoding import decode
-from tests.containers.checks import assert_exactly_once, count, pending_of, scored_ids
+from tests.containers.checks import (
+    assert_exactly_once,
+    count,
+    give_verdicts,
+    pending_of,
+    scored_ids,
+)
 from tests.containers.deployment import SCRAPE_INTERVAL, Deployment, wait_for
 from tests.containers.lag import offset_lag, redis_lag
 from tests.containers.probes import probes_of
@@ -120,6 +126,8 @@ def test_every_dashboard_and_alert_query_returns_data(running: Deployment) -> No
     queries = dashboard_queries(running.release.namespace, interval)
     queries += rule_queries([g for r in running.release.rules for g in r["spec"]["groups"]])
     assert len(queries) > 20
+    # The quality panels read what analysts' verdicts taught the scorers.
+    assert give_verdicts(running) > 0
     unhealthy = [
         f"{rule['name']}: {rule.get('lastError')}"
         for group in prometheus.api("rules")["groups"]
