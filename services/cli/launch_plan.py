@@ -68,7 +68,12 @@ def plan_launch(
     serve_args = ["serve", "--port", str(port), "--model", str(model.resolve())]
     commands = {
         "generator": rtad_command(
-            "generate", "--rate", f"{rate:g}", "--metrics-port", str(generator_port)
+            "generate",
+            "--rate",
+            f"{rate:g}",
+            "--metrics-port",
+            str(generator_port),
+            "--investigators",
         ),
         "stream": rtad_command(
             "stream",

@@ -33,6 +33,7 @@ def _register() -> None:
 
     app.command("generate")(generator_cli.generate)
     app.command("replay")(generator_cli.replay)
+    app.command("label")(generator_cli.label)
     app.command("stream")(streaming_cli.stream)
     app.command("serve")(scorer_cli.serve)
     app.command("train")(ml_cli.train)

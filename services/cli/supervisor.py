@@ -191,9 +191,6 @@ class Supervisor:
             codes[child.name] = child.stop(min(child.spec.stop_timeout, max(left - reserve, 0.5)))
         return codes
 
-    def pids(self) -> list[int]:
-        return [child.pid for child in self.children]
-
     def __enter__(self) -> Supervisor:
         return self
 

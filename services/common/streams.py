@@ -4,6 +4,7 @@ Every stream is sharded; the shard number sits in a Redis Cluster hash tag so th
 be atomic per shard (write scores + ack features in one MULTI/EXEC) stays in one slot::
 
     rtad:tx:{3}  rtad:features:{3}  rtad:scores:{3}  rtad:alerts:{3}  rtad:deadletter:{3}
+    rtad:labels:{3}  (verdicts on transactions, :mod:`rtad.common.labels`)
 
 The shard of a record is a stable hash (CRC-32) of its ``user_id``, so one card's transactions
 stay ordered in one shard, like a Kafka partition.
@@ -20,8 +21,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["tx", "features", "scores", "alerts", "deadletter"]
-KINDS: tuple[Kind, ...] = ("tx", "features", "scores", "alerts", "deadletter")
+Kind = Literal["tx", "features", "scores", "alerts", "deadletter", "labels"]
+KINDS: tuple[Kind, ...] = ("tx", "features", "scores", "alerts", "deadletter", "labels")
 
 #: Consumer group of the scoring workers on the feature streams.
 SCORER_GROUP = "scorer"

@@ -43,6 +43,18 @@ def generate(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus /metrics here (default RTAD_METRICS_PORT).")
     ] = None,
+    investigators: Annotated[
+        bool, typer.Option(help="Simulated investigators review alerts and write verdicts.")
+    ] = False,
+    capacity: Annotated[
+        int, typer.Option(help="Alerts the investigators review a day of event time.")
+    ] = 100,
+    analyst_delay: Annotated[
+        float, typer.Option(help="Days of event time from an alert to its verdict.")
+    ] = 1.0,
+    chargeback_delay: Annotated[
+        float, typer.Option(help="Days of event time from a missed fraud to its chargeback.")
+    ] = 7.0,
 ) -> None:
     """Simulated card transactions (with labelled fraud scenarios) to the streams or a file."""
     from rtad.generator import metrics
@@ -65,8 +77,13 @@ def generate(
     )
     settings = GeneratorSettings()
     metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    desk = investigator_desk(capacity, analyst_delay, chargeback_delay) if investigators else None
+    if desk is not None and out is not None:
+        raise RtadError("--investigators review the scorer's alerts: use the streams, not --out")
     with stop_on_signals() as stop:
         sink = open_file_sink(out) if out is not None else stream_sink(settings, "generate", stop)
+        if desk is not None:
+            sink = investigating(sink, desk, settings)
         summary = run_generate(config, sink, rate=rate, stop=stop)
     where = out if out is not None else f"{settings.redis_url_masked} ({settings.shards} shards)"
     typer.echo(
@@ -74,6 +91,38 @@ def generate(
         f"in {summary.seconds:.1f}s ({summary.per_second:,.0f}/s)",
         err=True,
     )
+    if desk is not None:
+        c = desk.counts
+        typer.echo(
+            f"investigators: {c.alerts} alerts seen, {c.reviewed} reviewed, "
+            f"{c.chargebacks} chargebacks",
+            err=True,
+        )
+
+
+def investigator_desk(capacity: int, analyst_days: float, chargeback_days: float) -> Any:
+    """The simulated investigators' desk; an impossible option is one line."""
+    from datetime import timedelta
+
+    from rtad.generator.investigators import InvestigatorConfig, Investigators
+
+    try:
+        config = InvestigatorConfig(
+            capacity, timedelta(days=analyst_days), timedelta(days=chargeback_days)
+        )
+    except ValueError as exc:
+        raise RtadError(f"--investigators: {exc}") from None
+    return Investigators(config)
+
+
+def investigating(sink: Any, desk: Any, settings: Any) -> Any:
+    """``sink`` wrapped so the investigators see every record and write their verdicts."""
+    from rtad.common.redis_streams import connect
+    from rtad.generator.investigator_feed import InvestigatingSink, InvestigatorFeed
+
+    client = connect(settings.redis_url.get_secret_value())
+    feed = InvestigatorFeed(client, desk, labels_producer(client, settings))
+    return InvestigatingSink(sink, feed)
 
 
 def sim_config(**options: Any) -> SimConfig:
@@ -145,8 +194,33 @@ def replay(
     print_replay_summary(file, summary, stopped=stop.is_set())
 
 
+def label(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV file of verdicts (labels).")],
+) -> None:
+    """Validate a file of verdicts and write it to the labels stream (bad rows dead-lettered)."""
+    from rtad.common.redis_streams import connect
+    from rtad.generator.label_file import read_labels, send_labels
+    from rtad.generator.settings import GeneratorSettings
+
+    items = read_labels(file)  # a missing file or unknown extension fails before connecting
+    settings = GeneratorSettings()
+    producer = labels_producer(connect(settings.redis_url.get_secret_value(), attempts=2), settings)
+    summary = send_labels(items, producer, str(file))
+    typer.echo(summary.line(file), err=True)
+    if summary.written == 0 and summary.deadlettered:
+        raise RtadError(f"{file.name}: no valid label (first: {summary.first_error})")
+
+
+def labels_producer(client: Any, settings: Any) -> Any:
+    """A producer into the labels stream: labels are kept (the training set), never trimmed,
+    so the backlog high-water mark is far above any label count."""
+    from rtad.common.redis_streams import StreamProducer
+
+    return StreamProducer(client, settings.streams, "labels", high_water=1 << 40)
+
+
 def export(
-    what: Annotated[str, typer.Argument(help="tx, features, scores, alerts or deadletter")],
+    what: Annotated[str, typer.Argument(help="tx, features, scores, alerts, deadletter, labels")],
     out: Annotated[Path, typer.Option(help="JSONL file to write.")],
 ) -> None:
     """Dump a stream (all shards) to JSONL, one decoded object per entry (with id and shard)."""

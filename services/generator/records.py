@@ -97,7 +97,7 @@ class RecordFactory:
             "timestamp": local_iso(ts, tz or city.tz),
             "user_id": customer.user_id,
             "merchant_id": merchant.merchant_id,
-            "amount": round(max(0.01, float(amount)), 2),
+            "amount": 0.0 if amount == 0 else round(max(0.01, float(amount)), 2),
             "currency": customer.currency,
             "latitude": float(lat),
             "longitude": float(lon),

@@ -33,6 +33,7 @@ CATEGORY_MEMORY = 8  # values of each optional category a card remembers
 CATEGORIES = ("currency", "country", "merchant_category", "channel")
 _MIN, _HOUR, _DAY = 60_000, 3_600_000, 86_400_000
 GAP_NEUTRAL_S = 7 * 86_400.0  # gap reported for a card's first transaction
+AMOUNT_FLOOR = 0.01  # amounts below one cent (zero) are taken as one cent in log features
 SPREAD_FLOOR = 0.25  # log-amount spread below this is treated as this (avoids z blow-ups)
 SMALL_SHARE = 0.2  # a purchase at most this share of the card's median is "small"
 TOWN_KM = 30.0  # distances within a town are not travel
@@ -124,7 +125,8 @@ def _window_features(
     """
     n = len(t)
     out = np.zeros((len(rows), _WIDTH))
-    log_amount = np.log(amount)
+    # zero amounts (account verifications) count as one cent: no -inf in the logs and ratios
+    log_amount = np.log(np.maximum(amount, AMOUNT_FLOOR))
     # points on the unit sphere: a window's distances then need no trigonometry
     x, y, z = np.empty(n), np.empty(n), np.empty(n)
     hour = np.empty(n, np.int64)  # local solar hour (UTC + longitude / 15): no tz database

@@ -25,10 +25,10 @@ def serve(
     """Serve the scoring API and run the stream worker (SIGTERM: finish the batch, stop)."""
     import uvicorn
 
-    from rtad.scorer.app import create_app
+    from rtad.scorer.api.app import create_app
     from rtad.scorer.model_holder import ModelHolder
-    from rtad.scorer.runner import check_redis
     from rtad.scorer.settings import ScorerSettings
+    from rtad.scorer.worker.runner import check_redis
 
     overrides: dict[str, Any] = {"model_path": model, "port": port, "host": host}
     settings = ScorerSettings(**{k: v for k, v in overrides.items() if v is not None})

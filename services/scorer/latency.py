@@ -1,7 +1,7 @@
 """Fixed latency bins shared by the Prometheus histogram and the live page's time series.
 
-Counting a whole batch with one ``np.searchsorted`` costs ~20 ns a row, where observing a
-prometheus-client histogram row by row costs ~1 µs: at 100k rows/s that is the difference.
+A whole batch is counted with one ``np.searchsorted`` rather than one histogram ``observe``
+a row, whose Python call per row would weigh at the worker's rates.
 
 >>> counts = bin_counts(np.array([0.003, 0.04, 0.04, 2.0]))
 >>> int(counts.sum()), quantile(counts, 0.5) <= 0.05

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the scorer (names ``rtad_scorer_*``, see the BRIEF).
+"""Prometheus metrics of the scorer (names ``rtad_scorer_<thing>_<unit>``).
 
 They live in the process-wide default registry: the worker and the API of one process share
 them, and ``/metrics`` exports them. The end-to-end latency histogram is a custom collector fed

@@ -200,10 +200,6 @@ class ScoredMatrix:
     reasons: list[Sequence[dict[str, Any]]]
     failed: dict[int, str] = field(default_factory=dict)
 
-    @property
-    def anomaly_index(self) -> np.ndarray:
-        return np.flatnonzero(self.is_anomaly)
-
 
 def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = False) -> ScoredMatrix:
     """One ``model.score(X)``; reasons for the anomalies (or for all rows) in one call.

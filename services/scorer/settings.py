@@ -70,7 +70,7 @@ class ScorerSettings(RtadSettings):
         default=50_000, ge=100, description="Rows in the rolling window of the drift PSI."
     )
     fault_injection: str = Field(
-        default="", description="Test hook only (rtad.scorer.faults); empty in production."
+        default="", description="Test hook only (rtad.scorer.worker.faults); empty in production."
     )
     fault_marker: Path | None = Field(
         default=None, description="File the fault hook touches when it fires (tests)."

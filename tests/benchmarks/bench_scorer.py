@@ -39,12 +39,12 @@ from rtad.common.feature_entry import FeatureSets, feature_set_id, register_feat
 from rtad.common.local_redis import LocalRedis
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP, StreamNames
-from rtad.scorer.batch import build_batch
-from rtad.scorer.feature_entries import decode_entries
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import score_matrix
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker, tune_process
+from rtad.scorer.worker.batch import build_batch
+from rtad.scorer.worker.decode import decode_entries
+from rtad.scorer.worker.loop import ScoringWorker, tune_process
 from rtad.streaming.features import FEATURE_COLUMNS
 from tests.unit.scorer.support import (
     feature_rows,

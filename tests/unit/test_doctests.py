@@ -28,7 +28,11 @@ MODULES = modules_with_examples()
 
 
 def test_the_examples_of_every_layer_are_found() -> None:
-    for name in ("rtad.common.encoding", "rtad.scorer.faults", "rtad.streaming.redis_source"):
+    for name in (
+        "rtad.common.encoding",
+        "rtad.scorer.worker.faults",
+        "rtad.streaming.redis_source",
+    ):
         assert name in MODULES
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import redis
 from fastapi.testclient import TestClient
 
-from rtad.scorer.app import create_app
-from rtad.scorer.faults import FaultPlan
+from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker import ScoringWorker
+from rtad.scorer.worker.faults import FaultPlan
+from rtad.scorer.worker.loop import ScoringWorker
 
 
 def settings_for(url: str, model_dir: Path, **overrides: Any) -> ScorerSettings:

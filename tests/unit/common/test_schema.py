@@ -37,7 +37,7 @@ def test_optional_fields_and_unknown_extras() -> None:
         ({"timestamp": "2026-03-01T12:30:00"}, "timezone"),
         ({"timestamp": "yesterday"}, "datetime"),
         ({"amount": -3}, "amount"),
-        ({"amount": 0}, "amount"),
+        ({"amount": -0.01}, "amount"),
         ({"amount": 1e300}, "amount"),
         ({"currency": "XYZ"}, "ISO 4217"),
         ({"currency": "eur"}, "currency"),

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from rtad.ml.model_store import load_model
-from rtad.scorer.faults import PoisonedModel
 from rtad.scorer.scoring import (
     decode_row,
     feature_matrix,
@@ -18,6 +17,7 @@ from rtad.scorer.scoring import (
     rows_features,
     score_matrix,
 )
+from rtad.scorer.worker.faults import PoisonedModel
 
 
 @pytest.fixture(scope="module")

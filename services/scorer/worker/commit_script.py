@@ -1,0 +1,187 @@
+"""Commit one shard of a batch: scores, alerts, dead letters, counters and XACK in ONE script.
+
+Either all of a shard's batch becomes visible (scores written AND features acknowledged) or
+none of it does: Redis runs a script alone, from start to end, so a worker killed before the
+server has the command leaves its entries pending (another worker claims and scores them),
+and one killed after has nothing left to redo. The shard's hash tag keeps every key of the
+script in one Redis Cluster slot.
+
+The script (:data:`APPEND_SCRIPT`) checks every key's type before it writes anything, then
+appends the score, alert and dead-letter entries, acknowledges the entries and adds the
+shard's counters of ``/v1/stats``. One script rather than a MULTI of one ``XADD`` per
+transaction: redis-py would pack and parse every command. ``EVAL`` rather than ``EVALSHA``:
+the script text is small beside a shard's payloads, and a missing script needs no second
+round trip. The scripts of every shard of a batch are packed here in the Redis wire format
+(RESP), the thousands of payloads and IDs with a few whole-list operations, and sent in one
+write on a pooled connection (one round trip a batch, each shard still its own script):
+redis-py packs each argument in Python, and the commit thread would hold the GIL that long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import redis
+
+from rtad.common.encoding import deadletter_fields
+from rtad.common.resp import exchange_all, pack_command, pooled_connection
+from rtad.common.streams import StreamNames
+from rtad.scorer.counters import queue_counters
+from rtad.scorer.worker.batch import ShardOutput
+
+STAGE = "scorer"
+
+#: KEYS[1] scores, KEYS[2] alerts, KEYS[3] dead letters, KEYS[4] the feature stream, KEYS[5..]
+#: counter hashes. ARGV[1..6] = n scores, a alerts, d dead letters, k IDs to acknowledge, the
+#: group, the stage; then the score and alert payloads, (reason, payload, source) of each dead
+#: letter, the IDs; then for each counter hash: its number of fields, its TTL in seconds (0:
+#: none), and its field/amount pairs. Every key's type is checked before anything is written
+#: (a script that fails half-way keeps what it wrote) and the XACK comes after the writes: a
+#: key holding something else than a stream leaves the entries pending, never acknowledged
+#: without their scores.
+APPEND_SCRIPT = """
+local n, a, d, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 1, #KEYS do
+  local kind, want = redis.call('TYPE', KEYS[i])['ok'], (i <= 4) and 'stream' or 'hash'
+  if kind ~= want and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. kind .. ', not a ' ..
+      want .. ': nothing written, nothing acknowledged')
+  end
+end
+local p = 7
+for i = p, p + n - 1 do redis.call('XADD', KEYS[1], '*', 'v', '1', 'd', ARGV[i]) end
+p = p + n
+for i = p, p + a - 1 do redis.call('XADD', KEYS[2], '*', 'v', '1', 'd', ARGV[i]) end
+p = p + a
+for i = p, p + 3 * d - 1, 3 do
+  redis.call('XADD', KEYS[3], '*', 'reason', ARGV[i], 'stage', ARGV[6], 'payload', ARGV[i + 1],
+    'source', ARGV[i + 2])
+end
+p = p + 3 * d
+local last = p + k - 1
+for j = p, last, 1000 do
+  redis.call('XACK', KEYS[4], ARGV[5], unpack(ARGV, j, math.min(j + 999, last)))
+end
+p = p + k
+for c = 5, #KEYS do
+  local fields, ttl = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
+  for j = p + 2, p + 2 * fields, 2 do redis.call('HINCRBY', KEYS[c], ARGV[j], ARGV[j + 1]) end
+  if ttl > 0 then redis.call('EXPIRE', KEYS[c], ttl) end
+  p = p + 2 + 2 * fields
+end
+return n
+"""
+_SCRIPT = APPEND_SCRIPT.encode()
+
+
+class _BulkHeads(dict[int, bytes]):
+    """``$<n>`` of a bulk string of length n, made once per length (payload lengths repeat).
+
+    Only lengths under 64 KiB are kept, so odd huge payloads cannot grow it without bound.
+    """
+
+    def __missing__(self, n: int) -> bytes:
+        head = b"$%d" % n
+        if n < 65536:
+            self[n] = head
+        return head
+
+
+_heads = _BulkHeads()
+
+
+def pack_many(head: Sequence[bytes], tail: Sequence[bytes]) -> bytes:
+    """One command: the few ``head`` arguments, then the many ``tail`` ones (all bytes).
+
+    >>> pack_many([b"XACK", b"k", b"g"], [b"1-1", b"1-2"]) == pack_command(
+    ...     b"XACK", b"k", b"g", b"1-1", b"1-2")
+    True
+    """
+    return b"".join(pack_many_parts(head, tail))
+
+
+def pack_many_parts(head: Sequence[bytes], tail: Sequence[bytes]) -> list[bytes]:
+    """:func:`pack_many`'s bytes in a few pieces, joined once with the rest of the batch.
+
+    The tail goes through C-level ``map`` and one ``join``: no Python code per argument.
+    """
+    if not tail:
+        return [pack_command(*head)]
+    parts: list[bytes] = [b""] * (2 * len(tail))
+    parts[0::2] = map(_heads.__getitem__, map(len, tail))
+    parts[1::2] = tail
+    start = b"*%d\r\n" % (len(head) + len(tail))
+    start += b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in head)
+    return [start, b"\r\n".join(parts), b"\r\n"]
+
+
+class _Counters:
+    """What :func:`queue_counters` adds, gathered for the shard's ``EVAL`` (its ARGV tail)."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[bytes]] = {}
+        self.ttl: dict[str, int] = {}
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self.fields.setdefault(key, []).extend((field.encode(), b"%d" % amount))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.fields.setdefault(key, [])
+        self.ttl[key] = seconds
+
+    def keys(self) -> list[bytes]:
+        return [key.encode() for key in self.fields]
+
+    def args(self) -> list[bytes]:
+        """Per hash (in the order of :meth:`keys`): its field count, TTL, field/amount pairs."""
+        out: list[bytes] = []
+        for key, pairs in self.fields.items():
+            out += (b"%d" % (len(pairs) // 2), b"%d" % self.ttl.get(key, 0), *pairs)
+        return out
+
+
+def shard_script(names: StreamNames, group: str, out: ShardOutput, now_ms: int) -> list[bytes]:
+    """One shard's writes, counters and XACK: the packed ``EVAL`` (in a few pieces)."""
+    shard = out.shard
+    features = names.key("features", shard)
+    counters = _Counters()
+    if out.scores:
+        labelled = dict(out.labelled)
+        queue_counters(
+            counters, names, shard, now_ms, out.scored, out.anomalies, out.latency_counts, labelled
+        )
+    streams = [names.key(kind, shard) for kind in ("scores", "alerts", "deadletter")]
+    keys = [*(k.encode() for k in (*streams, features)), *counters.keys()]
+    dead: list[bytes] = []
+    for entry_id, _code, reason, payload in out.deadletters:
+        fields = deadletter_fields(reason, STAGE, payload, f"{features}/{entry_id.decode()}")
+        dead += (fields[b"reason"], fields[b"payload"], fields[b"source"])
+    ack = out.ack + [d[0] for d in out.deadletters]
+    sizes = (len(out.scores), len(out.alerts), len(out.deadletters), len(ack))
+    head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *(b"%d" % c for c in sizes)]
+    head += [group.encode(), STAGE.encode()]
+    return pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args())
+
+
+def commit_shards(
+    client: redis.Redis,
+    names: StreamNames,
+    group: str,
+    outputs: Sequence[ShardOutput],
+    now_ms: int,
+) -> list[Any]:
+    """Run one script per shard with something to write, all in one round trip; the script's
+    reply (its count of score entries) per shard run.
+
+    A failing shard neither stops nor undoes the others: every reply is read (the pooled
+    connection stays in step), then the first error is raised.
+    """
+    scripts = [
+        shard_script(names, group, out, now_ms) for out in outputs if out.scores or out.deadletters
+    ]
+    if not scripts:
+        return []
+    with pooled_connection(client) as conn:
+        return exchange_all(conn, [b"".join(chain.from_iterable(scripts))], len(scripts))

@@ -1,0 +1,89 @@
+"""The app behind a real uvicorn server: Server-Sent Events and a promtool-clean /metrics."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import redis
+import uvicorn
+
+from rtad.common.local_redis import LocalRedis, free_port
+from rtad.common.streams import StreamNames
+from rtad.scorer.api.app import create_app
+from rtad.scorer.model_holder import ModelHolder
+from tests.integration.scorer.helpers import settings_for, wait_until
+from tests.unit.scorer.support import publish
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def live_url(redis_server: LocalRedis, model_dir: Path) -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` of a uvicorn server (in a thread) running the app."""
+    port = free_port()
+    app = create_app(settings_for(redis_server.url, model_dir), ModelHolder(model_dir))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=30)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_alerts_arrive_as_server_sent_events(
+    live_url: str, redis_client: redis.Redis, names: StreamNames, scorer_rows: list[dict]
+) -> None:
+    received: list[dict] = []
+    with httpx.Client(base_url=live_url, timeout=30) as http:
+        with http.stream("GET", "/v1/alerts/stream") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            publish(redis_client, names, scorer_rows[:1500])
+            event = None
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "alert":
+                    received.append(orjson.loads(line.split(":", 1)[1]))
+                    if len(received) == 3:
+                        break
+        resumed = http.get("/v1/alerts/stream", headers={"Last-Event-ID": "garbage"})
+    assert all(a["is_anomaly"] and a["reasons"] and "cursor" in a for a in received)
+    assert resumed.status_code == 400
+
+
+@pytest.mark.k8s  # needs promtool (Debian package prometheus)
+def test_metrics_pass_promtool_check_metrics(
+    live_url: str, redis_client: redis.Redis, names: StreamNames, scorer_rows: list[dict]
+) -> None:
+    publish(redis_client, names, scorer_rows[:1000])
+    with httpx.Client(base_url=live_url, timeout=30) as http:
+        wait_until(lambda: http.get("/v1/stats").json()["totals"]["scored"] == 1000)
+        # drift gauges are exported by the worker's periodic maintenance
+        wait_until(lambda: 'rtad_scorer_drift_psi{feature="score"}' in http.get("/metrics").text)
+        text = http.get("/metrics").text
+    for name in (
+        "rtad_scorer_transactions_scored_total",
+        "rtad_scorer_batch_seconds_bucket",
+        "rtad_scorer_end_to_end_latency_seconds_bucket",
+        "rtad_scorer_model_info",
+        "rtad_scorer_labelled_total",
+        "rtad_scorer_anomalies_total",
+        'rtad_scorer_drift_psi{feature="amount_ratio_log"}',
+        'rtad_scorer_consumer_lag_entries{shard="0"}',
+    ):
+        assert name in text, name
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: apt-get install prometheus (make prereqs with e2e tools)"
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    assert check.returncode == 0, (check.stdout + check.stderr).decode()

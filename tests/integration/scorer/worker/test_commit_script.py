@@ -1,0 +1,134 @@
+"""One shard's hand-packed commit script against a real redis-server: what lands, and failures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import redis
+
+from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
+from rtad.scorer.worker.batch import ShardOutput
+from rtad.scorer.worker.commit_script import commit_shards
+
+pytestmark = pytest.mark.redis
+
+
+def commit_shard(
+    client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
+) -> Any:
+    """One shard's script alone: its reply (the count of score entries), None if nothing to do."""
+    replies = commit_shards(client, names, group, [out], now_ms)
+    return replies[0] if replies else None
+
+
+def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: int) -> list[bytes]:
+    key = names.key("features", shard)
+    client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
+    ids = [client.xadd(key, {"v": "1", "d": f'{{"i":{i}}}'}) for i in range(n)]
+    client.xreadgroup(SCORER_GROUP, "w", {key: ">"})
+    return ids
+
+
+def test_a_shard_commit_writes_everything_and_acknowledges_in_one_script(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    ids = _pending_features(redis_client, names, 2, 6)
+    scores = [orjson.dumps({"transaction_id": f"t{i}", "is_anomaly": i == 3}) for i in range(5)]
+    out = ShardOutput(
+        2,
+        scores=scores,
+        alerts=[scores[3]],
+        ack=ids[:5],
+        deadletters=[(ids[5], "invalid_row", "feature row is not JSON", b"{oops")],
+        anomalies=1,
+        latency_counts=np.bincount([1, 1, 4], minlength=15),
+        labelled=Counter({("genuine", False): 4, ("card_testing", True): 1}),
+    )
+    result = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert result == 5  # the script's count of score entries
+    written = [f[b"d"] for _id, f in redis_client.xrange(names.key("scores", 2))]
+    assert written == scores
+    assert [f[b"d"] for _id, f in redis_client.xrange(names.key("alerts", 2))] == [scores[3]]
+    (_id, dead), *_ = redis_client.xrange(names.key("deadletter", 2))
+    assert dead[b"payload"] == b"{oops" and dead[b"stage"] == b"scorer"
+    assert dead[b"source"] == f"{names.key('features', 2)}/{ids[5].decode()}".encode()
+    assert redis_client.xpending(names.key("features", 2), SCORER_GROUP)["pending"] == 0
+    totals = redis_client.hgetall(totals_key(names, 2))
+    assert totals[b"scored"] == b"5" and totals[b"anomalies"] == b"1"
+    assert totals[b"label:card_testing:detected"] == b"1"
+    assert totals[b"label:genuine:count"] == b"4" and b"label:genuine:detected" not in totals
+    bucket = bucket_key(names, 2, bucket_start(1_700_000_000_000))
+    assert redis_client.hgetall(bucket) == {
+        b"scored": b"5",
+        b"anomalies": b"1",
+        b"lat1": b"2",
+        b"lat4": b"1",
+    }
+    assert 0 < redis_client.ttl(bucket) <= SERIES_TTL_S
+
+
+@pytest.mark.parametrize("kind", ["scores", "alerts", "deadletter"])
+def test_a_key_of_another_type_writes_and_acknowledges_nothing(
+    redis_client: redis.Redis, names: StreamNames, kind: str
+) -> None:
+    """A key holding something else than a stream: the entries must stay pending (to be
+    scored again), not be acknowledged without their scores."""
+    ids = _pending_features(redis_client, names, 1, 3)
+    redis_client.set(names.key(kind, 1), "not a stream")
+    out = ShardOutput(
+        1,
+        scores=[b'{"a":1}', b'{"a":2}'],
+        alerts=[b'{"a":2}'],
+        ack=ids[:2],
+        deadletters=[(ids[2], "invalid_row", "bad", b"{oops")],
+        anomalies=1,
+    )
+    with pytest.raises(redis.ResponseError, match=rf"^WRONGTYPE .*{kind}.* nothing written"):
+        commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert redis_client.xpending(names.key("features", 1), SCORER_GROUP)["pending"] == 3
+    for other in {"scores", "alerts", "deadletter"} - {kind}:
+        assert redis_client.exists(names.key(other, 1)) == 0
+    assert redis_client.hget(totals_key(names, 1), "scored") is None
+
+
+def test_acknowledgements_of_a_large_shard_batch_all_land(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    ids = _pending_features(redis_client, names, 0, 2_500)  # several XACK chunks in the script
+    scores = [b"{}"] * len(ids)
+    commit_shard(redis_client, names, SCORER_GROUP, ShardOutput(0, scores=scores, ack=ids), 1)
+    assert redis_client.xpending(names.key("features", 0), SCORER_GROUP)["pending"] == 0
+    assert redis_client.xlen(names.key("scores", 0)) == len(ids)
+
+
+def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_script(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """One shard's failing script neither stops nor undoes the others, and the error is raised."""
+    ids = {shard: _pending_features(redis_client, names, shard, 3) for shard in (0, 1, 3)}
+    redis_client.set(names.key("alerts", 1), "not a stream")  # shard 1's script fails there
+    outputs = [
+        ShardOutput(
+            shard,
+            scores=[orjson.dumps({"transaction_id": f"t{shard}-{i}"}) for i in range(3)],
+            alerts=[b"{}"],
+            ack=ids[shard],
+            anomalies=1,
+        )
+        for shard in (0, 1, 3)
+    ]
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        commit_shards(redis_client, names, SCORER_GROUP, outputs, 1_700_000_000_000)
+    for shard in (0, 3):
+        assert redis_client.xlen(names.key("scores", shard)) == 3
+        assert redis_client.xpending(names.key("features", shard), SCORER_GROUP)["pending"] == 0
+        assert redis_client.hget(totals_key(names, shard), "scored") == b"3"
+    assert redis_client.hget(totals_key(names, 1), "scored") is None  # its script stopped
+    assert redis_client.xlen(names.key("scores", 1)) == 0  # before writing anything
+    assert redis_client.xpending(names.key("features", 1), SCORER_GROUP)["pending"] == 3
+    assert redis_client.ping()  # every reply was read: the pooled connection is in step
