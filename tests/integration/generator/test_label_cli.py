@@ -30,7 +30,10 @@ ROWS = [
     {"transaction_id": "t1", "user_id": "u1", "verdict": "genuine", "source": "analyst"},
 ]
 BAD = [
-    ({"transaction_id": "t9", "user_id": "u9", "verdict": "perhaps", "source": "analyst"}, "verdict"),
+    (
+        {"transaction_id": "t9", "user_id": "u9", "verdict": "perhaps", "source": "analyst"},
+        "verdict",
+    ),
     ({"transaction_id": "t9", "user_id": "u9", "verdict": "fraud"}, "source"),
 ]
 

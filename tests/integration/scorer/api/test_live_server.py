@@ -57,7 +57,7 @@ def test_alerts_arrive_as_server_sent_events(
                         break
         resumed = http.get("/v1/alerts/stream", headers={"Last-Event-ID": "garbage"})
     assert all(a["is_anomaly"] and a["reasons"] and "cursor" in a for a in received)
-    assert resumed.status_code == 400
+    assert resumed.status_code == 422
 
 
 @pytest.mark.k8s  # needs promtool (Debian package prometheus)
