@@ -128,9 +128,10 @@ def parse_labels(body: bytes) -> tuple[list[Label], dict[int, str]]:
     """
     try:
         batch = _batch_decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        reason = f"body: {str(exc).splitlines()[0][:300]}"
-        raise HTTPException(422, reason) from None
+    except msgspec.ValidationError as exc:
+        raise HTTPException(422, f"body: {_first_line(exc)}") from None
+    except msgspec.DecodeError as exc:
+        raise HTTPException(422, f"body: malformed JSON ({_first_line(exc)})") from None
     labels: list[Label] = []
     refused: dict[int, str] = {}
     for i, raw in enumerate(batch.labels):
@@ -139,6 +140,10 @@ def parse_labels(body: bytes) -> tuple[list[Label], dict[int, str]]:
         except InvalidLabel as exc:
             refused[i] = str(exc)
     return labels, refused
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
 
 def _refusal(refused: dict[int, str]) -> JSONResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +11,12 @@ import httpx
 import orjson
 import pytest
 import redis
-import uvicorn
 
-from rtad.common.local_redis import LocalRedis, free_port
+from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
-from tests.integration.scorer.helpers import settings_for, wait_until
+from tests.integration.scorer.helpers import live_server, settings_for, wait_until
 from tests.unit.scorer.support import publish
 
 pytestmark = pytest.mark.redis
@@ -27,15 +25,9 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def live_url(redis_server: LocalRedis, model_dir: Path) -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a uvicorn server (in a thread) running the app."""
-    port = free_port()
     app = create_app(settings_for(redis_server.url, model_dir), ModelHolder(model_dir))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=30)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    with live_server(app) as url:
+        yield url
 
 
 def test_alerts_arrive_as_server_sent_events(
