@@ -31,6 +31,7 @@ from rtad.common.errors import RtadError
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import connect
 from rtad.common.settings import RtadSettings, mask_url
+from rtad.common.stopping import stop_on_signals
 from rtad.common.streams import StreamNames
 
 console = Console(highlight=False, soft_wrap=True)
@@ -64,7 +65,7 @@ def up(
     external_redis, model, prometheus = _preflight(settings, port, model, not no_prometheus)
     run_dir = (run_dir or Path(tempfile.mkdtemp(prefix="rtad-up-"))).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _stop_on_signals() as stop, _redis(external_redis, run_dir) as redis_url:
+    with stop_on_signals() as stop, _redis(external_redis, run_dir) as redis_url:
         plan = plan_launch(
             redis_url=redis_url,
             run_dir=run_dir,
@@ -75,6 +76,7 @@ def up(
             model=model,
         )
         crashed = _run(plan, stop, duration)
+    sys.stdout.flush()
     if crashed is not None:
         errors.print(f"[bold red]{crashed.name} failed[/]; last lines of {crashed.log_path}:")
         errors.print(crashed.tail, markup=False)
@@ -192,19 +194,3 @@ def _redis(external_url: str | None, run_dir: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop(timeout=REDIS_STOP_TIMEOUT_S)
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT and SIGTERM set an event instead of interrupting wherever the code is."""
-    stop = threading.Event()
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in handled}
-    for sig in handled:
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sys.stdout.flush()

@@ -35,6 +35,10 @@ class RedisUnavailable(RtadError):
     """Redis cannot be reached or refuses us; ``str()`` is one line, password masked."""
 
 
+class RedisCredentialsRefused(RedisUnavailable):
+    """Redis answers but refuses the credentials (or wants some): waiting will not help."""
+
+
 def parse_id(entry_id: bytes | str) -> StreamId:
     """``b"1700000000000-3"`` → ``(1700000000000, 3)`` for ordering stream IDs.
 
@@ -77,13 +81,13 @@ def connect(
             client.ping()
             return client
         except redis.AuthenticationError as exc:
-            raise RedisUnavailable(
+            raise RedisCredentialsRefused(
                 f"Redis at {mask_url(url)} refused the credentials: {exc} "
                 "(check RTAD_REDIS_URL / the Secret's password)"
             ) from None
         except redis.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-                raise RedisUnavailable(
+                raise RedisCredentialsRefused(
                     f"Redis at {mask_url(url)} needs a password: {exc} (set it in RTAD_REDIS_URL)"
                 ) from None
             raise RedisUnavailable(f"Redis at {mask_url(url)} answered an error: {exc}") from None

@@ -57,11 +57,11 @@ def generate(
     ] = 7.0,
 ) -> None:
     """Simulated card transactions (with labelled fraud scenarios) to the streams or a file."""
+    from rtad.common.stopping import stop_on_signals
     from rtad.generator import metrics
     from rtad.generator.runner import run_generate, stream_sink
     from rtad.generator.settings import GeneratorSettings
     from rtad.generator.sinks import open_file_sink
-    from rtad.generator.stopping import stop_on_signals
 
     if count is None and out is not None:
         count = 10_000
@@ -176,13 +176,13 @@ def replay(
     ] = None,
 ) -> None:
     """Validate a file of transaction records and write it to the input streams."""
+    from rtad.common.stopping import stop_on_signals
     from rtad.generator import metrics
     from rtad.generator.progress import print_replay_summary, progress_bar
     from rtad.generator.readers import format_of
     from rtad.generator.replay import replay_file
     from rtad.generator.runner import stream_producer
     from rtad.generator.settings import GeneratorSettings
-    from rtad.generator.stopping import stop_on_signals
 
     format_of(file)  # a missing file or unknown extension fails before connecting
     settings = GeneratorSettings()

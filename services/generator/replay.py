@@ -19,11 +19,11 @@ import redis
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import StreamProducer
 from rtad.common.schema import Transaction, to_json
+from rtad.common.stopping import StopRequested
 from rtad.common.streams import shard_of
 from rtad.generator import metrics
 from rtad.generator.readers import Item, Progress, open_records
 from rtad.generator.sinks import Pacer
-from rtad.generator.stopping import StopRequested
 
 STAGE = "replay"
 PROGRESS_EVERY = 4096

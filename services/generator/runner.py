@@ -12,11 +12,11 @@ import redis
 
 from rtad.common.errors import RtadError
 from rtad.common.redis_streams import StreamProducer, connect
+from rtad.common.stopping import StopRequested, interruptible_sleep
 from rtad.generator import metrics
 from rtad.generator.settings import GeneratorSettings
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.generator.sinks import Closing, Pacer, Sink, StreamSink
-from rtad.generator.stopping import StopRequested, interruptible_sleep
 
 log = logging.getLogger(__name__)
 

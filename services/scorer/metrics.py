@@ -8,7 +8,7 @@ with whole-batch bin counts (see :mod:`rtad.scorer.latency`) instead of one ``ob
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -32,20 +32,27 @@ BATCH_SECONDS = Histogram(
     "Time to decode, score and commit one batch.",
     buckets=BATCH_BUCKETS,
 )
+# Group-wide figures: one replica at a time exports them (rtad.scorer.worker.group_gauges).
 CONSUMER_LAG = Gauge(
     "rtad_scorer_consumer_lag_entries",
-    "Feature entries not yet delivered to the scorer group, per shard.",
+    "Feature entries not yet delivered to the scorer group, per shard (exported by one replica).",
     ["shard"],
 )
 PENDING = Gauge(
     "rtad_scorer_pending_entries",
-    "Feature entries delivered to the scorer group but not yet acknowledged, per shard.",
+    "Feature entries delivered to the scorer group but not yet acknowledged, per shard "
+    "(exported by one replica).",
     ["shard"],
 )
 DEADLETTER = Counter(
     "rtad_scorer_deadletter_total",
     "Feature entries dead-lettered (undecodable, invalid features, too many deliveries).",
     ["reason"],
+)
+OWNERSHIP_LOST = Counter(
+    "rtad_scorer_ownership_lost_entries_total",
+    "Feature entries found claimed by another consumer at commit (this worker stalled past the "
+    "claim idle time): their shard's batch was not committed here, the new owner scores them.",
 )
 MODEL_INFO = Gauge("rtad_scorer_model_info", "The model in use (value 1).", ["version", "detector"])
 DRIFT_PSI = Gauge(
@@ -107,6 +114,14 @@ END_TO_END_LATENCY = BinnedHistogram(
     LATENCY_EDGES_S,
 )
 REGISTRY.register(END_TO_END_LATENCY)
+
+
+def declare_reasons(deadletter: Iterable[str], anomaly: Iterable[str]) -> None:
+    """Create the series of every known reason at 0, so their panels read 0, not "no data"."""
+    for reason in deadletter:
+        DEADLETTER.labels(reason=reason)
+    for reason in anomaly:
+        ANOMALIES.labels(reason=reason)
 
 
 def set_model_info(version: str, detector: str) -> None:

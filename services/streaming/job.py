@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import register_feature_set
 from rtad.common.redis_streams import connect
+from rtad.common.stopping import stop_on_signals
 from rtad.streaming.feature_sink import SinkTarget
 from rtad.streaming.processor import CardFeatureProcessor, StateLayout
 from rtad.streaming.records import BUCKET_COLUMN, COUNT_COLUMN
@@ -148,15 +147,15 @@ def run(settings: StreamSettings, layout: StateLayout | None = None) -> None:
         spark.stop()
         raise RtadError(f"cannot start the streaming query: {_first_line(exc)}") from None
     log.info("rtad stream: query %s started (checkpoint %s)", query.id, checkpoint)
-    stop = _stop_on_signals()
-    try:
-        while query.isActive and not stop.is_set():
-            query.awaitTermination(0.5)
-        if stop.is_set():
-            stop_after_batch(query)
-        _raise_failure(query)
-    finally:
-        spark.stop()
+    with stop_on_signals(_announce_stop) as stop:
+        try:
+            while query.isActive and not stop.is_set():
+                query.awaitTermination(0.5)
+            if stop.is_set():
+                stop_after_batch(query)
+            _raise_failure(query)
+        finally:
+            spark.stop()
 
 
 def stop_after_batch(query: Any, grace_s: float = STOP_GRACE_S) -> None:
@@ -168,19 +167,8 @@ def stop_after_batch(query: Any, grace_s: float = STOP_GRACE_S) -> None:
     query.stop()
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.info(
-            "rtad stream: %s received, stopping when the running batch ends",
-            signal.Signals(signum).name,
-        )
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handler)
-    return stop
+def _announce_stop(signal_name: str) -> None:
+    log.info("rtad stream: %s received, stopping when the running batch ends", signal_name)
 
 
 def _raise_failure(query: Any) -> None:

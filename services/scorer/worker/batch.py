@@ -23,6 +23,7 @@ from rtad.scorer.scoring import EntryHead, ScoredMatrix, ScoreRecord, encode_rec
 from rtad.scorer.worker.decode import DeadLetter, ShardEntries, decode_entries
 
 GENUINE = "genuine"
+NO_CODE = "none"  # the reason label of an alert the model gave no reason for
 _ingest_ms = attrgetter("ingest_ms")
 _label = attrgetter("fraud_scenario", "is_fraud")
 
@@ -38,7 +39,10 @@ class ShardOutput:
     #: ``(entry id, short code for the metric, one-line reason, original payload)``
     deadletters: list[DeadLetter] = field(default_factory=list)
     anomalies: int = 0
+    #: the first reason code of each alert (``"none"`` when the model gave no reason)
+    anomaly_codes: list[str] = field(default_factory=list)
     latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS, np.int64))
+    latency_sum_s: float = 0.0
     labelled: Counter[tuple[str, bool]] = field(default_factory=Counter)
 
     @property
@@ -54,7 +58,6 @@ class BatchResult:
     X: np.ndarray
     scores: np.ndarray
     latencies_s: np.ndarray
-    anomaly_codes: list[str]
     left_pending: int = 0
 
     @property
@@ -131,6 +134,7 @@ def _lay_out(
     ingest = np.fromiter(map(_ingest_ms, rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
     anomalous = np.flatnonzero(scored.is_anomaly)
+    reasons = scored.reasons
     bounds = np.r_[0, np.cumsum(np.bincount(batch.group, minlength=len(groups)))].tolist()
     for g, (shard, _entries) in enumerate(groups):
         start, end = bounds[g], bounds[g + 1]
@@ -142,16 +146,11 @@ def _lay_out(
         alerts = anomalous[(anomalous >= start) & (anomalous < end)].tolist()
         out.alerts += [payloads[i] for i in alerts]
         out.anomalies += len(alerts)
+        out.anomaly_codes += [reasons[i][0]["code"] if reasons[i] else NO_CODE for i in alerts]
         out.labelled.update(_labelled(rows[start:end], [rows[i] for i in alerts]))
         out.latency_counts = out.latency_counts + bin_counts(latencies[start:end])
-    reasons = scored.reasons
-    return BatchResult(
-        shards=outputs,
-        X=X,
-        scores=scored.scores,
-        latencies_s=latencies,
-        anomaly_codes=[reasons[i][0]["code"] if reasons[i] else "none" for i in anomalous],
-    )
+        out.latency_sum_s += float(latencies[start:end].sum())
+    return BatchResult(shards=outputs, X=X, scores=scored.scores, latencies_s=latencies)
 
 
 def _score_payloads(

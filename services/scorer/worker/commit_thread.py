@@ -5,8 +5,11 @@ GIL), the worker already decodes and scores batch k+1. The queue holds one batch
 is never more than one batch ahead, and each shard's commit is still one atomic script, so
 exactly-once is unchanged (an uncommitted batch is just pending entries).
 
-A batch that waited longer than the claim idle time is abandoned instead of committed: another
-worker may already have claimed it, and committing both would double the scores.
+A batch may wait longer than the claim idle time (a stalled process, a long pause): another
+worker may then have claimed its entries. Each shard's script checks that this consumer still
+owns them and commits nothing otherwise (:mod:`rtad.scorer.worker.commit_script`); those
+shards are counted in ``rtad_scorer_ownership_lost_entries_total`` and left out of the
+batch's metrics.
 """
 
 from __future__ import annotations
@@ -22,12 +25,11 @@ from typing import Any
 import redis
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.worker.batch import BatchResult
+from rtad.scorer import metrics
+from rtad.scorer.worker.batch import BatchResult, ShardOutput
 from rtad.scorer.worker.commit_script import commit_shards
 
 log = logging.getLogger(__name__)
-
-FENCE_SHARE = 0.8  # commit only within 80 % of the claim idle time (margin for clock and RTT)
 
 
 @dataclass
@@ -41,6 +43,11 @@ class Job:
     now_ms: int
 
 
+#: Called after a batch's commit with the job, the shard outputs that were committed, and the
+#: seconds from the start of scoring to the end of the commit.
+OnCommitted = Callable[[Job, list[ShardOutput], float], None]
+
+
 class CommitThread:
     """One thread committing :class:`Job` s in order; ``on_committed`` runs after each."""
 
@@ -49,13 +56,13 @@ class CommitThread:
         client: redis.Redis,
         names: StreamNames,
         group: str,
-        claim_idle_ms: int,
-        on_committed: Callable[[Job, float], None],
+        consumer: str,
+        on_committed: OnCommitted,
     ) -> None:
         self.client = client
         self.names = names
         self.group = group
-        self.fence_ms = FENCE_SHARE * claim_idle_ms
+        self.consumer = consumer
         self.on_committed = on_committed
         self.error: Exception | None = None
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=1)
@@ -91,10 +98,20 @@ class CommitThread:
                 self._queue.task_done()
 
     def _commit(self, job: Job) -> None:
-        waited_ms = (time.monotonic() - job.read_at) * 1000
-        if waited_ms > self.fence_ms:
-            log.warning("batch took %.0f ms (> claim idle): left to its next owner", waited_ms)
-            return
-        shards = list(job.result.shards.values())
-        commit_shards(self.client, self.names, self.group, shards, job.now_ms)
-        self.on_committed(job, time.perf_counter() - job.started)
+        outputs = job.result.shards
+        commits = commit_shards(
+            self.client, self.names, self.group, self.consumer, list(outputs.values()), job.now_ms
+        )
+        lost = [c for c in commits if not c.committed]
+        for commit in lost:
+            metrics.OWNERSHIP_LOST.inc(commit.not_owned)
+            log.warning(
+                "shard %d: %d entries were claimed by another consumer after %.1f s; "
+                "nothing of the shard's batch committed (the new owner scores them)",
+                commit.shard,
+                commit.not_owned,
+                time.monotonic() - job.read_at,
+            )
+        lost_shards = {c.shard for c in lost}
+        committed = [out for shard, out in outputs.items() if shard not in lost_shards]
+        self.on_committed(job, committed, time.perf_counter() - job.started)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
@@ -33,18 +32,20 @@ import redis
 
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FeatureSets
-from rtad.common.redis_streams import GroupReader
 from rtad.common.runtime import paused_gc
+from rtad.common.stopping import stop_on_signals
 from rtad.common.streams import SCORER_GROUP
+from rtad.ml.reasons import CODES
 from rtad.scorer import metrics
 from rtad.scorer.latency import N_BINS
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
-from rtad.scorer.worker.batch import build_batch
+from rtad.scorer.worker.batch import NO_CODE, ShardOutput, build_batch
 from rtad.scorer.worker.commit_thread import CommitThread, Job
-from rtad.scorer.worker.decode import ShardEntries
+from rtad.scorer.worker.decode import DEADLETTER_CODES, ShardEntries
 from rtad.scorer.worker.drift import DriftMonitor
 from rtad.scorer.worker.faults import FaultPlan
+from rtad.scorer.worker.feature_reader import FeatureReader
 from rtad.scorer.worker.maintenance import Maintenance
 from rtad.scorer.worker.prefetch import Prefetcher
 
@@ -53,10 +54,6 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 10.0
 SUSPECT_DELIVERIES = 3  # claimed entries delivered this often are scored one at a time
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def _raw(reply: Any, **_options: Any) -> Any:
-    return reply
 
 
 def tune_process(blas_threads: int) -> None:
@@ -74,41 +71,6 @@ def tune_process(blas_threads: int) -> None:
     threadpool_limits(limits=blas_threads, user_api="blas")
 
 
-class FeatureReader(GroupReader):
-    """A :class:`GroupReader` that hands back XREADGROUP/XAUTOCLAIM replies unparsed.
-
-    redis-py turns every entry into a dict; the worker reads the flat field lists as they
-    come (:mod:`rtad.scorer.worker.decode`), so a client sharing the same connection pool
-    keeps them.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.raw = redis.Redis(connection_pool=self.client.connection_pool)
-        for command in ("XREADGROUP", "XAUTOCLAIM"):
-            self.raw.set_response_callback(command, _raw)
-        self.shard_of_key = {key.encode(): shard for shard, key in enumerate(self.keys)}
-
-    def read_groups(self, count: int, block_ms: int | None) -> list[ShardEntries]:
-        """New entries of every shard: ``[(shard, [(id, [field, value, ...]), ...]), ...]``."""
-        reply: Any = self.raw.xreadgroup(
-            self.group, self.consumer, {k: ">" for k in self.keys}, count=count, block=block_ms
-        )
-        # RESP3 answers a map {key: entries}, RESP2 a list of [key, entries] pairs.
-        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
-        return [(self.shard_of_key[key], entries) for key, entries in pairs if entries]
-
-    def claim(
-        self, shard: int, min_idle_ms: int, count: int, start: bytes
-    ) -> tuple[bytes, list[Any]]:
-        """One XAUTOCLAIM step on a shard: ``(next cursor, [(id, fields), ...])``."""
-        reply: Any = self.raw.xautoclaim(
-            self.keys[shard], self.group, self.consumer, min_idle_ms, start, count=count
-        )
-        entries = [e for e in reply[1] if e and e[1] is not None]
-        return reply[0], entries
-
-
 class ScoringWorker:
     """Consumes, scores and commits until :meth:`stop` (or SIGTERM in :func:`main`)."""
 
@@ -118,6 +80,7 @@ class ScoringWorker:
         settings: ScorerSettings,
         holder: ModelHolder,
         faults: FaultPlan | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -131,12 +94,14 @@ class ScoringWorker:
         self.feature_sets = FeatureSets.from_redis(client, self.names.prefix)
         self.maintenance = Maintenance(client, self.reader, settings)
         self.commit_thread = CommitThread(
-            client, self.names, SCORER_GROUP, settings.claim_idle_ms, self._on_committed
+            client, self.names, SCORER_GROUP, settings.consumer_name, self._on_committed
         )
         self.prefetcher = Prefetcher(
             lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
         )
-        self.stop_event = threading.Event()
+        metrics.declare_reasons(DEADLETTER_CODES, (*CODES, NO_CODE))
+        #: set by :meth:`stop` (or by SIGTERM when :func:`main` passes its event)
+        self.stop_event = stop_event or threading.Event()
         self.batches = 0
         self.scored = 0
         self._drift: tuple[str, DriftMonitor] | None = None
@@ -178,6 +143,10 @@ class ScoringWorker:
                 log.warning("batch read ahead not scored (%s): it stays pending", exc)
         self.prefetcher.close()
         self.commit_thread.close()
+        try:
+            self.maintenance.gauges.release()
+        except redis.RedisError as exc:  # the lease expires by itself
+            log.warning("gauge lease not released (%s)", exc)
         try:
             self.commit_thread.raise_failure()
         except Exception as exc:  # the entries stay pending: another worker will claim them
@@ -263,25 +232,31 @@ class ScoringWorker:
         self.commit_thread.submit(Job(result, model, read_at, started, now_ms))
         return result.scored
 
-    def _on_committed(self, job: Job, seconds: float) -> None:
-        """Metrics and drift of a committed batch (runs on the commit thread)."""
+    def _on_committed(self, job: Job, committed: list[ShardOutput], seconds: float) -> None:
+        """Metrics and drift of a batch's committed shards (runs on the commit thread)."""
         result, model = job.result, job.model
-        self.scored += result.scored
-        metrics.TRANSACTIONS_SCORED.inc(result.scored)
+        scored = sum(out.scored for out in committed)
+        self.scored += scored
+        metrics.TRANSACTIONS_SCORED.inc(scored)
         metrics.BATCH_SECONDS.observe(seconds)
-        for code, n in Counter(result.anomaly_codes).items():
-            metrics.ANOMALIES.labels(reason=code).inc(n)
+        codes: Counter[str] = Counter()
         labelled: Counter[tuple[str, bool]] = Counter()
         latency_counts = np.zeros(N_BINS, dtype=np.int64)
-        for out in result.shards.values():
+        latency_sum_s = 0.0
+        for out in committed:
+            codes.update(out.anomaly_codes)
             labelled.update(out.labelled)
             latency_counts += out.latency_counts
+            latency_sum_s += out.latency_sum_s
             for _id, code, _reason, _payload in out.deadletters:
                 metrics.DEADLETTER.labels(reason=code).inc()
-        metrics.END_TO_END_LATENCY.add(latency_counts, float(result.latencies_s.sum()))
+        for code, n in codes.items():
+            metrics.ANOMALIES.labels(reason=code).inc(n)
+        metrics.END_TO_END_LATENCY.add(latency_counts, latency_sum_s)
         for (scenario, detected), n in labelled.items():
             metrics.LABELLED.labels(scenario=scenario, detected=str(detected).lower()).inc(n)
-        self.drift_for(model).update(result.X, result.scores)
+        if len(committed) == len(result.shards):  # rows another worker scores count there
+            self.drift_for(model).update(result.X, result.scores)
 
     def drift_for(self, model: Any) -> DriftMonitor:
         """The drift monitor of ``model`` (a new one when the model changed)."""
@@ -298,18 +273,17 @@ def main() -> None:
     from rtad.common.redis_streams import connect
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    try:
-        settings = ScorerSettings()
-        faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
-        holder = ModelHolder(settings.model_path)
-        client = connect(settings.redis_url.get_secret_value())
-        worker = ScoringWorker(client, settings, holder, faults)
-    except RtadError as exc:
-        sys.stderr.write(f"rtad worker: error: {exc}\n")
-        sys.exit(exc.exit_code)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop())
-    worker.run()
+    with stop_on_signals(lambda name: log.info("%s: finishing the batches in hand", name)) as stop:
+        try:
+            settings = ScorerSettings()
+            faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
+            holder = ModelHolder(settings.model_path)
+            client = connect(settings.redis_url.get_secret_value())
+            worker = ScoringWorker(client, settings, holder, faults, stop)
+        except RtadError as exc:
+            sys.stderr.write(f"rtad worker: error: {exc}\n")
+            sys.exit(exc.exit_code)
+        worker.run()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Periodic upkeep of the worker: trimming, lag gauges, forgetting dead consumers.
+"""Periodic upkeep of the worker: trimming, group gauges, forgetting dead consumers.
 
 - Feature streams are inputs: trimmed with ``trim_to_committed`` (never past what a reader
   has not acknowledged).
@@ -6,6 +6,7 @@
   time, ``XTRIM MINID`` older than ``retention_s``.
 - Every restart of a replica is a new consumer name; consumers with nothing pending and idle
   for longer than :data:`CONSUMER_GC_MS` are deleted so ``XINFO CONSUMERS`` stays readable.
+- Lag and pending gauges: by one replica at a time (:mod:`rtad.scorer.worker.group_gauges`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import redis
 
 from rtad.common.redis_streams import GroupReader, trim_to_committed
-from rtad.scorer import metrics
 from rtad.scorer.settings import ScorerSettings
+from rtad.scorer.worker.group_gauges import GroupGauges
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Maintenance:
         self.reader = reader
         self.settings = settings
         self.names = settings.streams
+        self.gauges = GroupGauges(client, reader, settings.maintenance_interval_s)
         self._next = 0.0
 
     def run_if_due(self) -> bool:
@@ -44,7 +46,7 @@ class Maintenance:
 
     def run(self) -> None:
         self.trim()
-        self.update_gauges()
+        self.gauges.refresh()
         self.forget_dead_consumers()
 
     def trim(self, now_ms: int | None = None) -> dict[str, int]:
@@ -59,13 +61,6 @@ class Maintenance:
                 key = self.names.key(kind, shard)  # type: ignore[arg-type]
                 removed[key] = int(self.client.xtrim(key, minid=minid, approximate=True))
         return removed
-
-    def update_gauges(self) -> None:
-        for key, lag in self.reader.lag().items():
-            metrics.CONSUMER_LAG.labels(shard=str(self.names.shard_from_key(key))).set(lag)
-        for shard, key in enumerate(self.reader.keys):
-            summary: Any = self.client.xpending(key, self.reader.group)
-            metrics.PENDING.labels(shard=str(shard)).set(int(summary["pending"]))
 
     def forget_dead_consumers(self) -> None:
         for key in self.reader.keys:

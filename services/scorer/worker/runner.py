@@ -13,7 +13,7 @@ import threading
 
 import redis
 
-from rtad.common.redis_streams import RedisUnavailable, connect
+from rtad.common.redis_streams import RedisCredentialsRefused, RedisUnavailable, connect
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.faults import FaultPlan
@@ -25,31 +25,13 @@ FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 60.0
 
 
-def credentials_refused(url: str) -> bool:
-    """True when Redis answers but refuses our credentials (not when it is unreachable)."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.AuthenticationError:
-        return True
-    except redis.ResponseError as exc:
-        return "NOAUTH" in str(exc) or "WRONGPASS" in str(exc)
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        return False
-    finally:
-        client.close()
-    return False
-
-
 def check_redis(url: str, attempts: int = 5) -> str | None:
     """None if Redis answers; the refusal message on bad credentials; raises if unreachable."""
     try:
         connect(url, attempts=attempts).close()
-        return None
-    except RedisUnavailable as exc:
-        if credentials_refused(url):
-            return str(exc)
-        raise
+    except RedisCredentialsRefused as exc:
+        return str(exc)
+    return None
 
 
 class WorkerRunner:

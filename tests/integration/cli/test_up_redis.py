@@ -11,7 +11,8 @@ import psutil
 import pytest
 import redis
 
-from rtad.cli.up import _redis, _stop_on_signals
+from rtad.cli.up import _redis
+from rtad.common.stopping import stop_on_signals
 
 pytestmark = pytest.mark.redis
 
@@ -38,7 +39,7 @@ def test_external_redis_is_used_as_given(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signals_set_the_stop_event(sig: signal.Signals) -> None:
     before = signal.getsignal(sig)
-    with _stop_on_signals() as stop:
+    with stop_on_signals() as stop:
         os.kill(os.getpid(), sig)
         assert stop.wait(2)
     assert signal.getsignal(sig) == before

@@ -12,6 +12,7 @@ from rtad.common.encoding import decode
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import (
     GroupReader,
+    RedisCredentialsRefused,
     RedisUnavailable,
     StreamProducer,
     committed_position,
@@ -134,10 +135,13 @@ def test_group_reader_claims_entries_of_a_dead_consumer(
 def test_connect_errors_are_one_line_with_password_masked(redis_factory) -> None:
     server: LocalRedis = redis_factory(password="right")
     wrong = server.url.replace(":right@", ":wrong@")
-    with pytest.raises(RedisUnavailable) as info:
+    with pytest.raises(RedisCredentialsRefused) as info:
         connect(wrong, attempts=3, sleep=lambda s: None)
     assert "wrong" not in str(info.value) and "***" in str(info.value)
     assert "credentials" in str(info.value)
+    without = server.url.replace(":right@", "")
+    with pytest.raises(RedisCredentialsRefused):
+        connect(without, attempts=1)
     assert connect(server.url).ping()
 
 

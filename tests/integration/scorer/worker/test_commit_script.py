@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
 import orjson
@@ -13,24 +12,27 @@ import redis
 from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 from rtad.scorer.worker.batch import ShardOutput
-from rtad.scorer.worker.commit_script import commit_shards
+from rtad.scorer.worker.commit_script import ShardCommit, commit_shards, id_range
 
 pytestmark = pytest.mark.redis
 
 
+CONSUMER = "w"  # the consumer the entries of these tests are delivered to
+
+
 def commit_shard(
     client: redis.Redis, names: StreamNames, group: str, out: ShardOutput, now_ms: int
-) -> Any:
-    """One shard's script alone: its reply (the count of score entries), None if nothing to do."""
-    replies = commit_shards(client, names, group, [out], now_ms)
-    return replies[0] if replies else None
+) -> ShardCommit | None:
+    """One shard's script alone, as :data:`CONSUMER`: what it did, None if nothing to do."""
+    commits = commit_shards(client, names, group, CONSUMER, [out], now_ms)
+    return commits[0] if commits else None
 
 
 def _pending_features(client: redis.Redis, names: StreamNames, shard: int, n: int) -> list[bytes]:
     key = names.key("features", shard)
     client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
     ids = [client.xadd(key, {"v": "1", "d": f'{{"i":{i}}}'}) for i in range(n)]
-    client.xreadgroup(SCORER_GROUP, "w", {key: ">"})
+    client.xreadgroup(SCORER_GROUP, CONSUMER, {key: ">"})
     return ids
 
 
@@ -50,7 +52,7 @@ def test_a_shard_commit_writes_everything_and_acknowledges_in_one_script(
         labelled=Counter({("genuine", False): 4, ("card_testing", True): 1}),
     )
     result = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
-    assert result == 5  # the script's count of score entries
+    assert result == ShardCommit(2, written=5, not_owned=0)
     written = [f[b"d"] for _id, f in redis_client.xrange(names.key("scores", 2))]
     assert written == scores
     assert [f[b"d"] for _id, f in redis_client.xrange(names.key("alerts", 2))] == [scores[3]]
@@ -123,7 +125,7 @@ def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_script(
         for shard in (0, 1, 3)
     ]
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        commit_shards(redis_client, names, SCORER_GROUP, outputs, 1_700_000_000_000)
+        commit_shards(redis_client, names, SCORER_GROUP, CONSUMER, outputs, 1_700_000_000_000)
     for shard in (0, 3):
         assert redis_client.xlen(names.key("scores", shard)) == 3
         assert redis_client.xpending(names.key("features", shard), SCORER_GROUP)["pending"] == 0
@@ -132,3 +134,66 @@ def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_script(
     assert redis_client.xlen(names.key("scores", 1)) == 0  # before writing anything
     assert redis_client.xpending(names.key("features", 1), SCORER_GROUP)["pending"] == 3
     assert redis_client.ping()  # every reply was read: the pooled connection is in step
+
+
+def test_entries_claimed_by_another_consumer_are_neither_written_nor_acknowledged(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """A stalled worker's commit after another consumer claimed one of its entries: the
+    script writes nothing, and the claimed entry stays with its new owner."""
+    features = names.key("features", 2)
+    ids = _pending_features(redis_client, names, 2, 4)
+    redis_client.xclaim(features, SCORER_GROUP, "successor", 0, [ids[1]])
+    out = ShardOutput(
+        2,
+        scores=[b'{"a":0}', b'{"a":1}', b'{"a":2}'],
+        alerts=[b'{"a":1}'],
+        ack=ids[:3],
+        deadletters=[(ids[3], "invalid_row", "bad", b"{oops")],
+        anomalies=1,
+    )
+    assert commit_shard(redis_client, names, SCORER_GROUP, out, 1) == ShardCommit(2, 0, 1)
+    for kind in ("scores", "alerts", "deadletter"):
+        assert redis_client.exists(names.key(kind, 2)) == 0
+    assert redis_client.hget(totals_key(names, 2), "scored") is None
+    owners = {
+        p["message_id"]: p["consumer"]
+        for p in redis_client.xpending_range(features, SCORER_GROUP, "-", "+", 10)
+    }
+    assert owners == {ids[0]: b"w", ids[1]: b"successor", ids[2]: b"w", ids[3]: b"w"}
+
+
+def test_entries_already_acknowledged_by_their_new_owner_are_not_committed_again(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    features = names.key("features", 0)
+    ids = _pending_features(redis_client, names, 0, 3)
+    redis_client.xclaim(features, SCORER_GROUP, "successor", 0, ids)
+    successor = ShardOutput(0, scores=[b"{}"] * 3, ack=ids)
+    commits = commit_shards(redis_client, names, SCORER_GROUP, "successor", [successor], 1)
+    assert commits == [ShardCommit(0, 3, 0)]
+    stale = ShardOutput(0, scores=[b"{}"] * 3, ack=ids)
+    assert commit_shard(redis_client, names, SCORER_GROUP, stale, 1) == ShardCommit(0, 0, 3)
+    assert redis_client.xlen(names.key("scores", 0)) == 3
+    assert redis_client.hget(totals_key(names, 0), "scored") == b"3"
+
+
+def test_a_dead_letter_of_an_entry_claimed_away_is_not_written(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    features = names.key("features", 1)
+    ids = _pending_features(redis_client, names, 1, 2)
+    redis_client.xclaim(features, SCORER_GROUP, "successor", 0, [ids[0]])
+    out = ShardOutput(1, scores=[b"{}"], ack=[ids[1]], deadletters=[(ids[0], "x", "bad", b"?")])
+    assert commit_shard(redis_client, names, SCORER_GROUP, out, 1) == ShardCommit(1, 0, 1)
+    assert redis_client.exists(names.key("deadletter", 1)) == 0
+
+
+def test_the_id_range_spans_acknowledgements_and_dead_letters() -> None:
+    out = ShardOutput(
+        0,
+        ack=[b"20-0", b"20-5", b"100-1"],
+        deadletters=[(b"9-9", "x", "r", b""), (b"1000-0", "x", "r", b"")],
+    )
+    assert id_range(out) == (b"9-9", b"1000-0")
+    assert id_range(ShardOutput(0, ack=[b"5-1", b"5-10"])) == (b"5-1", b"5-10")

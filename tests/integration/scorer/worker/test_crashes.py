@@ -123,3 +123,65 @@ def test_sigterm_finishes_and_acknowledges_what_it_was_delivered_then_exits(
     assert len(scores) == len({s["transaction_id"] for s in scores}) > 0
     unread = sum(g["lag"] for k in names.all("features") for g in redis_client.xinfo_groups(k))
     assert unread == len(scorer_rows) - len(scores) > 0  # it stopped instead of draining
+
+
+def test_a_worker_stalled_past_the_claim_idle_time_commits_nothing_twice(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    model_dir: Path,
+    scorer_rows: list[dict],
+    tmp_path: Path,
+    processes: list,
+) -> None:
+    """Two worker processes: the first stalls after scoring its first batch, longer than the
+    claim idle time; the second claims that batch (and the one read ahead) and commits it.
+    When the first wakes, its commit scripts find the entries owned by the other consumer and
+    write nothing: every transaction is scored exactly once."""
+    publish(redis_client, names, scorer_rows)
+    marker = tmp_path / "paused"
+    claim = {"RTAD_CLAIM_IDLE_MS": "1000", "RTAD_CLAIM_INTERVAL_S": "0.2"}
+
+    def start(consumer: str, fault: str) -> subprocess.Popen[bytes]:
+        env = _env(redis_server.url, model_dir, marker, fault) | claim
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rtad.scorer.worker"],
+            env=env | {"RTAD_CONSUMER_NAME": consumer},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        processes.append(proc)
+        return proc
+
+    stall_s = 8.0
+    stalled = start("stalled", f"pause_before_commit@1:{stall_s}")
+    _wait_for(marker, stalled)
+    woke_at = time.monotonic() + stall_s
+    held = _pending_of(redis_client, names, "stalled")
+    assert held > 0  # its first batch and the one read ahead
+    successor = start("successor", "")
+    deadline = time.monotonic() + 90
+    while pending_total(redis_client, names) or len(
+        read_stream(redis_client, names, "scores")
+    ) < len(scorer_rows):
+        assert successor.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    while time.monotonic() < woke_at + 3:  # the stalled worker wakes and tries its commits
+        assert stalled.poll() is None
+        time.sleep(0.1)
+    for proc in (stalled, successor):
+        proc.send_signal(signal.SIGTERM)
+    stalled_log = stalled.communicate(timeout=60)[1].decode()
+    successor.communicate(timeout=60)
+    ids = [s["transaction_id"] for s in read_stream(redis_client, names, "scores")]
+    assert len(ids) == len(set(ids)) == len(scorer_rows)
+    assert "claimed by another consumer" in stalled_log, stalled_log[-2000:]
+    assert "Traceback" not in stalled_log
+    assert pending_total(redis_client, names) == 0
+
+
+def _pending_of(client: redis.Redis, names: StreamNames, consumer: str) -> int:
+    return sum(
+        len(client.xpending_range(key, "scorer", "-", "+", 100_000, consumername=consumer))
+        for key in names.all("features")
+    )

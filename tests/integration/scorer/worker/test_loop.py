@@ -13,12 +13,14 @@ import numpy as np
 import orjson
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from rtad.common.feature_entry import feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.ml.model_store import load_model
 from rtad.scorer.metrics import DEADLETTER
+from rtad.scorer.worker.decode import DEADLETTER_CODES
 from rtad.scorer.worker.faults import FaultPlan
 from rtad.streaming.features import FEATURE_COLUMNS
 from tests.integration.scorer.helpers import make_worker, step_until
@@ -249,3 +251,14 @@ def test_the_collector_is_paused_only_while_busy(
     assert seen[0] is True and False in seen and seen[-1] is True
     assert gc.isenabled()
     worker.close()
+
+
+def test_every_known_dead_letter_reason_has_a_series_from_the_start(
+    redis_server: LocalRedis, model_dir: Path
+) -> None:
+    make_worker(redis_server.url, model_dir)
+    for reason in DEADLETTER_CODES:
+        value = REGISTRY.get_sample_value("rtad_scorer_deadletter_total", {"reason": reason})
+        assert value is not None, reason
+    anomalies = REGISTRY.get_sample_value("rtad_scorer_anomalies_total", {"reason": "none"})
+    assert anomalies is not None
