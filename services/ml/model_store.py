@@ -47,6 +47,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "rtad.ml.detectors.PCAReconstruction",
         "rtad.ml.detectors.PyODDetector",
         "rtad.ml.detectors.SubsampledDetector",
+        "rtad.ml.feedback.ChallengerModel",
         "sklearn.ensemble._iforest.IsolationForest",
         "sklearn.tree._classes.ExtraTreeRegressor",
         "sklearn.tree._tree.Tree",
