@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import redis
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -94,7 +95,9 @@ async def post_labels(
 ) -> Any:
     """Append a batch of verdicts to the labels stream; all of them, or none (422).
 
-    Needs the ``X-API-Key`` header (``RTAD_API_KEY``).
+    Needs the ``X-API-Key`` header (``RTAD_API_KEY``). A 503 (Redis away or refusing) may
+    leave part of a valid batch written: sending it again is safe, a repeated verdict only
+    appends what the latest already says.
     """
     labels, refused = parse_labels(_json_body(request, await request.body()))
     if refused:
@@ -158,8 +161,15 @@ def _refusal(refused: dict[int, str]) -> JSONResponse:
 
 
 async def append_labels(client: aioredis.Redis, names: StreamNames, labels: list[Label]) -> None:
-    """XADD each label to its card's shard of the labels stream, in one pipeline."""
+    """XADD each label to its card's shard of the labels stream, in one pipeline.
+
+    Redis refusing a write (out of memory, a key of another type) is a 503 like Redis away.
+    """
     async with client.pipeline(transaction=False) as pipe:
         for label in labels:
-            pipe.xadd(names.for_user("labels", label.user_id), encode_raw(encode_label(label)))  # type: ignore[arg-type]
-        await pipe.execute()
+            fields: Any = encode_raw(encode_label(label))
+            pipe.xadd(names.for_user("labels", label.user_id), fields)
+        try:
+            await pipe.execute()
+        except redis.ResponseError as exc:
+            raise HTTPException(503, f"Redis refused the labels: {_first_line(exc)}") from None

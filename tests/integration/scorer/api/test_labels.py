@@ -175,3 +175,12 @@ def test_fuzzed_bodies_never_give_a_server_error(redis_server: LocalRedis, model
                 assert "\n" not in answer.json()["detail"]
 
         check()
+
+
+def test_redis_refusing_the_write_is_a_503_not_a_500(
+    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path
+) -> None:
+    redis_client.set(names.for_user("labels", "u1"), "not a stream")
+    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
+        answer = c.post("/v1/labels", json={"labels": [_label("t", "u1")]}, headers=KEY)
+    assert answer.status_code == 503 and "WRONGTYPE" in answer.json()["detail"]
