@@ -41,8 +41,10 @@ router = APIRouter(prefix="/v1", tags=["labels"])
 #: Labels per request at most (the body limit, ``RTAD_MAX_BODY_BYTES``, applies as well).
 MAX_LABELS = 1000
 REF = "#/components/schemas/{name}"
-#: An id must hold a non-blank character (the contract refuses blank ids).
-NOT_BLANK = r"\S"
+#: An id must hold a character that is not blank (the contract refuses ids that are all
+#: ``str.isspace``). Spelled out: ``\S`` differs between Python and the ECMA-262 regexes of
+#: JSON Schema (U+001C-U+001F, U+0085, U+FEFF).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class LabelBatch(msgspec.Struct, forbid_unknown_fields=True):
