@@ -100,7 +100,7 @@ class PipelineWatch:
         for stage, kind in STAGES:
             table.add_row(
                 stage,
-                f"{self.names.prefix}:{kind}:{{*}}",
+                self.names.pattern(kind),
                 f"{counts.get(stage, 0):,}",
                 f"{self.rate(stage):,.0f}",
             )

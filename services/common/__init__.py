@@ -1,1 +1,1 @@
-"""Contracts shared by every rtad service: schema, streams, encoding, settings, Redis."""
+"""Contracts shared by every service: schema, key names, encodings, settings, Redis, readers."""

@@ -42,11 +42,6 @@ def encode(obj: Any) -> dict[bytes, bytes]:
     }
 
 
-def encode_raw(payload: bytes) -> dict[bytes, bytes]:
-    """Fields of one entry whose JSON payload is already serialised."""
-    return {VERSION_FIELD: ENCODING_VERSION, DATA_FIELD: payload}
-
-
 def payload_of(fields: Mapping[Any, Any]) -> bytes:
     """The JSON bytes of an entry, after checking its version."""
     version = fields.get(VERSION_FIELD, fields.get("v"))

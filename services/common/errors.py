@@ -5,9 +5,3 @@ class RtadError(Exception):
     """An expected failure (bad input, unreachable broker...): ``str()`` is the whole message."""
 
     exit_code = 1
-
-
-class NotImplementedYet(RtadError):
-    """A subcommand whose issue has not landed."""
-
-    exit_code = 2

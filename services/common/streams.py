@@ -6,6 +6,15 @@ be atomic per shard (write scores + ack features in one MULTI/EXEC) stays in one
     rtad:tx:{3}  rtad:features:{3}  rtad:scores:{3}  rtad:alerts:{3}  rtad:deadletter:{3}
     rtad:labels:{3}  (verdicts on transactions, :mod:`rtad.common.labels`)
 
+Bookkeeping keys sit beside them under ``<prefix>:meta:``, per shard in the shard's slot:
+
+- ``meta:stream-stats:{s}`` — the Spark job's counters (dead letters, feature rows);
+- ``meta:stream-deadlettered:{s}`` — input IDs the Spark job already dead-lettered;
+- ``meta:feature-sink:{s}`` — the last batch each (query, bucket) wrote to the shard;
+- ``meta:scorer:{s}`` and ``meta:scorer-ts:<t>:{s}`` — the scorer's totals and 5-s buckets;
+
+and one for the deployment: ``meta:feature-sets`` (feature set id → JSON list of names).
+
 The shard of a record is a stable hash (CRC-32) of its ``user_id``, so one card's transactions
 stay ordered in one shard, like a Kafka partition.
 
@@ -60,6 +69,46 @@ class StreamNames:
         text = key.decode() if isinstance(key, bytes) else key
         return int(text[text.rindex("{") + 1 : text.rindex("}")])
 
+    def pattern(self, kind: Kind) -> str:
+        """The keys of every shard of one kind as a glob (for display and SCAN).
+
+        >>> StreamNames().pattern("tx")
+        'rtad:tx:{*}'
+        """
+        return f"{self.prefix}:{kind}:{{*}}"
+
     def meta_key(self, name: str, shard: int) -> str:
         """A per-shard bookkeeping key in the same slot as the shard's streams."""
         return f"{self.prefix}:meta:{name}:{{{shard}}}"
+
+    def feature_sets_key(self) -> str:
+        """The hash of the deployment's feature sets (id → JSON list of names).
+
+        >>> StreamNames().feature_sets_key()
+        'rtad:meta:feature-sets'
+        """
+        return f"{self.prefix}:meta:feature-sets"
+
+    def stream_stats_key(self, shard: int) -> str:
+        """The Spark job's counters of a shard (dead letters, feature rows)."""
+        return self.meta_key("stream-stats", shard)
+
+    def stream_deadlettered_key(self, shard: int) -> str:
+        """Input IDs of a shard the Spark job already dead-lettered (a replay adds nothing)."""
+        return self.meta_key("stream-deadlettered", shard)
+
+    def feature_sink_marker_key(self, shard: int) -> str:
+        """The last batch id each (query, bucket) wrote to a shard's feature stream."""
+        return self.meta_key("feature-sink", shard)
+
+    def scorer_totals_key(self, shard: int) -> str:
+        """The scorer's totals of a shard (scored, anomalies, per labelled scenario)."""
+        return self.meta_key("scorer", shard)
+
+    def scorer_bucket_key(self, shard: int, start_s: int) -> str:
+        """The scorer's counters of a shard for the 5-second bucket starting at ``start_s``.
+
+        >>> StreamNames().scorer_bucket_key(2, 1700000000)
+        'rtad:meta:scorer-ts:1700000000:{2}'
+        """
+        return self.meta_key(f"scorer-ts:{start_s}", shard)

@@ -176,10 +176,10 @@ def replay(
     ] = None,
 ) -> None:
     """Validate a file of transaction records and write it to the input streams."""
+    from rtad.common.readers import format_of
     from rtad.common.stopping import stop_on_signals
     from rtad.generator import metrics
     from rtad.generator.progress import print_replay_summary, progress_bar
-    from rtad.generator.readers import format_of
     from rtad.generator.replay import replay_file
     from rtad.generator.runner import stream_producer
     from rtad.generator.settings import GeneratorSettings

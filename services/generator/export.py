@@ -1,13 +1,17 @@
 """``rtad export``: every shard of one stream kind to JSONL, one decoded object per entry.
 
 Each line is ``{"entry_id": "<stream id>", "shard": <n>, ...}`` followed by the entry's JSON
-object (for ``tx``/``features``/``scores``/``alerts``), or the dead-letter fields as text
-(``reason``, ``stage``, ``payload``, ``source``). An entry that is not a version-1 rtad entry is
-still exported, with ``error`` saying why and its raw ``fields``: an export never hides data.
+object (for ``tx``/``scores``/``alerts``), the feature entry's head with ``features`` by name
+(for ``features``, :mod:`rtad.common.feature_entry`; JSON has no NaN or infinity: a
+non-finite feature is ``null``), or the dead-letter fields as text
+(``reason``, ``stage``, ``payload``, ``source``). An entry that cannot be decoded is still
+exported, with ``error`` saying why and its raw ``fields`` (``x`` of a feature entry in
+base64): an export never hides data.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -15,8 +19,9 @@ from typing import IO, Any
 import orjson
 import redis
 
-from rtad.common.encoding import UndecodableEntry, decode, decode_deadletter
+from rtad.common.encoding import X_FIELD, UndecodableEntry, decode, decode_deadletter
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import FeatureSets, decode_feature_entry
 from rtad.common.streams import KINDS, Kind, StreamNames
 
 PAGE = 5000
@@ -39,25 +44,48 @@ def entries(client: redis.Redis, key: str) -> Iterator[tuple[bytes, dict[bytes, 
         start = "(" + page[-1][0].decode()
 
 
-def export_line(kind: Kind, shard: int, entry_id: bytes, fields: dict[bytes, bytes]) -> bytes:
-    """One JSONL line for one stream entry (see the module docstring for its shape)."""
+def export_line(
+    kind: Kind,
+    shard: int,
+    entry_id: bytes,
+    fields: dict[bytes, bytes],
+    sets: FeatureSets | None = None,
+) -> bytes:
+    """One JSONL line for one stream entry (see the module docstring for its shape);
+    ``sets``: the feature sets a ``features`` entry is read with."""
     head: dict[str, Any] = {"entry_id": entry_id.decode(), "shard": shard}
     if kind == "deadletter":
         return orjson.dumps({**head, **decode_deadletter(fields), **head})
     try:
-        obj = decode(fields)
+        if kind == "features":
+            obj = decode_feature_entry(fields, sets or FeatureSets())
+        else:
+            obj = decode(fields)
     except UndecodableEntry as exc:
-        return orjson.dumps({**head, "error": str(exc), "fields": decode_deadletter(fields)})
+        return orjson.dumps({**head, "error": str(exc), "fields": raw_fields(fields)})
     body = obj if isinstance(obj, dict) else {"data": obj}
     return orjson.dumps({**head, **body, **head})  # id and shard first, and never overwritten
 
 
+def raw_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    """An entry's fields as text; a feature entry's binary ``x`` in base64 (``x_base64``).
+
+    >>> raw_fields({b"v": b"2", b"x": b"\\x00"})
+    {'v': '2', 'x_base64': 'AA=='}
+    """
+    text = decode_deadletter({k: v for k, v in fields.items() if k != X_FIELD})
+    if X_FIELD in fields:
+        text["x_base64"] = base64.b64encode(fields[X_FIELD]).decode()
+    return text
+
+
 def export_stream(client: redis.Redis, names: StreamNames, kind: Kind, out: IO[bytes]) -> int:
     """Write every shard's entries of ``kind`` to ``out``; returns how many."""
+    sets = FeatureSets.from_redis(client, names.prefix) if kind == "features" else None
     written = 0
     for shard in range(names.shards):
         for entry_id, fields in entries(client, names.key(kind, shard)):
-            out.write(export_line(kind, shard, entry_id, fields) + b"\n")
+            out.write(export_line(kind, shard, entry_id, fields, sets) + b"\n")
             written += 1
     return written
 

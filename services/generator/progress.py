@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rtad.generator import readers
+from rtad.common import readers
 from rtad.generator.replay import ReplaySummary
 
 

@@ -41,10 +41,6 @@ def local_iso(ts: float, tz: str) -> str:
     return datetime.fromtimestamp(int(ts), zone(tz)).isoformat()
 
 
-def local_hour(ts: float, tz: str) -> int:
-    return datetime.fromtimestamp(ts, zone(tz)).hour
-
-
 def local_midnight(day: date, tz: str) -> float:
     """Epoch seconds of 00:00 local time on ``day`` in ``tz``."""
     return datetime(day.year, day.month, day.day, tzinfo=zone(tz)).timestamp()
@@ -69,7 +65,7 @@ class RecordFactory:
         self.pop = pop
         self.rng = rng
         self._ids = random.Random(seed)  # noqa: S311 - ids need to be reproducible, not secret
-        # Scalar draws of the hot path: random.Random is ~20x cheaper per call than numpy's.
+        # Scalar draws of the hot path: random.Random is far cheaper per call than numpy's.
         self.rnd = random.Random(seed + 1)  # noqa: S311
 
     def new_id(self) -> str:

@@ -17,12 +17,12 @@ from pathlib import Path
 import redis
 
 from rtad.common.errors import RtadError
+from rtad.common.readers import Item, Progress, open_records
 from rtad.common.redis_streams import StreamProducer
 from rtad.common.schema import Transaction, to_json
 from rtad.common.stopping import StopRequested
 from rtad.common.streams import shard_of
 from rtad.generator import metrics
-from rtad.generator.readers import Item, Progress, open_records
 from rtad.generator.sinks import Pacer
 
 STAGE = "replay"
@@ -105,7 +105,7 @@ def _pump(
     progress: Progress,
     on_progress: Callable[[Progress], None] | None,
 ) -> None:
-    """The hot loop (~5 µs of CPU a record): names bound locally, shards of cards cached."""
+    """The hot loop: names bound locally, shards of cards cached."""
     shards = producer.names.shards
     send, encode, tick = producer.send, to_json, Pacer(rate, idle=producer.flush_due).tick
     cards: dict[str, int] = {}

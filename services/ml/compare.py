@@ -27,8 +27,6 @@ from rtad.common.errors import RtadError
 
 log = logging.getLogger(__name__)
 
-BUDGETS = (0.005, 0.01)
-
 
 @dataclass(frozen=True)
 class TimeSplit:

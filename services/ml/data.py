@@ -34,7 +34,7 @@ def load_transactions(path: Path | str, report: LoadReport | None = None) -> pd.
     ``timestamp`` is tz-aware UTC; optional columns are present only when some record has
     them. Raises :class:`RtadError` when the file cannot be read or holds no valid record.
     """
-    from rtad.generator.readers import open_records
+    from rtad.common.readers import open_records
 
     path = Path(path)
     report = report or LoadReport()

@@ -1,8 +1,9 @@
 """Reason codes: why a transaction looks suspicious, in words and numbers.
 
-Each code watches one feature. Its strength on a row is how rare the row's value is among
-the training rows (``-log P(X >= x)``, from an upper-quantile grid kept in the model card),
-so reasons compare like with like across features. A row gets its strongest code, then the
+Each code watches one feature (:data:`rtad.features.table.REASONS`, from the table of
+features). Its strength on a row is how rare the row's value is among the training rows
+(``-log P(X >= x)``, from an upper-quantile grid kept in the model card), so reasons compare
+like with like across features. A row gets its strongest code, then the
 next ones that are rare enough (P <= :data:`RARE`), up to ``top_k``.
 
 >>> import numpy as np
@@ -15,101 +16,19 @@ next ones that are rare enough (P <= :data:`RARE`), up to ``top_k``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from rtad.features.table import REASONS
 
 RARE = 0.2
 #: Upper-tail levels of the quantile grid (dense in the far tail, where reasons live).
 LEVELS = np.r_[0.0, 0.25, 0.5, 1 - np.geomspace(0.3, 2e-4, 29)]
 
-Row = dict[str, float]
+__all__ = ["CODES", "LEVELS", "RARE", "REASONS", "ReasonExplainer", "reference_grid"]
 
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
-def _count(n: float, noun: str) -> str:
-    return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One code: the feature whose rarity it reports, and its sentence."""
-
-    code: str
-    feature: str
-    text: Callable[[Row], str]
-    needs: tuple[str, ...] = ()
-
-
-#: The fixed set of reason codes.
-REASONS: tuple[Reason, ...] = (
-    Reason(
-        "amount_vs_median",
-        "amount_ratio_log",
-        lambda r: f"amount {np.exp(r['amount_ratio_log']):.1f}x this card's median",
-    ),
-    Reason(
-        "distance_from_previous",
-        "speed_log_kmh",
-        lambda r: (
-            f"{r['travel_km']:,.0f} km from a purchase "
-            f"{_duration(np.expm1(r['travel_gap_log_s']))} earlier"
-        ),
-        ("travel_km", "travel_gap_log_s"),
-    ),
-    Reason(
-        "far_from_home",
-        "home_km",
-        lambda r: f"{r['home_km']:,.0f} km from the card's usual area",
-    ),
-    Reason(
-        "velocity_10m",
-        "count_10m",
-        lambda r: f"{_count(r['count_10m'], 'purchase')} in the last 10 min",
-    ),
-    Reason(
-        "velocity_1h", "count_1h", lambda r: f"{_count(r['count_1h'], 'purchase')} in the last hour"
-    ),
-    Reason(
-        "small_amount_burst",
-        "small_count_1h",
-        lambda r: f"{_count(r['small_count_1h'], 'small charge')} in the last hour",
-    ),
-    Reason(
-        "spend_24h",
-        "sum_24h_ratio_log",
-        lambda r: f"spent {np.exp(r['sum_24h_ratio_log']):.1f}x this card's median in 24 h",
-    ),
-    Reason(
-        "new_merchant",
-        "new_merchants_1h",
-        lambda r: (
-            f"{r['new_merchants_1h']:.0f} new merchants in the last hour"
-            if r["new_merchants_1h"] > 1
-            else "first purchase at this merchant"
-        ),
-    ),
-    Reason("unusual_hour", "hour_rarity", lambda r: "a rare hour of the day for this card"),
-    Reason("new_country", "country_new", lambda r: "first purchase in this country"),
-    Reason(
-        "new_category",
-        "merchant_category_new",
-        lambda r: "first purchase in this merchant category",
-    ),
-    Reason("new_channel", "channel_new", lambda r: "first purchase through this channel"),
-    Reason("new_currency", "currency_new", lambda r: "first purchase in this currency"),
-)
 CODES: tuple[str, ...] = tuple(r.code for r in REASONS)
 
 

@@ -11,64 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: The suspicious direction of each feature (1: large is suspicious, -1: small, 0: context).
-SUSPICIOUS_DIRECTION: dict[str, int] = {
-    "history_log_count": 0,
-    "amount_log": 1,
-    "amount_ratio_log": 2,  # tiny charges (card testing) are as telling as large ones
-    "amount_robust_z": 2,
-    "amount_spread": 0,
-    "amount_vs_max_log": 1,
-    "nearest_km": 1,
-    "count_1h_excess": 1,
-    "gap_log_s": -1,
-    "travel_km": 1,
-    "travel_gap_log_s": 0,
-    "new_merchants_1h": 1,
-    "speed_log_kmh": 1,
-    "home_km": 1,
-    "count_10m": 1,
-    "count_1h": 1,
-    "count_24h": 1,
-    "sum_1h_ratio_log": 1,
-    "sum_24h_ratio_log": 1,
-    "small_count_1h": 1,
-    "new_merchants_24h": 1,
-    "distinct_merchants_24h": 1,
-    "merchant_new": 1,
-    "merchant_visits_log": -1,
-    "hour_rarity": 1,
-    "currency_new": 1,
-    "country_new": 1,
-    "merchant_category_new": 1,
-    "channel_new": 1,
-}
-
-
-#: The aspect of suspicion each feature measures: a CardTailDetector counts each aspect once.
-ASPECTS: dict[str, str] = {
-    # the amount against this card's own amounts, too large or too small (card testing);
-    # the raw amount and the ratio to the card's maximum are context, not evidence
-    "amount_ratio_log": "amount",
-    "amount_robust_z": "amount",
-    "sum_1h_ratio_log": "spend",
-    "sum_24h_ratio_log": "spend",
-    "speed_log_kmh": "journey",
-    "travel_km": "place",
-    "nearest_km": "place",
-    "home_km": "place",
-    "count_10m": "velocity",
-    "count_1h": "velocity",
-    "count_1h_excess": "velocity",
-    "small_count_1h": "small_amounts",
-    "new_merchants_1h": "merchants",
-    "merchant_new": "merchants",
-    "hour_rarity": "hour",
-    "currency_new": "currency",
-    "country_new": "country",
-    "merchant_category_new": "category",
-    "channel_new": "channel",
-}
+from rtad.features.table import ASPECTS, SUSPICIOUS_DIRECTION
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{split['train_from'][:16]} → {split['train_to'][:16]} ({split['train_rows']:,} rows), "
         f"feedback delay, test {split['test_from'][:16]} → {split['test_to'][:16]} "
         f"({split['test_rows']:,} rows, {summary['fraud_in_test']} frauds). "
-        f"Features: {len(summary['features'])} per-card features (`rtad.streaming.features`).",
+        f"Features: {len(summary['features'])} per-card features (`rtad.features.card_features`).",
         "",
         f"**Champion (best unsupervised by Average Precision): `{summary['champion']}`.** "
         "Supervised detectors use the labels and are the upper bound, not candidates.",

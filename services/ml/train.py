@@ -1,6 +1,7 @@
 """``rtad train``: fit one detector on a transaction file and write the artifact.
 
-Features come from :func:`rtad.streaming.features.batch_features` (the streaming job's code).
+Features come from :func:`rtad.features.card_features.batch_features` (the streaming job's
+code); the features the scorer watches for drift from the table of features.
 A supervised detector needs labels; an unsupervised one ignores them. The threshold is the
 training-score quantile that alerts on ``alert_rate`` of the rows. The model card records
 everything needed to trust and monitor the model (see :mod:`rtad.ml.model_store`).
@@ -22,13 +23,12 @@ import numpy as np
 import pandas as pd
 
 from rtad.common.errors import RtadError
+from rtad.features.table import DRIFT_FEATURES, FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
 
 #: The comparison's champion on generated data (models/report/comparison.md).
 DEFAULT_DETECTOR = "card_tails"
-#: Features whose distribution the scorer watches for drift (besides the score).
-DRIFT_FEATURES = ("amount_log", "amount_ratio_log", "home_km", "count_1h", "gap_log_s")
 DRIFT_BINS = 10
 
 
@@ -45,8 +45,8 @@ class TrainingData:
 
 def prepare(path: Path) -> TrainingData:
     """Load a file and compute its per-card features; constant features are left out."""
+    from rtad.features.card_features import batch_features
     from rtad.ml.data import load_transactions
-    from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
     tx = load_transactions(path)
     features = batch_features(tx)

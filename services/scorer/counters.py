@@ -23,7 +23,7 @@ LABEL_PREFIX = "label:"
 
 
 def totals_key(names: StreamNames, shard: int) -> str:
-    return names.meta_key("scorer", shard)
+    return names.scorer_totals_key(shard)
 
 
 def bucket_start(now_ms: int) -> int:
@@ -32,7 +32,7 @@ def bucket_start(now_ms: int) -> int:
 
 
 def bucket_key(names: StreamNames, shard: int, start_s: int) -> str:
-    return names.meta_key(f"scorer-ts:{start_s}", shard)
+    return names.scorer_bucket_key(shard, start_s)
 
 
 def queue_counters(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from itertools import chain
 from typing import Any, TypeVar
 
 import msgspec
@@ -37,51 +35,25 @@ class EntryHead(msgspec.Struct, kw_only=True):
     fraud_scenario: str | None = None
 
 
-class FeatureRow(EntryHead, kw_only=True):
-    """One entry of ``rtad:features:{s}`` of encoding 1 (the stream contract in the BRIEF).
-
-    ``features`` is decoded by :func:`row_decoder` into a struct whose fields are the model's
-    feature names in model order, so a missing or non-numeric feature is a decoding error that
-    names the field, and ``msgspec.structs.astuple`` gives the model row in C.
-    """
-
-    features: Any
-
-
 class FeatureHead(EntryHead, kw_only=True, gc=False):
-    """The ``d`` head of a feature entry of encoding 2 (:mod:`rtad.common.feature_entry`).
+    """The ``d`` head of a feature entry (:mod:`rtad.common.feature_entry`).
 
-    ``gc=False``: strings and numbers only, as for the rows of :func:`row_decoder`.
+    ``gc=False``: strings and numbers only (no reference cycle is possible), and untracked
+    they cost the garbage collector nothing: otherwise a batch's heads set off collections
+    that walk every head still alive.
     """
 
     feature_set: str
 
 
-@cache
-def row_decoder(feature_names: tuple[str, ...]) -> msgspec.json.Decoder[FeatureRow]:
-    """A decoder of feature rows whose ``features`` must hold every name, numbers only.
-
-    ``gc=False``: rows hold only strings, numbers and their features (no reference cycle is
-    possible), and untracked they cost the garbage collector nothing: a batch allocates two
-    structs a row, which otherwise set off collections that walk every row still alive.
-    """
-    features = msgspec.defstruct(
-        "ModelFeatures", [(name, float) for name in feature_names], kw_only=True, gc=False
-    )
-    row = msgspec.defstruct(
-        "ModelFeatureRow", [("features", features)], bases=(FeatureRow,), kw_only=True, gc=False
-    )
-    return msgspec.json.Decoder(row)
-
-
-#: The decoder of the heads of encoding 2 (validated like the rows of encoding 1).
+#: The decoder of the feature entries' heads (validated: a missing field is an error).
 head_decoder = msgspec.json.Decoder(FeatureHead)
 
 
 class ScoreRecord(msgspec.Struct, omit_defaults=True, gc=False):
     """One entry of ``rtad:scores:{s}`` (and of ``rtad:alerts:{s}`` for anomalies).
 
-    ``gc=False`` as for the feature rows: no field can lead back to the record.
+    ``gc=False`` as for the feature heads: no field can lead back to the record.
     """
 
     transaction_id: str
@@ -102,7 +74,6 @@ class ScoreRecord(msgspec.Struct, omit_defaults=True, gc=False):
 
 Row = TypeVar("Row", bound=EntryHead)
 _encoder = msgspec.json.Encoder()
-_features = operator.attrgetter("features")
 _FLOAT_MAX = float(np.finfo(np.float64).max)
 #: The reasons of a row that was not explained (one shared immutable value, not a list a row).
 NO_REASONS: tuple[dict[str, Any], ...] = ()
@@ -120,16 +91,6 @@ def decode_row(payload: bytes, decoder: msgspec.json.Decoder[Row]) -> Row:
 
 def encode_record(record: ScoreRecord) -> bytes:
     return _encoder.encode(record)
-
-
-def rows_features(rows: Sequence[FeatureRow], names: Sequence[str]) -> np.ndarray:
-    """``X`` of rows decoded by :func:`row_decoder`, as they are (non-finite values included).
-
-    The values stream from the structs into the array (C iterators, no tuple per row).
-    """
-    values = chain.from_iterable(map(msgspec.structs.astuple, map(_features, rows)))
-    X = np.fromiter(values, dtype=np.float64, count=len(rows) * len(names))
-    return X.reshape(len(rows), len(names))
 
 
 def _first_line(exc: Exception) -> str:

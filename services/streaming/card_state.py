@@ -2,7 +2,7 @@
 
 A state table has one row per card — ``user_id``, its ``slot``, ``seen_ms`` (processing time of
 its last transaction, for the TTL), ``n`` (transactions seen), each window column of
-:data:`~rtad.streaming.features.WINDOW_KEYS` as a list (oldest first) and each LRU memory as a
+:data:`~rtad.features.card_features.WINDOW_KEYS` as a list (oldest first) and each LRU memory as a
 flat ``[key, visits, ...]`` list. It crosses to Spark's state store as Arrow IPC bytes, so
 reading and writing many cards costs a few memory copies, not a JSON document per card.
 
@@ -21,8 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rtad.ml.window_stats import Memory
-from rtad.streaming.features import (
+from rtad.features.card_features import (
     FEATURE_COLUMNS,
     MEMORIES,
     WINDOW_DTYPES,
@@ -30,6 +29,7 @@ from rtad.streaming.features import (
     History,
     step_history,
 )
+from rtad.features.window_memory import Memory
 
 #: Bumped when the table's layout changes: a stored table of another version starts afresh.
 STATE_VERSION = b"4"  # 4: narrow stored types
@@ -51,8 +51,8 @@ STORED_TYPES: dict[str, pa.DataType] = {
 #: A memory's flat ``[key, visits, ...]`` list: CRC-32 keys and visit counts fit 32 bits.
 MEMORY_TYPE = pa.uint32()
 #: Every stored byte crosses the Python-JVM socket twice a batch and goes through RocksDB and
-#: its changelog: with ~10 transactions a card (1.1 kB a card), reading and writing a bucket's
-#: state took 2-3x its feature step. LZ4 frames halve the bytes for a few ms a bucket.
+#: its changelog, so reading and writing a bucket's state can outweigh its feature step. LZ4
+#: frames halve the bytes for little CPU.
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 STATE_SCHEMA = pa.schema(
     [
@@ -124,7 +124,7 @@ def step_table(
     """Stored cards + new rows → (cards to store again, features of the rows).
 
     Row ``k`` is ``users[k]``'s, with the feature inputs ``inputs[...][k]``
-    (:func:`rtad.streaming.features.feature_inputs`). Cards of ``stored`` idle for ``ttl_ms``
+    (:func:`rtad.features.card_features.feature_inputs`). Cards of ``stored`` idle for ``ttl_ms``
     or longer (by ``now_ms``, the batch's processing time) are dropped, and start afresh if
     they come back. The returned table holds every card of ``stored`` that is still alive,
     the ones of ``users`` updated.

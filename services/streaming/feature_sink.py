@@ -3,24 +3,21 @@
 The stateful processor writes its own rows (:class:`FeatureWriter`, called from
 :mod:`rtad.streaming.processor`): the features leave the Python worker that computed them
 straight for Redis. Emitting them to Spark for a sink would convert every row from Arrow to
-Spark's rows and back into a third Python worker. In one Spark session, bulk queries of
-100k-row batches alternated, the job with a sink stage of its own ran at 38.4k–39.1k rows/s
-and a JVM CPU of 16.0–17.1 µs a row, the writes in the processor at 46.4k–46.9k and
-11.4–12.3 µs (the two warm queries of each). The query's sink is then Spark's ``noop``.
+Spark's rows and back into a third Python worker. The query's sink is then Spark's ``noop``.
 
-The entries are feature entries of encoding 2 (:mod:`rtad.common.feature_entry`). The
-processor hands over ``shard``, ``payload`` (the head the source packed, see
-:mod:`rtad.streaming.packed_records`) and ``features`` (packed doubles) a row; the writer
+The entries are feature entries of encoding 2, packed by :mod:`rtad.common.feature_entry`'s
+batch encoder. The processor hands over ``shard``, ``payload`` (the head the source packed,
+see :mod:`rtad.streaming.packed_records`) and ``features`` (packed doubles) a row; the writer
 appends ``feature_ms`` and ``feature_set`` to the heads, groups the entries by shard and packs
 the XADDs, all with Arrow kernels: no Python work per row.
 
-Idempotent per (batch, bucket): a bucket — Spark's grouping key, handled by one task a batch
-— writes each shard's entries in one MULTI/EXEC together with a marker
-``rtad:meta:feature-sink:{s}`` (same slot) holding the last batch id written by this query's
-bucket. A replayed batch — Spark re-runs the last uncommitted one after a crash, with the same
-offsets and therefore the same rows in each bucket, and its state as it was before that batch
-— finds its marker and writes nothing twice. The marker is WATCHed, so a duplicate
-(speculative) task racing the same bucket cannot write either.
+Idempotent per (batch, bucket): a bucket — Spark's grouping key, handled by one task a batch —
+writes each shard's entries in one MULTI/EXEC together with a marker
+(:meth:`~rtad.common.streams.StreamNames.feature_sink_marker_key`, same slot) holding the last
+batch id written by this query's bucket. A replayed batch — Spark re-runs the last uncommitted
+one after a crash, with the same offsets and therefore the same rows in each bucket, and its
+state as it was before that batch — finds its marker and writes nothing twice. The marker is
+WATCHed, so a duplicate (speculative) task racing the same bucket cannot write either.
 """
 
 from __future__ import annotations
@@ -31,24 +28,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import TaskContext
 
-from rtad.common.encoding import FEATURE_ENCODING, X_FIELD, as_bytes, as_text
+from rtad.common.encoding import as_bytes, as_text
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import finish_heads, pack_feature_xadds
 from rtad.common.redis_streams import connect
-from rtad.common.resp import (
-    exchange,
-    exchange_all,
-    pack_command,
-    pooled_connection,
-    xadd_prefix,
-)
+from rtad.common.resp import exchange, exchange_all, pack_command, pooled_connection
 from rtad.common.streams import StreamNames
-from rtad.streaming.redis_source import stats_key
 
 #: The columns of the rows handed to :meth:`FeatureWriter.write`: the row's shard, its entry
 #: head (without ``feature_ms`` and ``feature_set``) and its features packed as in a feature
@@ -66,10 +55,6 @@ class SinkTarget:
     names: StreamNames
 
 
-def sink_marker_key(names: StreamNames, shard: int) -> str:
-    return names.meta_key("feature-sink", shard)
-
-
 def streaming_batch() -> tuple[str, int]:
     """The running task's query id and micro-batch id (Spark's local properties)."""
     context = TaskContext.get()
@@ -78,19 +63,6 @@ def streaming_batch() -> tuple[str, int]:
     if batch is None or query_id is None:  # without them idempotence would drop rows
         raise RtadError("feature entries are written only inside a streaming query's task")
     return query_id, int(batch)
-
-
-def finish_payloads(payloads: pa.Array, feature_ms: int, feature_set: str) -> pa.Array:
-    """Packed heads (``{...,"ingest_ms":N}``) → entry heads: ``feature_ms`` and
-    ``feature_set`` appended by Arrow kernels (one scalar tail for the whole batch).
-
-    >>> finish_payloads(pa.array([b'{"ingest_ms":1}']), 2, "abc").to_pylist()
-    [b'{"ingest_ms":1,"feature_ms":2,"feature_set":"abc"}']
-    """
-    tail = f',"feature_ms":{feature_ms},"feature_set":{orjson.dumps(feature_set).decode()}}}'
-    return pc.binary_join_element_wise(
-        pc.binary_slice(payloads.cast(pa.binary()), 0, -1), tail.encode(), b""
-    )
 
 
 class FeatureWriter:
@@ -128,10 +100,10 @@ class FeatureWriter:
         task fails: its retry may write some entries twice, but loses none.
         """
         key = self.names.key("features", shard)
-        marker = sink_marker_key(self.names, shard).encode()
-        stats = stats_key(self.names, shard).encode()
+        marker = self.names.feature_sink_marker_key(shard).encode()
+        stats = self.names.stream_stats_key(shard).encode()
         writer_field = writer.encode()
-        xadds = pack_xadds(key, entries)
+        xadds = pack_feature_xadds(key, entries.column(PAYLOAD_COLUMN), entries.column(X_COLUMN))
         count = entries.num_rows
         transaction = [
             pack_command(b"MULTI"),
@@ -192,7 +164,7 @@ def group_by_shard(
         if not batch.num_rows:
             continue
         feature_ms = int(time.time() * 1000)
-        payloads = finish_payloads(batch.column(PAYLOAD_COLUMN), feature_ms, feature_set)
+        payloads = finish_heads(batch.column(PAYLOAD_COLUMN), feature_ms, feature_set)
         entries = pa.RecordBatch.from_arrays(
             [payloads, batch.column(FEATURES_COLUMN)], names=[PAYLOAD_COLUMN, X_COLUMN]
         )
@@ -203,34 +175,3 @@ def group_by_shard(
         shard: pa.Table.from_batches(chunks).combine_chunks().to_batches()[0]
         for shard, chunks in parts.items()
     }
-
-
-def pack_xadds(key: str, entries: pa.RecordBatch) -> memoryview:
-    """``XADD key * v 2 d <payload> x <x>`` for every entry, in the wire format, as one buffer
-    (Arrow kernels: the lengths of the payloads and features, and the join of the parts)."""
-    payloads = entries.column(PAYLOAD_COLUMN).cast(pa.binary())
-    xs = entries.column(X_COLUMN).cast(pa.binary())
-
-    def part(value: bytes) -> pa.Scalar:
-        return pa.scalar(value, pa.binary())
-
-    def lengths(data: pa.Array) -> pa.Array:
-        return pc.binary_length(data).cast(pa.string()).cast(pa.binary())
-
-    packed = pc.binary_join_element_wise(
-        part(xadd_prefix(key, FEATURE_ENCODING, pairs=3) + b"$"),
-        lengths(payloads),
-        part(b"\r\n"),
-        payloads,
-        part(b"\r\n" + pack_command(X_FIELD)[4:] + b"$"),
-        lengths(xs),
-        part(b"\r\n"),
-        xs,
-        part(b"\r\n"),
-        part(b""),
-    )
-    if not len(packed):
-        return memoryview(b"")
-    _, offsets, values = packed.buffers()
-    bounds = np.frombuffer(offsets, np.int32)[[packed.offset, packed.offset + len(packed)]]
-    return memoryview(values)[int(bounds[0]) : int(bounds[1])]

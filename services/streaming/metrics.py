@@ -16,7 +16,6 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from rtad.common.streams import StreamNames
 from rtad.streaming.job import input_rows
-from rtad.streaming.redis_source import stats_key
 from rtad.streaming.session import executor_count
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class RedisCounters:
     def _totals(self) -> dict[str, int]:
         totals = {"rows_out": 0, "deadletter": 0}
         for shard in range(self.names.shards):
-            fields: Any = self.client.hgetall(stats_key(self.names, shard))
+            fields: Any = self.client.hgetall(self.names.stream_stats_key(shard))
             for name in totals:
                 totals[name] += int(fields.get(name.encode(), 0))
         return totals

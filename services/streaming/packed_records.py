@@ -1,10 +1,10 @@
 """The feature job's row: a validated transaction packed into ONE binary value.
 
 Why one value: ``transformWithStateInPandas`` hands its input to Python row by row (pandas
-``itertuples``, then a DataFrame of the tuples) — ~13–15 µs a row for the record's 14
-columns, ~1.7–2 µs for one binary column, measured on 100k rows here — and the JVM's
-``to_json`` of the entry head cost ~10 µs a row more. So the source packs each transaction
-once, in Python, and Spark moves opaque bytes: its shuffle and the processor's input.
+``itertuples``, then a DataFrame of the tuples), which costs far more for the record's 14
+columns than for one binary column, and the JVM's ``to_json`` of the entry head costs more
+again. So the source packs each transaction once, in Python, and Spark moves opaque bytes: its
+shuffle and the processor's input.
 
 A packed record is::
 
@@ -12,7 +12,7 @@ A packed record is::
 
 - the fixed block holds what the features read as numbers: event time (ms since the epoch),
   amount, latitude, longitude, the CRC-32 of merchant_id and of the categories the features
-  remember (:func:`rtad.streaming.features.text_code`, 0: absent), then the record's shard
+  remember (:func:`rtad.features.card_features.text_code`, 0: absent), then the record's shard
   and the byte length of ``user_id``;
 - ``user_id``, the key of the card's state;
 - the feature entry's head (:mod:`rtad.common.feature_entry`) but for ``feature_ms`` and
@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.common.schema import Transaction
-from rtad.streaming.features import CATEGORIES, text_code
+from rtad.features.card_features import CATEGORIES, text_code
 
 #: The numbers of a record, little-endian, in this order (80 bytes).
 RECORD_DTYPE = np.dtype(
@@ -67,8 +67,8 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class _Crc32Memo(dict[str | None, int]):
-    """:func:`rtad.streaming.features.text_code` of each text seen: merchants and categories
-    repeat, so a lookup (~0.1 µs) replaces a factorize of every column of every batch."""
+    """:func:`rtad.features.card_features.text_code` of each text seen: merchants and categories
+    repeat, so a lookup replaces a factorize of every column of every batch."""
 
     LIMIT = 1_000_000
 
@@ -119,7 +119,7 @@ def pack(
 
 
 def card_codes(users: pa.Array) -> np.ndarray:
-    """The CRC-32 of each card's id (:func:`rtad.streaming.features.text_code`), for its state
+    """The CRC-32 of each card's id (:func:`rtad.features.card_features.text_code`), for its state
     bucket: a memo lookup a row, cards come back.
 
     >>> card_codes(pa.array(["card-1"])).tolist() == [text_code("card-1")]
@@ -199,8 +199,8 @@ _INLINE = 12  # bytes of a value kept inside its view
 
 
 def feature_inputs(fixed: np.ndarray) -> dict[str, Any]:
-    """The columns :func:`rtad.streaming.features.step_history` reads, from fixed blocks:
-    the same arrays :func:`rtad.streaming.features.feature_inputs` makes of a DataFrame."""
+    """The columns :func:`rtad.features.card_features.step_history` reads, from fixed blocks:
+    the same arrays :func:`rtad.features.card_features.feature_inputs` makes of a DataFrame."""
     columns: dict[str, Any] = {k: np.ascontiguousarray(fixed[k]) for k in _FEATURE_NUMBERS}
     for name in CATEGORIES:
         codes = np.ascontiguousarray(fixed[name])

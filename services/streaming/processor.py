@@ -1,14 +1,13 @@
 """Per-card feature state in Spark: ``transformWithStateInPandas`` around ``step_table``.
 
-Spark's per-key cost dominates when a card has only a row or two per micro-batch (~1 ms a key
-for the pandas hand-over alone, measured on this 2-core box), so the grouping key is a
-*bucket* of cards (``crc32(user_id) % state_buckets``, mapped to the grouping value
-:meth:`StateLayout.bucket_keys` picks so Spark spreads buckets evenly), not the card; the
-source already hands Spark one row per bucket of each chunk it reads, all of the bucket's
-packed records in it (:func:`rtad.streaming.records.by_bucket`). And each
-state call is a round trip to the JVM (70 µs on an idle machine, 400 µs measured under load),
-so the state is not stored card by card either: a bucket's cards live in ``state_slots``
-*slots* (a MapState keyed by slot), each slot's value one Arrow table of its cards
+Spark's per-key cost (the pandas hand-over of each key) dominates when a card has only a row or
+two per micro-batch, so the grouping key is a *bucket* of cards (``crc32(user_id) %
+state_buckets``, mapped to the grouping value :meth:`StateLayout.bucket_keys` picks so Spark
+spreads buckets evenly), not the card; the source already hands Spark one row per bucket of
+each chunk it reads, all of the bucket's packed records in it
+(:func:`rtad.streaming.records.by_bucket`). And each state call is a round trip to the JVM, so
+the state is not stored card by card either: a bucket's cards live in ``state_slots`` *slots*
+(a MapState keyed by slot), each slot's value one Arrow table of its cards
 (:mod:`rtad.streaming.card_state`). A micro-batch reads each slot its rows touch once, runs ONE
 vectorised feature step over the bucket's rows, and writes each touched slot back once — so
 every card is read and written exactly once per batch, and a batch costs two state calls per
@@ -16,7 +15,7 @@ touched slot instead of two per card.
 
 The trade-off: a touched slot is rewritten whole. With one slot per bucket (the default) a
 batch rewrites every card of every bucket it touches, which is cheap up to some hundred
-thousand cards in all (about 0.7 kB a card); for millions of cards raise ``state_slots`` so a
+thousand cards in all; for millions of cards raise ``state_slots`` so a
 slot holds some tens to hundreds of cards. Both knobs are fixed for a checkpoint's life.
 
 TTL: each card carries the processing time of its last transaction; a card idle longer than
@@ -49,8 +48,9 @@ from pyspark.sql.streaming.stateful_processor import (
 )
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from rtad.common.feature_entry import X_DTYPE, feature_set_id
+from rtad.common.feature_entry import feature_set_id, packed_features
 from rtad.common.runtime import settle_heap
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.streaming import card_state, packed_records
 from rtad.streaming.feature_sink import (
     FEATURES_COLUMN,
@@ -60,7 +60,6 @@ from rtad.streaming.feature_sink import (
     SinkTarget,
     streaming_batch,
 )
-from rtad.streaming.features import FEATURE_COLUMNS
 from rtad.streaming.records import RECORDS_COLUMN, packed_of
 from rtad.streaming.spark_hash import bucket_keys
 from rtad.streaming.state_cache import SlotCache, new_tag, slot_tag_key
@@ -68,8 +67,8 @@ from rtad.streaming.state_cache import SlotCache, new_tag, slot_tag_key
 _SLOT_KEY = StructType([StructField("slot", IntegerType(), True)])
 #: A slot's value: its cards' Arrow IPC bytes (:mod:`card_state`) in base64. Text, because the
 #: state server sends a binary value to Python through its pickler one byte at a time (a
-#: Java String built char by char): 9.4 % of the JVM's samples in a bulk run (Flight
-#: Recorder), while ASCII text crosses as it is. Base64 adds a third to the bytes.
+#: Java String built char by char), while ASCII text crosses as it is. Base64 adds a third
+#: to the bytes.
 _SLOT_VALUE = StructType([StructField("cards", StringType(), True)])
 
 
@@ -122,28 +121,6 @@ def step_bucket(
         names=[SHARD_COLUMN, PAYLOAD_COLUMN, FEATURES_COLUMN],
     )
     return table, out
-
-
-def packed_features(matrix: np.ndarray) -> pa.Array:
-    """Each row of ``matrix`` as the bytes of its doubles (float64 little-endian): a binary
-    array over one copy of the matrix, no Python object a row.
-
-    >>> packed_features(np.array([[1.0, 2.0]]))[0].as_py() == np.array([1.0, 2.0]).tobytes()
-    True
-    """
-    rows, width = matrix.shape
-    data = np.ascontiguousarray(matrix, dtype=X_DTYPE)
-    offsets = np.arange(rows + 1, dtype=np.int32) * (width * X_DTYPE.itemsize)
-    return pa.Array.from_buffers(
-        pa.binary(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
-
-
-def unpacked_features(column: Any, width: int) -> np.ndarray:
-    """The matrix of a packed feature column (pandas or Arrow): the inverse of
-    :func:`packed_features`, for tests and tools."""
-    values = column.tolist() if isinstance(column, pd.Series) else column.to_pylist()
-    return np.frombuffer(b"".join(values), X_DTYPE).reshape(len(values), width)
 
 
 class CardFeatureProcessor(StatefulProcessor):

@@ -5,17 +5,16 @@ reads ``(start, end]`` of each shard with XRANGE, so a replayed batch reads the 
 Admission control: ``getDefaultReadLimit`` is ``ReadMaxRows(maxRecordsPerBatch)``, spread over
 the shards. A read task reads up to ``splitRows`` rows: a longer shard range is split over
 several tasks, and short ranges of several shards are read by one task (each task pays for
-scheduling, a Python worker hand-over and a connection whatever its size: a 2k-row batch's
-read stage took ~0.2 s as four tasks on two cores, ~0.08 s as one). ``commit(end)`` moves the cursor
-group ``spark`` to ``end`` and trims what every reader has committed, so producers'
-backpressure sees how far Spark has read.
+scheduling, a Python worker hand-over and a connection whatever its size). ``commit(end)``
+moves the cursor group ``spark`` to ``end`` and trims what every reader has committed, so
+producers' backpressure sees how far Spark has read.
 
 Planning a batch counts its rows: a server-side scan of each shard's range (IDs only cross the
-network), ~1.5 µs an entry in redis-server — ~150 ms of a 100k-row batch, during which Spark
-runs nothing else. So when a shard holds more than a batch (a backlog, a replay), the next
-batch's scan starts as soon as this batch is planned and runs while it is processed; the next
-``latestOffset`` takes the result and scans only what arrived after it (a stream only grows at
-its end, so the entries counted are still there and still in order).
+network), a noticeable part of a large batch, during which Spark runs nothing else. So when a
+shard holds more than a batch (a backlog, a replay), the next batch's scan starts as soon as
+this batch is planned and runs while it is processed; the next ``latestOffset`` takes the
+result and scans only what arrived after it (a stream only grows at its end, so the entries
+counted are still there and still in order).
 
 >>> # spark.dataSource.register(RedisStreamSource)
 >>> # spark.readStream.format("rtad_redis").option("secret_redis_url", url).load()
@@ -109,16 +108,6 @@ def pack_ranges(ranges: Sequence[ShardRange], task_rows: int) -> list[ReadTask]:
     if current:
         tasks.append(ReadTask(tuple(current)))
     return tasks
-
-
-def stats_key(names: StreamNames, shard: int) -> str:
-    """Per-shard counters written by the job (dead letters, feature rows) for the metrics."""
-    return names.meta_key("stream-stats", shard)
-
-
-def deadletter_seen_key(names: StreamNames, shard: int) -> str:
-    """Input IDs of a shard already dead-lettered (makes a replay add nothing)."""
-    return names.meta_key("stream-deadlettered", shard)
 
 
 class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -292,7 +281,7 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             set_cursor(client, key, SPARK_GROUP, offset)
             trim_to_committed(client, key)
             # a replay never goes below a committed offset: older dead-letter marks are done
-            seen = deadletter_seen_key(self.names, shard)
+            seen = self.names.stream_deadlettered_key(shard)
             client.zremrangebyscore(seen, "-inf", f"({parse_id(offset)[0]}")
             self._committed[str(shard)] = offset
 
@@ -311,8 +300,8 @@ class RedisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         key = self.names.key("tx", piece.shard)
         dlq_keys = (
             self.names.key("deadletter", piece.shard),
-            deadletter_seen_key(self.names, piece.shard),
-            stats_key(self.names, piece.shard),
+            self.names.stream_deadlettered_key(piece.shard),
+            self.names.stream_stats_key(piece.shard),
         )
         after = piece.after
         while parse_id(after) < parse_id(piece.upto):
@@ -346,7 +335,7 @@ class RedisStreamSource(DataSource):
 
 def xrange_raw(client: Any, key: str, low: str, high: str, count: int) -> list[Entry]:
     """``XRANGE key low high COUNT count`` as Redis sends it: ``[[id, [field, value, ...]],
-    ...]``, with no dict per entry (redis-py's XRANGE callback costs ~2x the read itself)."""
+    ...]``, with no dict per entry (redis-py's XRANGE callback costs more than the read itself)."""
     command = pack_command(
         b"XRANGE", key.encode(), low.encode(), high.encode(), b"COUNT", b"%d" % count
     )

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from rtad.features.card_features import batch_features
 from rtad.ml.data import load_transactions
 from rtad.ml.evaluation import recall_by_scenario
 from rtad.ml.model_store import load_model
-from rtad.streaming.features import batch_features
 from tests.system import test_detection as variants
 
 RESULTS = Path("bench-results")

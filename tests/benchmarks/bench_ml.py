@@ -23,9 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rtad.generator.simulator import SimConfig, generate_frame
-from rtad.ml.model_store import load_model
-from rtad.streaming.features import (
+from rtad.features.card_features import (
     FEATURE_COLUMNS,
     batch_features,
     card_step,
@@ -33,6 +31,8 @@ from rtad.streaming.features import (
     decode_state,
     encode_state,
 )
+from rtad.generator.simulator import SimConfig, generate_frame
+from rtad.ml.model_store import load_model
 
 ROWS = int(os.environ.get("RTAD_BENCH_ML_ROWS", "200000"))
 CHAMPION = Path("models/champion")

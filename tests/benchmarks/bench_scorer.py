@@ -5,8 +5,8 @@
 One private redis-server (``LocalRedis``). Feature rows are real: simulated transactions
 through ``batch_features`` (the streaming job's code), repeated with fresh transaction IDs.
 The model is ``models/champion/`` (rtad.ml's artifact). For each batch size the feature
-streams are filled first (not timed) with entries of encoding 2 (what the Spark job writes;
-one run of encoding 1 beside them), then one :class:`ScoringWorker` (the production class:
+streams are filled first (not timed) with feature entries (what the Spark job writes), then
+one :class:`ScoringWorker` (the production class:
 XREADGROUP, one ``model.score`` per batch, one MULTI/EXEC per shard) drains them; rows/s is
 rows / wall time, the batch latency is the time of one worker step (read, decode, score,
 hand over to the commit thread). The "obvious batched loop" scores a batch (of encoding 1)
@@ -16,7 +16,7 @@ only" row is ``model.score`` on an in-memory matrix, the ceiling of any worker. 
 worker's CPU (all its threads, and split into its main, read-ahead and commit threads) the
 redis-server's CPU per row is shown (from ``/proc``): on a shared 2-core machine these CPU
 figures move far less with the load than rows/s. The CPU table splits one batch's CPU time by
-step (in memory, no Redis), for both encodings.
+step (in memory, no Redis).
 Results: a Markdown table, and ``bench-results/scorer.json``.
 """
 
@@ -39,13 +39,13 @@ from rtad.common.feature_entry import FeatureSets, feature_set_id, register_feat
 from rtad.common.local_redis import LocalRedis
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import score_matrix
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.batch import build_batch
 from rtad.scorer.worker.decode import decode_entries
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
-from rtad.streaming.features import FEATURE_COLUMNS
 from tests.unit.scorer.support import (
     feature_rows,
     packed_fields,
@@ -56,8 +56,6 @@ from tests.unit.scorer.support import (
 ROWS = int(os.environ.get("RTAD_BENCH_SCORER_ROWS", "100000"))
 NAIVE_ROWS = min(ROWS, 5000)
 BATCHES = (1000, 2500, 5000)
-#: the worker runs of encoding 1 (beside those of encoding 2 at every batch size)
-ENCODING_1_BATCHES = (5000,)
 SHARDS = 4
 CHAMPION = Path("models/champion")
 RESULTS = Path("bench-results")
@@ -283,7 +281,7 @@ def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
         entries = raw_entries(sample, encoding)
         return [(s, entries[s::SHARDS]) for s in range(SHARDS)]
 
-    v1, v2 = shards(1), shards(2)
+    v2 = shards(2)
 
     def cpu(fn: Any) -> float:
         """Median of 15 runs with the collector paused, as in the worker (load-robust)."""
@@ -296,18 +294,14 @@ def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
         return float(np.median(runs)) / len(sample) * 1e6
 
     X = decode_entries(v2, names, sets).X
-    decode_1 = cpu(lambda: decode_entries(v1, names, sets))
     decode_2 = cpu(lambda: decode_entries(v2, names, sets))
     scoring = cpu(lambda: score_matrix(model, X))
-    whole_1 = cpu(lambda: build_batch(v1, model, int(time.time() * 1000), sets))
     whole_2 = cpu(lambda: build_batch(v2, model, int(time.time() * 1000), sets))
     return [
-        ("decode + validate + X, encoding 1 (one decode_lines call over the rows)", decode_1),
-        ("decode + validate + X, encoding 2 (one decode_lines call over the heads)", decode_2),
+        ("decode + validate + X (one decode_lines call over the heads)", decode_2),
         ("model.score + reasons of anomalies", scoring),
         ("the rest: score entries, per-shard lists, counts", whole_2 - decode_2 - scoring),
-        ("whole batch of 5k, encoding 2, without Redis", whole_2),
-        ("whole batch of 5k, encoding 1, without Redis", whole_1),
+        ("whole batch of 5k, without Redis", whole_2),
     ]
 
 
@@ -339,7 +333,6 @@ def main() -> None:
             breakdown = stages(holder, rows)
             results = [model_only(holder, rows)]
             results += [run_worker(server, holder, rows, b, encoding=2) for b in BATCHES]
-            results += [run_worker(server, holder, rows, b, encoding=1) for b in ENCODING_1_BATCHES]
             results.append(run_obvious_batch(server.url, holder, rows))
             results.append(run_naive(server.url, holder, rows[:NAIVE_ROWS]))
     text = table(results)

@@ -121,7 +121,7 @@ def test_alerts_for_injected_fraud(client: redis.Redis) -> None:
 def test_a_broken_feature_entry_is_dead_lettered(client: redis.Redis) -> None:
     # Written straight into the scorer's input: it must neither stop scoring nor vanish.
     payload = b'{"transaction_id": "broken-1", "features": "not a mapping"'
-    client.xadd(NAMES.key("features", 0), {b"v": b"1", b"d": payload})
+    client.xadd(NAMES.key("features", 0), {b"v": b"2", b"d": payload})
     deadline = time.monotonic() + 60
     found: list[dict[bytes, bytes]] = []
     while not found and time.monotonic() < deadline:

@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from rtad.cli.launch_plan import rtad_command
+from rtad.features.card_features import batch_features
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.ml.data import load_transactions
 from rtad.ml.evaluation import at_budget
 from rtad.ml.model_store import load_model
-from rtad.streaming.features import batch_features
 from tests.system.harness import Pipeline
 
 AP_GOAL = 0.6

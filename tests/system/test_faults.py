@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from rtad.cli.launch_plan import child_env, rtad_command
-from rtad.common.encoding import encode_raw
+from rtad.common.encoding import DATA_FIELD, ENCODING_VERSION, VERSION_FIELD
 from rtad.common.streams import StreamNames
 from rtad.generator.simulator import SimConfig, generate_records
 from tests.system.harness import Pipeline
@@ -73,7 +73,9 @@ def test_kills_and_redis_restart_lose_nothing_and_double_nothing(
         client = pipe.client()
         poison = [b"{not json", orjson.dumps({"transaction_id": "p1", "amount": -5})]
         for i, payload in enumerate(poison):
-            client.xadd(pipe.names.key("tx", i), encode_raw(payload))
+            client.xadd(
+                pipe.names.key("tx", i), {VERSION_FIELD: ENCODING_VERSION, DATA_FIELD: payload}
+            )
         pipe.replay(second)
         total = len(transactions)
         pipe.wait_for(lambda: pipe.added("scores") >= total, 300, "every transaction scored")

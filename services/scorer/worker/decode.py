@@ -1,20 +1,16 @@
 """Raw feature entries of a batch → heads and X; the ones that cannot be scored → dead letters.
 
-Both encodings are read. A clean batch takes one of two fast paths (:func:`decode_at_once`):
-
-- encoding 2 (:mod:`rtad.common.feature_entry`, what the Spark job writes): every entry
-  exactly ``[v, 2, d, <JSON head>, x, <packed doubles>]``, all of one known feature set. ONE
-  msgspec ``decode_lines`` call over the heads of every shard, one join of the ``x`` fields
-  read as one array, and one fancy index for the model's columns in the model's order;
-- encoding 1: every entry exactly ``[v, 1, d, <one line of JSON>]``. ONE ``decode_lines`` call
-  over the payloads, X streamed from the decoded structs.
-
-IDs, heads and ``x`` come out of the raw replies by C-level ``map`` calls and slices. Anything
-else (a batch of both encodings, an unknown feature set, an ``x`` of the wrong size, a head or
-payload that is not JSON, a row that fails validation, an entry delivered too often) sends the
-batch through the careful path: shard by shard, entry by entry, which dead-letters the bad
-entries with their reason and decodes the others exactly as the fast paths would. Rows with a
-non-finite feature are dead-lettered whichever path they took.
+Feature entries are of encoding 2 (:mod:`rtad.common.feature_entry`, what the Spark job
+writes). A clean batch — every entry exactly ``[v, 2, d, <JSON head>, x, <packed doubles>]``,
+all of one known feature set — takes the fast path (:func:`decode_at_once`): ONE msgspec
+``decode_lines`` call over the heads of every shard, one join of the ``x`` fields read as one
+array, and one fancy index for the model's columns in the model's order. IDs, heads and ``x``
+come out of the raw replies by C-level ``map`` calls and slices. Anything else (another
+encoding, an unknown feature set, an ``x`` of the wrong size, a head that is not JSON, a row
+that fails validation, an entry delivered too often) sends the batch through the careful path:
+shard by shard, entry by entry, which dead-letters the bad entries with their reason and
+decodes the others exactly as the fast path would. Rows with a non-finite feature are
+dead-lettered whichever path they took.
 
 >>> from rtad.common.feature_entry import FeatureSets, encode_feature_entry, feature_set_id
 >>> head = {"transaction_id": "t1", "user_id": "u1", "merchant_id": "m1", "amount": 2.5,
@@ -22,7 +18,7 @@ non-finite feature are dead-lettered whichever path they took.
 >>> fields = encode_feature_entry(head, [0.5, 7.0], ("a", "b"))
 >>> sets = FeatureSets(known={feature_set_id(("a", "b")): ("a", "b")})
 >>> good = (b"1-0", [b"v", b"2", b"d", fields[b"d"], b"x", fields[b"x"]])
->>> bad = (b"1-1", [b"v", b"1", b"d", b'{"oops'])
+>>> bad = (b"1-1", [b"v", b"2", b"d", b'{"oops'])
 >>> decoded = decode_entries([(2, [good, bad])], ("b", "a"), sets)
 >>> decoded.X.tolist(), decoded.rows[0].transaction_id, decoded.dead[2][0][:2]
 ([[7.0, 0.5]], 't1', (b'1-1', 'invalid_row'))
@@ -35,27 +31,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-import msgspec
 import numpy as np
 
-from rtad.common.encoding import (
-    ENCODING_VERSION,
-    FEATURE_ENCODING,
-    VERSION_FIELD,
-    UndecodableEntry,
-    one_object_per_payload,
-    original_payload,
-    payload_of,
-    v1_payloads,
-)
-from rtad.common.feature_entry import FeatureSets
-from rtad.scorer.scoring import EntryHead, decode_row, drop_non_finite, row_decoder, rows_features
-from rtad.scorer.worker.decode_packed import (
-    SetLookup,
-    decode_packed,
-    decode_packed_entry,
-    packed_parts,
-)
+from rtad.common.encoding import FEATURE_ENCODING, VERSION_FIELD, UndecodableEntry, original_payload
+from rtad.common.feature_entry import FeatureSets, entry_parts
+from rtad.scorer.scoring import FeatureHead, drop_non_finite
+from rtad.scorer.worker.decode_packed import SetLookup, decode_packed, decode_packed_entry
 
 #: ``(entry id, fields)``; fields as XREADGROUP returns them raw (a flat list) or as a dict.
 RawEntry = tuple[bytes, Any]
@@ -68,7 +49,6 @@ INVALID_ROW = "invalid_row"
 INVALID_FEATURES = "invalid_features"
 MAX_DELIVERIES = "max_deliveries"
 DEADLETTER_CODES = (UNDECODABLE, INVALID_ROW, INVALID_FEATURES, MAX_DELIVERIES)
-_VERSIONS = (ENCODING_VERSION, ENCODING_VERSION.decode())
 _PACKED_VERSIONS = (FEATURE_ENCODING, FEATURE_ENCODING.decode())
 
 _entry_id = itemgetter(0)
@@ -79,8 +59,8 @@ _fields = itemgetter(1)
 class DecodedEntries:
     """The decoded rows of a batch, in group order, and what goes to the dead-letter stream."""
 
-    #: the head of every row (:class:`FeatureRow` of encoding 1, :class:`FeatureHead` of 2)
-    rows: list[EntryHead] = field(default_factory=list)
+    #: the head of every row
+    rows: list[FeatureHead] = field(default_factory=list)
     ids: list[bytes] = field(default_factory=list)
     #: the model's features of every row, in the model's order (finite numbers only)
     X: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
@@ -121,7 +101,7 @@ def decode_entries(
 def decode_at_once(
     groups: Sequence[ShardEntries], names: tuple[str, ...], sets: SetLookup
 ) -> DecodedEntries | None:
-    """Every group in one ``decode_lines`` call (either encoding); None if anything is unusual.
+    """Every group in one ``decode_lines`` call; None if anything is unusual.
 
     X may still hold non-finite values.
     """
@@ -132,31 +112,12 @@ def decode_at_once(
         out.counts.append(len(entries))
     if not out.fields:
         return out
-    packed = packed_parts(out.fields)
-    if packed is not None:
-        decoded: tuple[list[Any], np.ndarray] | None = decode_packed(*packed, names, sets)
-    else:
-        payloads = v1_payloads(out.fields)
-        decoded = None if payloads is None else _decode_v1(payloads, names)
+    parts = entry_parts(out.fields)
+    decoded = None if parts is None else decode_packed(*parts, names, sets)
     if decoded is None:
         return None
     out.rows, out.X = decoded
     return out
-
-
-def _decode_v1(payloads: list[bytes], names: tuple[str, ...]) -> tuple[list[Any], Any] | None:
-    """One row decoder call, X streamed from the rows' feature structs."""
-    try:
-        joined = b"\n".join(payloads)
-    except TypeError:  # a payload that is not bytes
-        return None
-    if not one_object_per_payload(joined, payloads):
-        return None
-    try:
-        rows = row_decoder(names).decode_lines(joined)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    return (rows, rows_features(rows, names)) if len(rows) == len(payloads) else None
 
 
 def _decode_carefully(
@@ -190,29 +151,19 @@ def _decode_carefully(
     return out
 
 
-def decode_entry(fields: Any, names: tuple[str, ...], sets: SetLookup) -> tuple[EntryHead, Any]:
-    """The head and the model's features of one entry of either encoding; raises DeadEntry."""
+def decode_entry(fields: Any, names: tuple[str, ...], sets: SetLookup) -> tuple[FeatureHead, Any]:
+    """The head and the model's features of one entry; raises DeadEntry."""
     mapping = _as_mapping(fields)
     version = mapping.get(VERSION_FIELD, mapping.get("v"))
-    if version in _PACKED_VERSIONS:
-        try:
-            return decode_packed_entry(mapping, names, sets)
-        except UndecodableEntry as exc:
-            raise DeadEntry(UNDECODABLE, str(exc), original_payload(mapping)) from None
-        except ValueError as exc:  # a head that is not JSON or not valid, a feature missing
-            raise DeadEntry(INVALID_ROW, str(exc), original_payload(mapping)) from None
-    if version not in _VERSIONS:
-        reason = f"unsupported encoding version {version!r} (expected b'1' or b'2')"
+    if version not in _PACKED_VERSIONS:
+        reason = f"unsupported encoding version {version!r} (expected b'2')"
         raise DeadEntry(UNDECODABLE, reason, original_payload(mapping))
     try:
-        payload = payload_of(mapping)
+        return decode_packed_entry(mapping, names, sets)
     except UndecodableEntry as exc:
         raise DeadEntry(UNDECODABLE, str(exc), original_payload(mapping)) from None
-    try:
-        row = decode_row(payload, row_decoder(names))
-    except ValueError as exc:
-        raise DeadEntry(INVALID_ROW, str(exc), payload) from None
-    return row, msgspec.structs.astuple(row.features)
+    except ValueError as exc:  # a head that is not JSON or not valid, a feature missing
+        raise DeadEntry(INVALID_ROW, str(exc), original_payload(mapping)) from None
 
 
 def _dead_letter_rows(

@@ -1,11 +1,12 @@
-"""Feature entries of encoding 2 (a JSON head, the features as packed doubles) → heads and X.
+"""Feature entries (:mod:`rtad.common.feature_entry`) → the scorer's heads and X.
 
-The entry format is :mod:`rtad.common.feature_entry`'s. A clean batch (:func:`decode_packed`)
-costs ONE msgspec ``decode_lines`` call over the heads, one join of the ``x`` fields read as
-one array, and one fancy index for the model's columns in the model's order
-(:func:`column_index`, kept per feature set and model). :func:`decode_packed_entry` reads one
-entry of any shape and says why it cannot be read. The batch logic around both (the other
-encoding, dead letters) is :mod:`rtad.scorer.worker.decode`'.
+The format and its decoding are :mod:`rtad.common.feature_entry`'s; here the heads become the
+scorer's msgspec structs. A clean batch (:func:`decode_packed`) costs ONE msgspec
+``decode_lines`` call over the heads, one join of the ``x`` fields read as one array
+(:func:`~rtad.common.feature_entry.feature_matrix`), and one fancy index for the model's
+columns in the model's order (:func:`~rtad.common.feature_entry.column_index`).
+:func:`decode_packed_entry` reads one entry of any shape and says why it cannot be read. The
+batch logic around both (dead letters) is :mod:`rtad.scorer.worker.decode`'.
 
 >>> from rtad.common.feature_entry import encode_feature_entry, feature_set_id
 >>> head = {"transaction_id": "t1", "user_id": "u1", "merchant_id": "m1", "amount": 2.5,
@@ -19,46 +20,20 @@ encoding, dead letters) is :mod:`rtad.scorer.worker.decode`'.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from rtad.common.encoding import (
-    DATA_FIELD,
-    FEATURE_ENCODING,
-    VERSION_FIELD,
-    X_FIELD,
-    UndecodableEntry,
-    as_bytes,
-    fixed_fields,
-    one_object_per_payload,
-)
-from rtad.common.feature_entry import X_DTYPE, features_of
+from rtad.common.encoding import DATA_FIELD, UndecodableEntry, as_bytes, one_object_per_payload
+from rtad.common.feature_entry import column_index, feature_matrix, features_of
 from rtad.scorer.scoring import FeatureHead, decode_row, head_decoder
 
 #: A feature set's names by id, None if unknown (a :meth:`FeatureSets.get`).
 SetLookup = Callable[[str], tuple[str, ...] | None]
-#: The raw fields of a clean entry (None: the head, the features).
-_LAYOUT = (VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD, None, X_FIELD, None)
 _feature_set = attrgetter("feature_set")
-_COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = {}
-
-
-def packed_parts(fields: Sequence[Any]) -> tuple[list[bytes], list[bytes]] | None:
-    """The heads and ``x`` of entries all exactly ``[b"v", b"2", b"d", head, b"x", x]``, or None.
-
-    That is what the Spark job writes.
-
-    >>> packed_parts([[b"v", b"2", b"d", b"{}", b"x", b"01234567"]])
-    ([b'{}'], [b'01234567'])
-    >>> packed_parts([[b"v", b"1", b"d", b"{}"]]) is None
-    True
-    """
-    values = fixed_fields(fields, _LAYOUT)
-    return None if values is None else (values[0], values[1])
 
 
 def decode_packed(
@@ -71,7 +46,7 @@ def decode_packed(
     """
     n = len(heads)
     try:
-        joined, packed = b"\n".join(heads), b"".join(xs)
+        joined = b"\n".join(heads)
     except TypeError:  # a field that is not bytes
         return None
     if not one_object_per_payload(joined, heads):
@@ -84,13 +59,16 @@ def decode_packed(
         return None
     set_id = rows[0].feature_set
     set_names = sets(set_id) if list(map(_feature_set, rows)).count(set_id) == n else None
-    if set_names is None or list(map(len, xs)).count(X_DTYPE.itemsize * len(set_names)) != n:
+    if set_names is None:
         return None
     index, missing = column_index(set_id, set_names, names)
     if missing:
         return None
-    X = np.frombuffer(packed, X_DTYPE).reshape(n, len(set_names))
-    return rows, X.take(index, axis=1)
+    try:
+        X = feature_matrix(xs, len(set_names))
+    except TypeError:  # an x that is not bytes
+        return None
+    return None if X is None else (rows, X.take(index, axis=1))
 
 
 def decode_packed_entry(
@@ -116,25 +94,3 @@ def decode_packed_entry(
             f"feature {missing[0]!r} is not in the entry's feature set {head.feature_set}"
         )
     return head, x[index]
-
-
-def column_index(
-    set_id: str, set_names: tuple[str, ...], names: tuple[str, ...]
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Where each of ``names`` is in the feature set, and the ones it lacks.
-
-    Kept per set id and model names (an id names one list for ever).
-
-    >>> column_index("id-of-abc", ("a", "b", "c"), ("c", "a"))
-    (array([2, 0]), ())
-    >>> column_index("id-of-ab", ("a", "b"), ("a", "z"))[1]
-    ('z',)
-    """
-    key = (set_id, names)
-    found = _COLUMNS.get(key)
-    if found is None:
-        position = {name: i for i, name in enumerate(set_names)}
-        missing = tuple(name for name in names if name not in position)
-        index = np.array([position.get(name, 0) for name in names], dtype=np.intp)
-        found = _COLUMNS[key] = (index, missing)
-    return found

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 from pathlib import Path
 
+import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
 
 from rtad.common.encoding import payload_of
+from rtad.common.feature_entry import packed_features, register_feature_set
+from rtad.common.local_redis import LocalRedis
 from rtad.common.schema import REQUIRED_FIELDS, decode_json, from_mapping, to_json
 from rtad.common.streams import StreamNames, shard_of
+from rtad.features.card_features import batch_features
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.generator import metrics
 from rtad.generator.replay import replay_file
 from rtad.generator.runner import stream_producer
 from rtad.generator.settings import GeneratorSettings
 from rtad.generator.simulator import SimConfig, generate_records
+from rtad.streaming.feature_sink import FeatureWriter, SinkTarget, group_by_shard
+from rtad.streaming.packed_records import pack, unpack
 
 from .conftest import Run
 
@@ -140,3 +149,63 @@ def test_replay_counts_sent_and_deadlettered_records_in_metrics(
     after = {name: c._value.get() - before[name] for name, c in counters.items()}
     assert after == {"sent": len(GOOD), "invalid_record": 3, "invalid_json": 1}
     assert summary.reasons == {"invalid_record": 3, "invalid_json": 1}
+
+
+def write_features_as_the_sink_does(
+    server: LocalRedis, client: redis.Redis, names: StreamNames, records: list[dict]
+) -> dict[str, np.ndarray]:
+    """Feature entries of ``records`` written by the Spark job's writer (its packed heads,
+    Arrow encoder and MULTI/EXEC); returns each transaction's features."""
+    frame = pd.DataFrame(records)
+    matrix = batch_features(frame)[list(FEATURE_COLUMNS)].to_numpy()
+    matrix[::7, 3] = np.nan  # the format carries any double
+    set_id = register_feature_set(client, names.prefix, FEATURE_COLUMNS)
+    writer = FeatureWriter(SinkTarget(server.url, names), set_id)
+    shards = np.array([shard_of(r["user_id"], names.shards) for r in records])
+    for shard in np.unique(shards).tolist():
+        rows = np.flatnonzero(shards == shard)
+        txs = [from_mapping(records[i]) for i in rows]
+        _, packed = pack(txs, np.arange(len(rows), dtype=np.int64) + 1_767_600_000_000, shard)
+        batch = pa.RecordBatch.from_arrays(
+            [
+                pa.array([shard] * len(rows), pa.int32()),
+                unpack(packed).heads,
+                packed_features(matrix[rows]),
+            ],
+            names=["shard", "payload", "features"],
+        )
+        for s, entries in group_by_shard([batch], set_id).items():
+            assert writer.write_shard(s, entries, "q:bucket-0", batch_id=0)
+    writer.close()
+    return {r["transaction_id"]: matrix[i] for i, r in enumerate(records)}
+
+
+def test_export_features_reads_the_entries_the_spark_sink_writes(
+    tmp_path: Path,
+    rtad_env: dict[str, str],
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    run_cli: Run,
+) -> None:
+    expected = write_features_as_the_sink_does(redis_server, redis_client, names, GOOD[:120])
+    stray = names.for_user("features", GOOD[0]["user_id"])
+    redis_client.xadd(stray, {"v": "2", "d": b'{"feature_set":"000000000000"}', "x": b"\x00"})
+    out = tmp_path / "features.jsonl"
+    result = run_cli("export", "features", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    errors = [line for line in lines if "error" in line]
+    assert len(lines) == 121 and len(errors) == 1
+    assert errors[0]["error"] == "unknown feature set '000000000000'"
+    assert base64.b64decode(errors[0]["fields"]["x_base64"]) == b"\x00"
+    for line in lines:
+        if "error" in line:
+            continue
+        features = expected[line["transaction_id"]]
+        assert list(line["features"]) == list(FEATURE_COLUMNS)
+        # every double as written; JSON has no NaN: a non-finite one comes out as null
+        got = [np.nan if v is None else v for v in line["features"].values()]
+        assert np.array(got).tobytes() == features.tobytes()
+        assert line["shard"] == shard_of(line["user_id"], names.shards)
+        assert {"event_time", "amount", "ingest_ms", "feature_ms"} <= line.keys()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.ml.build_models import main
 from rtad.ml.model_store import load_model
 from rtad.ml.report import JSON_FILE, MARKDOWN_FILE, PLOTS
-from rtad.streaming.features import FEATURE_COLUMNS
 
 
 def test_build_models_writes_report_and_a_champion_that_loads(tmp_path: Path) -> None:

@@ -17,20 +17,17 @@ import pytest
 import redis
 
 from rtad.common.errors import RtadError
-from rtad.common.feature_entry import decode_feature_entry, feature_set_id
+from rtad.common.feature_entry import (
+    decode_feature_entry,
+    feature_set_id,
+    finish_heads,
+    packed_features,
+)
 from rtad.common.local_redis import LocalRedis
-from rtad.common.resp import pack_command
 from rtad.common.schema import Transaction
 from rtad.common.streams import StreamNames
-from rtad.streaming.feature_sink import (
-    FeatureWriter,
-    SinkTarget,
-    finish_payloads,
-    group_by_shard,
-    pack_xadds,
-)
+from rtad.streaming.feature_sink import FeatureWriter, SinkTarget, group_by_shard
 from rtad.streaming.packed_records import pack, unpack
-from rtad.streaming.processor import packed_features
 from tests.unit.streaming.packing import reference_fields
 
 FEATURES = ("amount_z", "velocity_1h", "km_from_home")
@@ -88,7 +85,7 @@ def test_entries_from_packed_records_equal_the_python_reference() -> None:
     rows = unpack(packed)
     assert rows.users.to_pylist() == users.to_pylist()
     assert rows.fixed["shard"].tolist() == [2] * len(records)
-    heads = finish_payloads(rows.heads, 1234, SET_ID).to_pylist()
+    heads = finish_heads(rows.heads, 1234, SET_ID).to_pylist()
     xs = packed_features(matrix).to_pylist()
     for tx, ms, head, x, row in zip(records, ingest, heads, xs, matrix, strict=True):
         assert head == reference_fields(tx, int(ms), row, FEATURES, 1234)[b"d"]
@@ -211,19 +208,6 @@ def test_entries_land_byte_for_byte_in_their_shard_in_order(
         unstamped = [re.sub(tail, b"}", p) for p in stored]
         assert unstamped == [t.encode() for t, s in zip(texts, shards, strict=True) if s == shard]
     assert redis_client.xlen(names.key("features", 3)) == 0
-
-
-def test_packed_xadds_are_what_redis_py_would_send() -> None:
-    payloads = ['{"a":1}', "é€", "", "x\r\ny"]
-    xs = [b"\x00" * 8, b"", b"\r\n", bytes(range(256))]
-    entries = pa.record_batch({"payload": payloads, "x": pa.array(xs, pa.binary())})
-    packed = bytes(pack_xadds("rtad:features:{1}", entries))
-    expected = b"".join(
-        pack_command(b"XADD", b"rtad:features:{1}", b"*", b"v", b"2", b"d", p.encode(), b"x", x)
-        for p, x in zip(payloads, xs, strict=True)
-    )
-    assert packed == expected
-    assert bytes(pack_xadds("k", entries.slice(0, 0))) == b""
 
 
 @pytest.mark.redis

@@ -16,7 +16,7 @@ from rtad.common.feature_entry import FeatureSets, decode_feature_entry
 from rtad.common.redis_streams import parse_id
 from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
-from rtad.streaming import features
+from rtad.features import card_features as features
 from rtad.streaming.job import input_rows, start_query
 from rtad.streaming.processor import StateLayout
 from rtad.streaming.session import CHECKPOINT_FILE_MANAGER, JVM_OPTIONS

@@ -11,7 +11,7 @@ import redis
 
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.streaming.standalone import StandaloneCluster
+from tests.spark_standalone import StandaloneCluster
 
 from .jobproc import StreamProcess, feature_count, feature_ids
 from .txdata import produce, transactions

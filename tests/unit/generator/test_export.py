@@ -7,6 +7,7 @@ import pytest
 
 from rtad.common.encoding import deadletter_fields, encode
 from rtad.common.errors import RtadError
+from rtad.common.feature_entry import FeatureSets, encode_feature_entry, feature_set_id
 from rtad.generator.export import check_kind, export_line
 
 
@@ -41,3 +42,19 @@ def test_foreign_entry_is_exported_with_the_reason() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(RtadError, match="choose one of"):
         check_kind("everything")
+
+
+def test_feature_entry_is_its_head_and_features_by_name() -> None:
+    names = ("a", "b")
+    fields = encode_feature_entry({"transaction_id": "t"}, [0.5, float("inf")], names)
+    sets = FeatureSets(known={feature_set_id(names): names})
+    line = orjson.loads(export_line("features", 1, b"3-0", fields, sets))
+    assert line == {
+        "entry_id": "3-0",
+        "shard": 1,
+        "transaction_id": "t",
+        "features": {"a": 0.5, "b": None},  # JSON has no infinity
+    }
+    unknown = orjson.loads(export_line("features", 1, b"3-1", fields, FeatureSets()))
+    assert unknown["error"].startswith("unknown feature set")
+    assert unknown["fields"]["x_base64"] and "x" not in unknown["fields"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.ml.detectors import (
     CardTailDetector,
     HalfSpaceTreesDetector,
@@ -19,7 +20,6 @@ from rtad.ml.detectors import (
 from rtad.ml.model_store import suspicion
 from rtad.ml.registry import DETECTORS, UNSUPERVISED, directions
 from rtad.ml.train import fit_detector
-from rtad.streaming.features import FEATURE_COLUMNS
 
 
 @parametrize_with_checks(
@@ -49,7 +49,7 @@ def test_sklearn_contract(estimator, check) -> None:
 @pytest.fixture(scope="module")
 def frame() -> dict:
     """Train and test rows of real per-card features with labelled frauds."""
-    from rtad.streaming.features import batch_features
+    from rtad.features.card_features import batch_features
     from tests.unit.ml.conftest import make_transactions
 
     tx = make_transactions(cards=10, per_card=30)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.ml.reasons import CODES, RARE, ReasonExplainer, reference_grid
-from rtad.streaming.features import FEATURE_COLUMNS
 
 NAMES = list(FEATURE_COLUMNS)
 

@@ -11,12 +11,12 @@ import orjson
 import pandas as pd
 import redis
 
-from rtad.common.feature_entry import encode_feature_entry
+from rtad.common.feature_entry import encode_feature_entry, register_feature_set
 from rtad.common.streams import StreamNames
+from rtad.features.card_features import FEATURE_COLUMNS, batch_features
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.ml.data import load_transactions
 from rtad.ml.train import train
-from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
 #: The record's optional text fields, carried in the feature entry's head when present.
 OPTIONAL_FIELDS = ("merchant_category", "channel", "country")
@@ -55,8 +55,8 @@ def transactions(path: Path) -> pd.DataFrame:
 
 
 def feature_rows(tx: pd.DataFrame, ingest_ms: int | None = None) -> list[dict[str, Any]]:
-    """Feature rows as dicts: encoding 1's JSON (the stream contract); :func:`packed_fields`
-    makes each an entry of encoding 2, as the Spark job writes them."""
+    """Feature rows as dicts: the entry's head and a ``features`` dict of name → value;
+    :func:`packed_fields` makes each a feature entry, as the Spark job writes them."""
     feats = batch_features(tx).set_index("transaction_id")
     ingest = int(time.time() * 1000) if ingest_ms is None else ingest_ms
     rows = []
@@ -102,15 +102,13 @@ def packed_fields(
     return encode_feature_entry(head, values, feature_names)
 
 
-def publish(
-    client: redis.Redis, names: StreamNames, rows: Sequence[dict[str, Any]], encoding: int = 1
-) -> list[bytes]:
-    """XADD every row to its card's feature shard (encoding 1, or 2 of FEATURE_COLUMNS);
-    returns the entry IDs."""
+def publish(client: redis.Redis, names: StreamNames, rows: Sequence[dict[str, Any]]) -> list[bytes]:
+    """XADD every row to its card's feature shard as a feature entry of FEATURE_COLUMNS (its
+    set registered); returns the entry IDs."""
+    register_feature_set(client, names.prefix, FEATURE_COLUMNS)
     pipe = client.pipeline(transaction=False)
     for row in rows:
-        fields = packed_fields(row) if encoding == 2 else {"v": "1", "d": orjson.dumps(row)}
-        pipe.xadd(names.for_user("features", row["user_id"]), fields)  # type: ignore[arg-type]
+        pipe.xadd(names.for_user("features", row["user_id"]), packed_fields(row))  # type: ignore[arg-type]
     return list(pipe.execute())
 
 

@@ -1,4 +1,4 @@
-"""Decoding and vectorised scoring of feature rows (pure: no Redis)."""
+"""Decoding of feature heads and vectorised scoring of feature rows (pure: no Redis)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ import orjson
 import pytest
 
 from rtad.ml.model_store import load_model
-from rtad.scorer.scoring import (
-    decode_row,
-    feature_matrix,
-    row_decoder,
-    rows_features,
-    score_matrix,
-)
+from rtad.scorer.scoring import decode_row, feature_matrix, head_decoder, score_matrix
 from rtad.scorer.worker.faults import PoisonedModel
+from tests.unit.scorer.support import packed_fields
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +20,35 @@ def model(model_dir: Path) -> Any:
     return load_model(model_dir)
 
 
-def test_rows_decode_into_the_model_feature_order(model: Any, scorer_rows: list[dict]) -> None:
-    decoder = row_decoder(tuple(model.feature_names))
-    rows = [decode_row(orjson.dumps(r), decoder) for r in scorer_rows[:50]]
-    X = rows_features(rows, model.feature_names)
-    expected = [[r["features"][n] for n in model.feature_names] for r in scorer_rows[:50]]
-    np.testing.assert_array_equal(X, np.array(expected))
+def test_heads_decode_with_the_fields_a_score_entry_passes_on(scorer_rows: list[dict]) -> None:
+    heads = [decode_row(packed_fields(r)[b"d"], head_decoder) for r in scorer_rows[:50]]
+    assert [h.transaction_id for h in heads] == [r["transaction_id"] for r in scorer_rows[:50]]
+    assert [h.event_time for h in heads] == [r["event_time"] for r in scorer_rows[:50]]
+    assert all(len(h.feature_set) == 12 and h.amount > 0 for h in heads)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r["features"].pop("count_1h"), "missing required field `count_1h`"),
-        (lambda r: r["features"].__setitem__("count_1h", None), "Expected `float`, got `null`"),
-        (lambda r: r["features"].__setitem__("count_1h", "3"), "Expected `float`, got `str`"),
-        (lambda r: r.pop("ingest_ms"), "missing required field `ingest_ms`"),
+        (lambda h: h.pop("ingest_ms"), "missing required field `ingest_ms`"),
+        (lambda h: h.pop("feature_set"), "missing required field `feature_set`"),
+        (lambda h: h.__setitem__("amount", None), "Expected `float`, got `null`"),
+        (lambda h: h.__setitem__("user_id", 3), "Expected `str`, got `int`"),
     ],
 )
-def test_an_invalid_row_is_refused_with_a_one_line_reason(
-    model: Any, scorer_rows: list[dict], change: Any, message: str
+def test_an_invalid_head_is_refused_with_a_one_line_reason(
+    scorer_rows: list[dict], change: Any, message: str
 ) -> None:
-    row = orjson.loads(orjson.dumps(scorer_rows[0]))
-    change(row)
+    head = orjson.loads(packed_fields(scorer_rows[0])[b"d"])
+    change(head)
     with pytest.raises(ValueError, match="invalid feature row") as info:
-        decode_row(orjson.dumps(row), row_decoder(tuple(model.feature_names)))
+        decode_row(orjson.dumps(head), head_decoder)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_payload_that_is_not_json_is_refused(model: Any) -> None:
+def test_a_head_that_is_not_json_is_refused() -> None:
     with pytest.raises(ValueError, match="not JSON"):
-        decode_row(b'{"transaction_id": ', row_decoder(tuple(model.feature_names)))
+        decode_row(b'{"transaction_id": ', head_decoder)
 
 
 def test_feature_matrix_names_missing_and_non_finite_rows(model: Any) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from rtad.common.feature_entry import encode_feature_entry
+from rtad.common.feature_entry import X_DTYPE, encode_feature_entry
 from rtad.common.schema import Transaction, from_mapping
 from rtad.streaming import packed_records
 
@@ -53,3 +53,10 @@ def reference_fields(
     head = {"event_time" if k == "timestamp" else k: v for k, v in head.items()}
     head |= {"ingest_ms": ingest_ms, "feature_ms": feature_ms}
     return encode_feature_entry(head, x, names)
+
+
+def unpacked_features(column: Any, width: int) -> np.ndarray:
+    """The matrix of a packed feature column (pandas or Arrow): the inverse of
+    :func:`rtad.common.feature_entry.packed_features`."""
+    values = column.tolist() if isinstance(column, pd.Series) else column.to_pylist()
+    return np.frombuffer(b"".join(values), X_DTYPE).reshape(len(values), width)

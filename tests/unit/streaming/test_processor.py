@@ -8,23 +8,27 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from rtad.common.feature_entry import decode_feature_entry, feature_set_id
-from rtad.streaming import card_state, features
-from rtad.streaming.feature_sink import (
-    FEATURES_COLUMN,
-    PAYLOAD_COLUMN,
-    SHARD_COLUMN,
-    finish_payloads,
-)
-from rtad.streaming.processor import (
-    StateLayout,
+from rtad.common.feature_entry import (
+    decode_feature_entry,
+    feature_set_id,
+    finish_heads,
     packed_features,
-    unpacked_features,
 )
+from rtad.features import card_features as features
+from rtad.streaming import card_state
+from rtad.streaming.feature_sink import FEATURES_COLUMN, PAYLOAD_COLUMN, SHARD_COLUMN
+from rtad.streaming.processor import StateLayout
 from rtad.streaming.processor import step_bucket as step_rows
 from rtad.streaming.spark_hash import hash_long
 
-from .packing import frame_transactions, heads, ids, packed, reference_fields
+from .packing import (
+    frame_transactions,
+    heads,
+    ids,
+    packed,
+    reference_fields,
+    unpacked_features,
+)
 
 NOW = 1_800_000_000_000
 TTL = 3_600_000
@@ -204,7 +208,7 @@ def test_feature_entries_are_the_reference_bytes() -> None:
     _, more = step_bucket(LOGIC, empty, packed(plain), NOW, TTL)
     out = pd.concat([out, more], ignore_index=True)
     names = LOGIC.columns
-    payloads = finish_payloads(pa.array(out[PAYLOAD_COLUMN].tolist()), 1234, LOGIC.feature_set)
+    payloads = finish_heads(pa.array(out[PAYLOAD_COLUMN].tolist()), 1234, LOGIC.feature_set)
     xs = unpacked_features(out[FEATURES_COLUMN], len(names))
     records = frame_transactions(pd.concat([labelled, plain], ignore_index=True))
     ingest = [*labelled["ingest_ms"], *plain["ingest_ms"]]

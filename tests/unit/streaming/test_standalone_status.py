@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rtad.streaming.standalone import StandaloneCluster
+from tests.spark_standalone import StandaloneCluster
 
 
 class _Page(BaseHTTPRequestHandler):

@@ -18,11 +18,11 @@ from prometheus_client import REGISTRY
 from rtad.common.feature_entry import feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.ml.model_store import load_model
 from rtad.scorer.metrics import DEADLETTER
 from rtad.scorer.worker.decode import DEADLETTER_CODES
 from rtad.scorer.worker.faults import FaultPlan
-from rtad.streaming.features import FEATURE_COLUMNS
 from tests.integration.scorer.helpers import make_worker, step_until
 from tests.unit.scorer.support import packed_fields, pending_total, publish, read_stream
 
@@ -68,8 +68,7 @@ def test_entries_of_encoding_2_are_scored_once_as_their_features_say(
 ) -> None:
     """What the Spark job writes: the worker learns the feature sets from Redis when met."""
     rows, later_rows, stray = scorer_rows[:1000], scorer_rows[1000:1010], scorer_rows[1010]
-    register_feature_set(redis_client, names.prefix, FEATURE_COLUMNS)
-    publish(redis_client, names, rows, encoding=2)
+    publish(redis_client, names, rows)
     worker = make_worker(redis_server.url, model_dir)
     step_until(worker, lambda: worker.scored == 1000)
     # a set registered after the worker started (another order), and one never registered
@@ -109,21 +108,25 @@ def test_bad_entries_are_dead_lettered_and_acknowledged(
     scorer_rows: list[dict],
 ) -> None:
     good = scorer_rows[:20]
-    missing = {**good[0], "transaction_id": "t-missing", "features": {"amount_log": 1.0}}
+    missing = packed_fields({k: v for k, v in good[0].items() if k != "ingest_ms"})
+    not_json = {**packed_fields(good[1]), b"d": b"{not json"}
     key = names.for_user("features", good[0]["user_id"])
     publish(redis_client, names, good)
-    redis_client.xadd(key, {"v": "1", "d": orjson.dumps(missing)})
-    redis_client.xadd(key, {"v": "1", "d": b"{not json"})
+    redis_client.xadd(key, missing)  # type: ignore[arg-type]
+    redis_client.xadd(key, not_json)  # type: ignore[arg-type]
     redis_client.xadd(key, {"other": "field"})
+    redis_client.xadd(key, {"v": "1", "d": orjson.dumps(good[2])})  # encoding 1: retired
     before = DEADLETTER.labels(reason="invalid_row")._value.get()
     worker = make_worker(redis_server.url, model_dir)
     step_until(worker, lambda: worker.scored == 20 and pending_total(redis_client, names) == 0)
     dead = redis_client.xrange(names.for_user("deadletter", good[0]["user_id"]))
     reasons = [fields[b"reason"].decode() for _id, fields in dead]
-    assert len(dead) == 3 and all(f[b"stage"] == b"scorer" for _i, f in dead)
-    assert "missing required field" in reasons[0] and "not JSON" in reasons[1]
+    assert len(dead) == 4 and all(f[b"stage"] == b"scorer" for _i, f in dead)
+    assert "missing required field `ingest_ms`" in reasons[0] and "not JSON" in reasons[1]
     assert "version" in reasons[2]
-    assert dead[1][1][b"payload"] == b"{not json"
+    assert reasons[3] == "unsupported encoding version b'1' (expected b'2')"
+    assert orjson.loads(dead[1][1][b"payload"])["d"] == "{not json"
+    assert dead[3][1][b"payload"] == orjson.dumps(good[2])
     assert dead[0][1][b"source"].decode().startswith(key + "/")
     assert DEADLETTER.labels(reason="invalid_row")._value.get() == before + 2
 
@@ -170,7 +173,8 @@ def test_a_poison_entry_is_dead_lettered_after_n_deliveries(
     step_until(worker, lambda: redis_client.xlen(dead_key) == 1)
     ((_id, fields),) = redis_client.xrange(dead_key)
     assert fields[b"reason"] == b"not scored after 3 deliveries"
-    assert orjson.loads(fields[b"payload"])["transaction_id"] == poison["transaction_id"]
+    kept = orjson.loads(fields[b"payload"])  # the whole entry: head, and x in base64
+    assert orjson.loads(kept["d"])["transaction_id"] == poison["transaction_id"]
     scored = [s["transaction_id"] for s in read_stream(redis_client, names, "scores")]
     assert sorted(scored) == sorted(r["transaction_id"] for r in rows if r is not poison)
     assert pending_total(redis_client, names) == 0

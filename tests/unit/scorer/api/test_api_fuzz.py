@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
-from rtad.streaming.features import FEATURE_COLUMNS
 
 JSON_HEADERS = {"content-type": "application/json"}
 FUZZ = settings(

@@ -8,11 +8,13 @@ from typing import Any
 import orjson
 import pytest
 
-from rtad.common.feature_entry import FeatureSets
+from rtad.common.encoding import original_payload
+from rtad.common.feature_entry import FeatureSets, feature_set_id
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.model_store import load_model
 from rtad.scorer.latency import bin_counts
 from rtad.scorer.worker.batch import build_batch
-from tests.unit.scorer.support import SCORE_FIELDS
+from tests.unit.scorer.support import SCORE_FIELDS, packed_fields
 
 #: The fields every score entry has (the labels only when known).
 CONTRACT = set(SCORE_FIELDS) - {"is_fraud", "fraud_scenario"}
@@ -23,8 +25,18 @@ def model(model_dir: Path) -> Any:
     return load_model(model_dir)
 
 
+WITHOUT_COUNT_1H = tuple(n for n in FEATURE_COLUMNS if n != "count_1h")
+SETS = FeatureSets(known={feature_set_id(n): n for n in (FEATURE_COLUMNS, WITHOUT_COUNT_1H)})
+
+
+def _fields(row: dict, names: tuple[str, ...] = FEATURE_COLUMNS) -> list[bytes]:
+    """A feature entry's raw fields, as XREADGROUP returns them."""
+    fields = packed_fields(row, names)
+    return [b"v", b"2", b"d", fields[b"d"], b"x", fields[b"x"]]
+
+
 def _entry(i: int, row: dict) -> tuple[bytes, list[bytes]]:
-    return (f"1-{i}".encode(), [b"v", b"1", b"d", orjson.dumps(row)])
+    return (f"1-{i}".encode(), _fields(row))
 
 
 def test_every_row_is_scored_once_and_anomalies_become_alerts(
@@ -36,7 +48,7 @@ def test_every_row_is_scored_once_and_anomalies_become_alerts(
         (3, [_entry(i, r) for i, r in enumerate(rows[600:])]),
     ]
     now = rows[0]["ingest_ms"] + 250
-    result = build_batch(groups, model, now, FeatureSets())
+    result = build_batch(groups, model, now, SETS)
     assert result.scored == 1000 and result.shards[0].scored == 600
     scores = [orjson.loads(p) for out in result.shards.values() for p in out.scores]
     assert [s["transaction_id"] for s in scores] == [r["transaction_id"] for r in rows]
@@ -59,37 +71,45 @@ def test_bad_entries_are_dead_lettered_with_reason_and_original_payload(
     model: Any, scorer_rows: list[dict]
 ) -> None:
     good = scorer_rows[0]
-    missing = {**good, "features": {k: v for k, v in good["features"].items() if k != "count_1h"}}
+    good_fields = _fields(good)
+    not_json = [*good_fields[:3], b"not json", *good_fields[4:]]
+    missing = _fields(good, WITHOUT_COUNT_1H)
     entries = [
-        (b"1-0", [b"v", b"1", b"d", orjson.dumps(good)]),
+        (b"1-0", good_fields),
         (b"1-1", [b"v", b"3", b"d", b"{}"]),  # unknown encoding version
-        (b"1-2", [b"v", b"1", b"d", b"not json"]),
-        (b"1-3", [b"v", b"1", b"d", orjson.dumps(missing)]),
-        (b"1-4", [b"v", b"1", b"d", orjson.dumps(good)]),  # delivered too often
+        (b"1-2", not_json),
+        (b"1-3", missing),  # a feature set without a feature of the model
+        (b"1-4", good_fields),  # delivered too often
+        (b"1-5", [b"v", b"1", b"d", orjson.dumps(good)]),  # encoding 1: not a feature entry
     ]
-    result = build_batch(
-        [(1, entries)], model, good["ingest_ms"], FeatureSets(), exhausted={(1, b"1-4")}
-    )
+    result = build_batch([(1, entries)], model, good["ingest_ms"], SETS, exhausted={(1, b"1-4")})
     out = result.shards[1]
     assert out.ack == [b"1-0"] and out.scored == 1
     dead = {eid: (code, reason, payload) for eid, code, reason, payload in out.deadletters}
     assert dead[b"1-1"][0] == "undecodable" and "version" in dead[b"1-1"][1]
-    assert dead[b"1-2"] == ("invalid_row", dead[b"1-2"][1], b"not json")
+    assert dead[b"1-2"][:2] == ("invalid_row", dead[b"1-2"][1]) and "JSON" in dead[b"1-2"][1]
+    assert dead[b"1-2"][2] == original_payload(
+        dict(zip(not_json[::2], not_json[1::2], strict=True))
+    )
     assert dead[b"1-3"][0] == "invalid_row" and "count_1h" in dead[b"1-3"][1]
-    assert dead[b"1-3"][2] == orjson.dumps(missing)
     assert dead[b"1-4"][:2] == ("max_deliveries", "too many deliveries")
+    assert dead[b"1-5"] == (
+        "undecodable",
+        "unsupported encoding version b'1' (expected b'2')",
+        orjson.dumps(good),
+    )
 
 
 def test_scores_and_acks_stay_aligned_around_bad_entries_of_several_shards(
     model: Any, scorer_rows: list[dict]
 ) -> None:
     rows = scorer_rows[:90]
-    payloads = [orjson.dumps(r) for r in rows]
-    payloads[40] = orjson.dumps({**rows[40], "features": {}})  # JSON, but no features
-    payloads[41] = b"not json"
-    entries = [(f"1-{i}".encode(), [b"v", b"1", b"d", p]) for i, p in enumerate(payloads)]
+    fields = [_fields(r) for r in rows]
+    fields[40] = fields[40][:4]  # no features
+    fields[41] = [*fields[41][:3], b"not json", *fields[41][4:]]
+    entries = [(f"1-{i}".encode(), f) for i, f in enumerate(fields)]
     groups = [(s, entries[s::3]) for s in range(3)]
-    result = build_batch(groups, model, rows[0]["ingest_ms"], FeatureSets())
+    result = build_batch(groups, model, rows[0]["ingest_ms"], SETS)
     assert result.scored == 88
     tx_of = {f"1-{i}".encode(): r["transaction_id"] for i, r in enumerate(rows)}
     for shard, out in result.shards.items():
@@ -98,5 +118,5 @@ def test_scores_and_acks_stay_aligned_around_bad_entries_of_several_shards(
         ]
         assert out.ack == [e for e, _ in entries[shard::3] if e not in (b"1-40", b"1-41")]
     dead = {e: code for out in result.shards.values() for e, code, _r, _p in out.deadletters}
-    assert dead == {b"1-40": "invalid_row", b"1-41": "invalid_row"}
+    assert dead == {b"1-40": "undecodable", b"1-41": "invalid_row"}
     assert len(result.X) == len(result.scores) == len(result.latencies_s) == 88

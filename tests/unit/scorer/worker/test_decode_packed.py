@@ -1,4 +1,4 @@
-"""Feature entries of encoding 2 (JSON head + packed doubles): one-call path, careful path."""
+"""Feature entries (JSON head + packed doubles) in a batch: one-call path, careful path."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 
 from rtad.common.encoding import original_payload
 from rtad.common.feature_entry import FeatureSets, feature_set_id
+from rtad.features.card_features import FEATURE_COLUMNS
 from rtad.ml.model_store import load_model
 from rtad.scorer.worker.batch import BatchResult, build_batch
 from rtad.scorer.worker.decode import decode_at_once, decode_entries
-from rtad.streaming.features import FEATURE_COLUMNS
 from tests.unit.scorer.support import SCORE_FIELDS, packed_fields
 
 #: Another order of the features, with one the model does not use: read by name all the same.
@@ -32,10 +32,6 @@ def model(model_dir: Path) -> Any:
 @pytest.fixture(scope="module")
 def sets() -> FeatureSets:
     return FeatureSets(known={feature_set_id(n): n for n in (FEATURE_COLUMNS, SHUFFLED)})
-
-
-def _plain(i: int, row: dict) -> tuple[bytes, list[bytes]]:
-    return (f"1-{i}".encode(), [b"v", b"1", b"d", orjson.dumps(row)])
 
 
 def _packed(i: int, row: dict, feature_names: tuple[str, ...] = FEATURE_COLUMNS) -> Any:
@@ -59,12 +55,12 @@ def _same_writes(a: BatchResult, b: BatchResult) -> None:
     assert np.array_equal(a.X, b.X) and np.array_equal(a.scores, b.scores)
 
 
-def test_a_clean_packed_batch_is_decoded_at_once_and_scored_as_encoding_1(
+def test_a_clean_batch_is_decoded_at_once_and_scored_alike_in_any_feature_order(
     model: Any, sets: FeatureSets, scorer_rows: list[dict]
 ) -> None:
     rows = scorer_rows[:900]
     packed = _shards([_packed(i, r, SHUFFLED) for i, r in enumerate(rows)])
-    plain = _shards([_plain(i, r) for i, r in enumerate(rows)])
+    plain = _shards([_packed(i, r) for i, r in enumerate(rows)])
     names = tuple(model.feature_names)
     at_once = decode_at_once(packed, names, sets.get)
     assert at_once is not None and at_once.counts == [300, 300, 300]
@@ -76,17 +72,17 @@ def test_a_clean_packed_batch_is_decoded_at_once_and_scored_as_encoding_1(
     _same_writes(result, build_batch(plain, model, now, sets))  # score entries byte for byte
 
 
-def test_a_batch_of_both_encodings_is_decoded_entry_by_entry(
+def test_a_batch_of_two_feature_sets_is_decoded_entry_by_entry(
     model: Any, sets: FeatureSets, scorer_rows: list[dict]
 ) -> None:
     rows = scorer_rows[:300]
-    mixed = [_packed(i, r) if i % 2 else _plain(i, r) for i, r in enumerate(rows)]
+    mixed = [_packed(i, r) if i % 2 else _packed(i, r, SHUFFLED) for i, r in enumerate(rows)]
     names = tuple(model.feature_names)
     assert decode_at_once(_shards(mixed), names, sets.get) is None
     now = rows[0]["ingest_ms"]
     result = build_batch(_shards(mixed), model, now, sets)
     assert result.scored == 300
-    plain = _shards([_plain(i, r) for i, r in enumerate(rows)])
+    plain = _shards([_packed(i, r) for i, r in enumerate(rows)])
     _same_writes(result, build_batch(plain, model, now, sets))
 
 

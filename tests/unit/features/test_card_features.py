@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtad.streaming.features import (
+from rtad.features.card_features import (
     FEATURE_COLUMNS,
     GAP_NEUTRAL_S,
     MERCHANT_MEMORY,

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from rtad.common.errors import RtadError
+from rtad.common.readers import open_records
 from rtad.common.schema import REQUIRED_FIELDS, InvalidRecord, Transaction
-from rtad.generator.readers import open_records
 from rtad.generator.simulator import SimConfig, generate_records
 
 ROWS = [

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtad.ml.window_stats import Memory, remember
+from rtad.features.window_memory import Memory, remember
 
 
 def walk(

@@ -1,19 +1,19 @@
-"""The per-card feature kernel behind :mod:`rtad.streaming.features`.
+"""The per-card feature kernel behind :mod:`rtad.features.card_features`.
 
 Rows of many cards, sorted by (card, event time), each card's window history first: every
 feature of the new rows in one pass over the batch. Windowed figures look back at most
 :data:`WINDOW` rows of the same card, so cutting a card's history into chunks gives the same
-numbers (the public functions and their tests live in ``rtad.streaming.features``).
+numbers (the public functions live in :mod:`rtad.features.card_features`). The output's
+columns are :data:`~rtad.features.table.WINDOW_FEATURES`, in the table's order.
 
 The windowed features are one compiled loop (:func:`_window_features`, Numba): a row's window
-is at most 32 rows, so a loop over them, in registers, beats building rows x 32 matrices for
-every figure, as the numpy version of this kernel did (~20 array passes; the feature step took
-3.3-5.2 µs a row in 25k-row calls, 1.5-3.7 with the loop, the loop itself ~1.2 µs). It is
-compiled on its first call and cached beside this file (or under ``NUMBA_CACHE_DIR``), so a
-process pays the compilation once per version of the code. Arithmetic follows IEEE like numpy
-(``error_model="numpy"``: a division by zero gives inf, not an exception). Merchant and
-category novelty stays in numpy (:func:`rtad.ml.window_stats.remember`): it walks the cards'
-memories, not their windows.
+is at most 32 rows, so a loop over them, in registers, does without building rows x 32
+matrices for every figure. It is compiled on its first call and cached beside this file (or
+under ``NUMBA_CACHE_DIR``), so a process pays the compilation once per version of the code.
+Arithmetic follows IEEE like numpy (``error_model="numpy"``: a division by zero gives inf, not
+an exception). Merchant and category novelty stays in numpy
+(:func:`rtad.features.window_memory.remember`): it walks the cards' memories, not their
+windows.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from rtad.ml.window_stats import Memory, remember
+from rtad.features.table import WINDOW_FEATURES
+from rtad.features.window_memory import Memory, remember
 
 WINDOW = 32  # previous transactions a card's features look at
 MERCHANT_MEMORY = 48  # distinct merchants a card remembers (LRU)
@@ -39,32 +40,6 @@ SMALL_SHARE = 0.2  # a purchase at most this share of the card's median is "smal
 TOWN_KM = 30.0  # distances within a town are not travel
 EARTH_KM = 6371.0088
 
-#: The features :func:`_window_features` computes, in the order of its output's columns.
-WINDOW_FEATURES = (
-    "history_log_count",
-    "amount_log",
-    "amount_ratio_log",
-    "amount_robust_z",
-    "amount_spread",
-    "amount_vs_max_log",
-    "gap_log_s",
-    "speed_log_kmh",
-    "travel_km",
-    "travel_gap_log_s",
-    "home_km",
-    "nearest_km",
-    "count_10m",
-    "count_1h",
-    "count_24h",
-    "count_1h_excess",
-    "sum_1h_ratio_log",
-    "sum_24h_ratio_log",
-    "small_count_1h",
-    "new_merchants_1h",
-    "new_merchants_24h",
-    "distinct_merchants_24h",
-    "hour_rarity",
-)
 _WIDTH = len(WINDOW_FEATURES)
 #: A squared chord below which two points are surely within TOWN_KM (a margin of 1e-9).
 _TOWN_CHORD2 = (2 * math.sin(TOWN_KM / (2 * EARTH_KM))) ** 2 * (1 - 1e-9)

@@ -1,7 +1,7 @@
-"""A real Spark standalone cluster on this machine: master and workers from the pyspark wheel.
+"""A real Spark standalone cluster for the tests: master and workers from the pyspark wheel.
 
-The local twin of the chart's master Deployment + worker StatefulSet: ``rtad up`` and the tests
-start a master, add workers while a job runs (as ``kubectl scale statefulset …-spark-worker``
+The local twin of the chart's master Deployment + worker StatefulSet: the tests start a
+master, add workers while a job runs (as ``kubectl scale statefulset …-spark-worker``
 does), and stop everything they started. Each process gets its own process group, so stopping
 a worker also ends the executor JVMs and Python workers it launched.
 

@@ -2,8 +2,9 @@
 
 The same code builds training features (:func:`batch_features` over a file) and streaming
 features (:func:`card_step`, called by the Spark job once per card and micro-batch with the
-card's state). numpy/pandas around one compiled loop (:mod:`rtad.ml.card_kernel`, Numba) for
-the windowed figures; the state is a small JSON-serialisable dict:
+card's state). numpy/pandas around one compiled loop (:mod:`rtad.features.window_kernel`, Numba)
+for the windowed figures; the columns are :data:`rtad.features.table.FEATURE_COLUMNS`. The
+state is a small JSON-serialisable dict:
 
 - a window of the card's last :data:`WINDOW` transactions (time, amount, place, merchant and
   two flags) — medians, spreads, velocity, usual place and usual hours come from it;
@@ -35,7 +36,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from rtad.ml.card_kernel import (
+from rtad.features.table import FEATURE_COLUMNS
+from rtad.features.window_kernel import (
     CATEGORIES,
     CATEGORY_MEMORY,
     GAP_NEUTRAL_S,
@@ -46,7 +48,7 @@ from rtad.ml.card_kernel import (
     WINDOW,
     compute_features,
 )
-from rtad.ml.window_stats import Memory
+from rtad.features.window_memory import Memory
 
 __all__ = [  # the kernel's knobs are part of this module's interface
     "CATEGORIES",
@@ -77,39 +79,6 @@ __all__ = [  # the kernel's knobs are part of this module's interface
 
 STATE_VERSION = 2  # 2: merchant and category memories as flat [key, visits, ...] lists
 
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "history_log_count",  # log1p(previous transactions of this card)
-    "amount_log",  # log(amount)
-    "amount_ratio_log",  # log(amount / median of the card's last WINDOW amounts)
-    "amount_robust_z",  # (log amount - median) / (1.4826 MAD), floored spread
-    "amount_spread",  # 1.4826 MAD of the card's log amounts
-    "amount_vs_max_log",  # log(amount / the largest of the card's last WINDOW amounts)
-    "gap_log_s",  # log1p(seconds since the previous transaction)
-    "speed_log_kmh",  # log1p(fastest km/h implied from any window place: km beyond a town,
-    # gap floored at 5 min) -- catches every purchase of a far burst, not just the first
-    "travel_km",  # km of that fastest journey
-    "travel_gap_log_s",  # log1p(seconds) of that fastest journey
-    "home_km",  # km from the card's usual place (median lat/lon of its window)
-    "nearest_km",  # km from the nearest place of the card's window (0: a known place)
-    "count_10m",  # transactions in the last 10 min, this one included
-    "count_1h",
-    "count_24h",
-    "count_1h_excess",  # count_1h minus the most the card did in an hour within its window
-    "sum_1h_ratio_log",  # log(amount spent in the last hour / the card's median amount)
-    "sum_24h_ratio_log",
-    "small_count_1h",  # small purchases (<= 1/5 of the median) in the last hour
-    "new_merchants_1h",  # first visits to a merchant in the last hour
-    "new_merchants_24h",
-    "distinct_merchants_24h",
-    "merchant_new",  # 1 when the merchant is not among the card's remembered merchants
-    "merchant_visits_log",  # log1p(previous visits to this merchant)
-    "hour_rarity",  # log(uniform share / the card's share of this local hour +-1 h)
-    "currency_new",
-    "country_new",
-    "merchant_category_new",
-    "channel_new",
-)
-ID_COLUMNS = ("transaction_id", "user_id", "event_time")
 
 #: The columns of a card's window (its last WINDOW transactions), with their types.
 WINDOW_DTYPES: dict[str, Any] = {

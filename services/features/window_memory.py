@@ -1,10 +1,10 @@
-"""Per-card LRU memories for the novelty features (:mod:`rtad.streaming.features`).
+"""Per-card LRU memories for the novelty features (:mod:`rtad.features.card_features`).
 
 A card remembers its last few distinct merchants (and values of each optional category) with
 their visit counts; :func:`remember` answers, for every row of many cards at once, whether
 its key is new to its card and how often the card used it before, and returns the memories
 after the rows. Pure numpy; nothing here knows about features. (The windowed statistics are
-the compiled loop of :mod:`rtad.ml.card_kernel`.)
+the compiled loop of :mod:`rtad.features.window_kernel`.)
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ def remember(
     before = np.empty(len(rows), dtype=np.int64)
     before[o] = np.arange(len(sp)) - starts[group]
     # a card forgets when its stored keys plus the rows' keys it does not store pass capacity
-    # (from the lookups above: a np.unique of the memories and rows cost ~20 % of the step)
     unstored = sp[head & ~hit[o]] >> 32
     slow = memory.lengths + np.bincount(unstored, minlength=cards) > capacity
     # distinct keys the card knows before each row: stored ones + new ones seen earlier

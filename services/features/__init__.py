@@ -1,0 +1,1 @@
+"""Per-card features: the table of features, the per-card steps, the window kernel and memories."""
