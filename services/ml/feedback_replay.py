@@ -65,8 +65,8 @@ class LoopData:
 
 def prepare(data: Path, champion: Any) -> LoopData:
     """Load a labelled file, compute its features, score it with the champion."""
+    from rtad.features.card_features import batch_features
     from rtad.ml.data import load_transactions
-    from rtad.streaming.features import batch_features
 
     tx = load_transactions(data)
     if "is_fraud" not in tx or tx["is_fraud"].sum() == 0:

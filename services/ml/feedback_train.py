@@ -81,11 +81,11 @@ def train_challenger(
     """Fit the challenger as of ``as_of`` (default: the last transaction), save it, return
     its model card."""
     from rtad.common.feature_entry import feature_set_id
+    from rtad.features.card_features import FEATURE_COLUMNS, batch_features
     from rtad.ml.data import load_transactions
     from rtad.ml.feedback import fit_challenger
     from rtad.ml.model_store import load_model, save_model, suspicion
     from rtad.ml.train import _json_params, _library_versions, drift_reference
-    from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
     champion = load_model(champion_path)
     labels = load_labels(labels_source)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from rtad.common.schema import InvalidRecord, decode_json, from_mapping
+from rtad.features.card_features import FEATURE_COLUMNS, batch_features
 from rtad.generator.simulator import SimConfig, generate_frame
-from rtad.streaming.features import FEATURE_COLUMNS, batch_features
 
 RECORD = {
     "transaction_id": "t-1",
