@@ -42,6 +42,11 @@ def encode(obj: Any) -> dict[bytes, bytes]:
     }
 
 
+def encode_raw(payload: bytes) -> dict[bytes, bytes]:
+    """Fields of one entry whose JSON payload is already serialised (labels, by msgspec)."""
+    return {VERSION_FIELD: ENCODING_VERSION, DATA_FIELD: payload}
+
+
 def payload_of(fields: Mapping[Any, Any]) -> bytes:
     """The JSON bytes of an entry, after checking its version."""
     version = fields.get(VERSION_FIELD, fields.get("v"))
