@@ -3,12 +3,8 @@
 Gradient-boosted trees on the per-card features plus the champion's score as one more input,
 trained on the verdicts given so far and on the transactions whose chargeback window has closed.
 
-Why both (see docs/decisions/0006-challenger-from-verdicts.md): analysts only see alerts, so
-their verdicts cover the champion's top scores; chargebacks bring back the frauds they missed,
-and a transaction older than the chargeback delay with no verdict is taken as genuine (a fraud
-would have come back by then). Recent transactions without a verdict are left out rather
-than guessed genuine. The champion's score carries what the unlabelled majority says, so the
-challenger is useful from the first verdicts on.
+Why (docs/decisions/0006-challenger-from-verdicts.md): only alerted transactions get an
+analyst's verdict, so unverdicted rows count as genuine only once a chargeback could have come.
 
 >>> import numpy as np
 >>> from sklearn.ensemble import IsolationForest

@@ -77,6 +77,11 @@ def _verdict_counts(labels: list[Any]) -> dict[str, int]:
     return counts
 
 
+def _verdict_text(counts: dict[str, int]) -> str:
+    """``{"simulated_fraud": 3, ...}`` as words: "3 fraud, ... from analysts, ... chargebacks"."""
+    return ", ".join(f"{n} {key.replace('_', ' ')}" for key, n in sorted(counts.items()))
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -98,7 +103,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"frauds, {report['days']} days). Investigators review the champion's top "
         f"{p['capacity']} transactions a day, verdicts {p['analyst_delay_days']:g} day(s) later; "
         f"missed frauds come back as chargebacks after {p['chargeback_delay_days']:g} days. "
-        f"Verdicts given: {report['verdicts']}.",
+        f"Verdicts given: {_verdict_text(report['verdicts'])}.",
         "",
         f"## Holdout: trained on day {h['train_days']}, tested on the next {h['test_days']} days",
         "",

@@ -72,3 +72,12 @@ def test_card_testing_emits_some_zero_amount_verifications() -> None:
     assert len(zero) > 0 and (zero["fraud_scenario"] == "card_testing").all()
     features = batch_features(frame)[list(FEATURE_COLUMNS)].to_numpy()
     assert np.isfinite(features).all()
+
+
+def test_the_spark_source_takes_a_zero_amount_record() -> None:
+    from rtad.common.encoding import encode
+    from rtad.streaming.records import to_record_batch
+
+    entries = [(b"1-0", encode(RECORD)), (b"2-0", encode({**RECORD, "amount": -1}))]
+    batch, dead = to_record_batch(entries, "rtad:tx:{0}", 0)
+    assert batch.num_rows == 1 and [d.entry_id for d in dead] == [b"2-0"]
