@@ -63,7 +63,7 @@ async def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/stats")
+@router.get("/v1/stats", responses=problem_responses(503))
 async def stats(collector: StatsDep, holder: HolderDep) -> dict[str, Any]:
     """A summary of the whole pipeline for the live page (cached for 1 s). Shape::
 
