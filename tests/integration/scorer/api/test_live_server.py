@@ -21,11 +21,14 @@ from tests.unit.scorer.support import publish
 
 pytestmark = pytest.mark.redis
 
+API_KEY = "live-key"
+
 
 @pytest.fixture
 def live_url(redis_server: LocalRedis, model_dir: Path) -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a uvicorn server (in a thread) running the app."""
-    app = create_app(settings_for(redis_server.url, model_dir), ModelHolder(model_dir))
+    settings = settings_for(redis_server.url, model_dir, api_key=API_KEY)
+    app = create_app(settings, ModelHolder(model_dir))
     with live_server(app) as url:
         yield url
 
@@ -61,8 +64,12 @@ def test_metrics_pass_promtool_check_metrics(
         wait_until(lambda: http.get("/v1/stats").json()["totals"]["scored"] == 1000)
         # drift gauges are exported by the worker's periodic maintenance
         wait_until(lambda: 'rtad_scorer_drift_psi{feature="score"}' in http.get("/metrics").text)
+        verdict = {"transaction_id": "t1", "user_id": "u1", "verdict": "fraud", "source": "analyst"}
+        labels = http.post("/v1/labels", json={"labels": [verdict]}, headers={"X-API-Key": API_KEY})
+        assert labels.status_code == 202
         text = http.get("/metrics").text
     for name in (
+        'rtad_scorer_labels_received_total{source="analyst",verdict="fraud"}',
         "rtad_scorer_transactions_scored_total",
         "rtad_scorer_batch_seconds_bucket",
         "rtad_scorer_end_to_end_latency_seconds_bucket",
