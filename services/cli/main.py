@@ -42,9 +42,21 @@ def _register() -> None:
     app.command("up")(up.up)
 
 
+def _print_version(requested: bool) -> None:
+    if requested:
+        typer.echo(f"rtad {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     """Real-time anomaly detection for bank card transactions."""
@@ -52,9 +64,6 @@ def _root(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if version:
-        typer.echo(f"rtad {__version__}")
-        raise typer.Exit()
 
 
 _register()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,3 +359,16 @@ class GroupReader:
                     lag = g.get("lag")
                     out[key] = int(lag) if lag is not None else int(self.client.xlen(key))
         return out
+
+
+def read_stream(
+    client: redis.Redis, key: str, page_size: int = 5000
+) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
+    """Every entry of ``key`` in ID order, a page at a time (constant memory)."""
+    start = "-"
+    while True:
+        page: Any = client.xrange(key, min=start, max="+", count=page_size)
+        if not page:
+            return
+        yield from page
+        start = "(" + page[-1][0].decode()

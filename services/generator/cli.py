@@ -198,8 +198,9 @@ def label(
     file: Annotated[Path, typer.Argument(help="JSONL or CSV file of verdicts (labels).")],
 ) -> None:
     """Validate a file of verdicts and write it to the labels stream (bad rows dead-lettered)."""
+    from rtad.common.label_files import read_labels
     from rtad.common.redis_streams import connect
-    from rtad.generator.label_file import read_labels, send_labels
+    from rtad.generator.label_file import send_labels
     from rtad.generator.settings import GeneratorSettings
 
     items = read_labels(file)  # a missing file or unknown extension fails before connecting

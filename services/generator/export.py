@@ -12,7 +12,6 @@ base64): an export never hides data.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,26 +21,14 @@ import redis
 from rtad.common.encoding import X_FIELD, UndecodableEntry, decode, decode_deadletter
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FeatureSets, decode_feature_entry
+from rtad.common.redis_streams import read_stream
 from rtad.common.streams import KINDS, Kind, StreamNames
-
-PAGE = 5000
 
 
 def check_kind(what: str) -> Kind:
     if what not in KINDS:
         raise RtadError(f"cannot export {what!r}: choose one of {', '.join(KINDS)}")
     return what  # type: ignore[return-value]
-
-
-def entries(client: redis.Redis, key: str) -> Iterator[tuple[bytes, dict[bytes, bytes]]]:
-    """Every entry of ``key`` in ID order, a page at a time (constant memory)."""
-    start = "-"
-    while True:
-        page: Any = client.xrange(key, min=start, max="+", count=PAGE)
-        if not page:
-            return
-        yield from page
-        start = "(" + page[-1][0].decode()
 
 
 def export_line(
@@ -84,7 +71,7 @@ def export_stream(client: redis.Redis, names: StreamNames, kind: Kind, out: IO[b
     sets = FeatureSets.from_redis(client, names.prefix) if kind == "features" else None
     written = 0
     for shard in range(names.shards):
-        for entry_id, fields in entries(client, names.key(kind, shard)):
+        for entry_id, fields in read_stream(client, names.key(kind, shard)):
             out.write(export_line(kind, shard, entry_id, fields, sets) + b"\n")
             written += 1
     return written

@@ -7,7 +7,8 @@ the scorer's watermark (the oldest of every shard's last scored ``event_time``: 
 to that time has been written) and writes the verdicts now due to ``<prefix>:labels:{s}``.
 :class:`InvestigatingSink` wraps the generator's stream sink: each generated record is
 observed (its ``is_fraud`` is the ground truth) before it is written, and the feed is polled
-at most every ``every`` seconds of wall time.
+at most every ``every`` seconds of wall time. A bounded run (``--count``) polls once more when
+it ends: verdicts due after the scorer's watermark at that moment are not written.
 """
 
 from __future__ import annotations

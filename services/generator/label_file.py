@@ -10,8 +10,6 @@ when the stream is read (:func:`rtad.common.labels.latest_verdicts`).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,20 +19,15 @@ from pathlib import Path
 import redis
 
 from rtad.common.errors import RtadError
+from rtad.common.label_files import LabelItem
 from rtad.common.labels import (
     STAGE,
-    InvalidLabel,
     Label,
-    decode_label_json,
     encode_label,
-    label_from_mapping,
     with_arrival,
 )
 from rtad.common.redis_streams import StreamProducer
 from rtad.common.streams import shard_of
-
-LabelItem = tuple[int, bytes, Label | InvalidLabel]
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
 
 @dataclass
@@ -53,51 +46,6 @@ class LabelSummary:
             f"({fraud} fraud, {genuine} genuine); {self.deadlettered} row(s) dead-lettered"
         )
         return text + (f" (first: {self.first_error})" if self.first_error else "")
-
-
-def read_labels(path: Path) -> Iterator[LabelItem]:
-    """``(line, raw, label_or_error)`` for each row of a JSONL or CSV file."""
-    if not path.exists():
-        raise RtadError(f"no such file: {path}")
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None or path.is_dir():
-        raise RtadError(f"cannot read {path.name}: use a .jsonl or .csv file of labels")
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise RtadError(f"cannot read {path}: {exc.strerror}") from None
-    return _jsonl(text) if kind == "jsonl" else _csv(path, text)
-
-
-def _jsonl(text: bytes) -> Iterator[LabelItem]:
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                yield number, line, decode_label_json(line)
-            except InvalidLabel as exc:
-                yield number, line, exc
-
-
-def _csv(path: Path, text: bytes) -> Iterator[LabelItem]:
-    try:
-        decoded = text.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RtadError(f"cannot read {path.name}: not UTF-8 ({exc.reason})") from None
-    lines = decoded.splitlines()
-    rows = csv.DictReader(io.StringIO(decoded))
-    missing = {"transaction_id", "user_id", "verdict", "source"} - set(rows.fieldnames or ())
-    if missing:
-        raise RtadError(f"{path.name}: the CSV header lacks {', '.join(sorted(missing))}")
-    for row in rows:
-        number = rows.line_num
-        raw = lines[number - 1].encode() if number <= len(lines) else b""
-        if None in row:
-            yield number, raw, InvalidLabel(f"{len(row[None])} cell(s) more than the header")
-            continue
-        try:
-            yield number, raw, label_from_mapping(row)
-        except InvalidLabel as exc:
-            yield number, raw, exc
 
 
 def send_labels(

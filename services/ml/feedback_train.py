@@ -36,7 +36,7 @@ def load_labels(source: str) -> dict[str, Label]:
 
 
 def _file_labels(path: Path) -> list[Label]:
-    from rtad.generator.label_file import read_labels
+    from rtad.common.label_files import read_labels
 
     good, bad, first = [], 0, ""
     for line, _raw, item in read_labels(path):
@@ -51,13 +51,12 @@ def _file_labels(path: Path) -> list[Label]:
 
 
 def _stream_labels() -> list[Label]:
-    from rtad.common.redis_streams import connect
+    from rtad.common.redis_streams import connect, read_stream
     from rtad.common.settings import RtadSettings
-    from rtad.generator.export import entries
 
     settings = RtadSettings()
     client = connect(settings.redis_url.get_secret_value(), attempts=2)
-    return list(_decoded(entries(client, key) for key in settings.streams.all("labels")))
+    return list(_decoded(read_stream(client, key) for key in settings.streams.all("labels")))
 
 
 def _decoded(shards: Iterable[Iterable[tuple[bytes, Any]]]) -> Iterable[Label]:
@@ -84,8 +83,7 @@ def train_challenger(
     from rtad.features.card_features import FEATURE_COLUMNS, batch_features
     from rtad.ml.data import load_transactions
     from rtad.ml.feedback import fit_challenger
-    from rtad.ml.model_store import load_model, save_model, suspicion
-    from rtad.ml.train import _json_params, _library_versions, drift_reference
+    from rtad.ml.model_store import load_model, save_model
 
     champion = load_model(champion_path)
     labels = load_labels(labels_source)
@@ -102,27 +100,38 @@ def train_challenger(
         )
     except ValueError as exc:
         raise RtadError(f"cannot train a challenger: {exc}") from None
+    training = _training(frame, labels, labels_source, cut, chargeback_days, counts, seed)
+    card = _card(model, champion, X, feature_set_id(FEATURE_COLUMNS), training)
+    save_model(out, model, card)
+    return card
+
+
+def _card(
+    model: Any, champion: Any, X: np.ndarray, feature_set: str, training: dict[str, Any]
+) -> dict[str, Any]:
+    """The challenger's model card: the champion's features and reasons, its own threshold."""
+    from rtad.ml.model_store import suspicion
+    from rtad.ml.train import _json_params, _library_versions, drift_reference
+
     scores = suspicion(model, "proba", X)
     alert_rate = float(champion.card.get("alert_rate", 0.005))
-    card = {
+    return {
         "detector": "challenger",
         "detector_summary": "gradient boosting on verdicts + per-card features + champion score",
         "params": _json_params(model),
         "score_method": "proba",
         "supervised": True,
         "feature_names": champion.feature_names,
-        "feature_set": feature_set_id(FEATURE_COLUMNS),
+        "feature_set": feature_set,
         "threshold": float(np.quantile(scores, 1 - alert_rate)),
         "alert_rate": alert_rate,
         "champion_version": champion.version,
-        "training": _training(frame, labels, labels_source, cut, chargeback_days, counts, seed),
+        "training": training,
         "libraries": _library_versions(),
         "reference": drift_reference(scores, X, champion.feature_names),
         "reason_reference": champion.card.get("reason_reference"),
         "version": f"challenger-{datetime.now(UTC):%Y%m%dT%H%M%SZ}",
     }
-    save_model(out, model, card)
-    return card
 
 
 def _training(

@@ -35,21 +35,16 @@ def spark_conf(settings: StreamSettings) -> dict[str, str]:
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
         # The checkpoint is a local directory (a volume on Kubernetes). The default manager
         # renames through Hadoop's FileContext, which on a local disk without Hadoop's native
-        # library starts a `readlink` process for every rename: 552 in a 16-batch run, seen
-        # with Java Flight Recorder. This one renames with java.io.File (atomic on a local file
-        # system): the offset log went from 59-93 to 18-40 ms a batch, the commit log from
-        # 107-152 to 29-64 ms (durationMs of the batches printed, two runs each).
+        # library starts a `readlink` process for every rename. This one renames with
+        # java.io.File (atomic on a local file system), which shortens the offset and commit
+        # log writes of every batch.
         "spark.sql.streaming.checkpointFileManagerClass": CHECKPOINT_FILE_MANAGER,
         "spark.sql.session.timeZone": "UTC",
-        # The JIT's C1 compiler only. Every micro-batch brings Spark's generated classes and
-        # C2 kept recompiling them: the compiler threads used 45 % of the JVM's CPU in a
-        # steady run of 2k-row batches (/proc, per thread). C1-only: JVM CPU 418 -> 221 µs a
-        # row there, and bulk batches no slower (42.7 -> 41.4 µs a row).
-        # The parallel collector rather than G1: on 2 cores G1's concurrent marking and
-        # refinement threads take CPU from the tasks. Two bulk queries (100k-row batches) a
-        # session, two sessions each, alternated: 46.5k/46.6k and 43.4k/46.4k rows/s against
-        # G1's 44.0k/42.1k and 43.0k/44.2k; the second queries' JVM CPU 15.3-15.4 against
-        # 16.1-16.7 µs a row; real-time batch medians 0.34-0.35 s against 0.35-0.37 s.
+        # The JIT's C1 compiler only: every micro-batch brings Spark's generated classes and
+        # C2 keeps recompiling them, a large share of the JVM's CPU at small batches, while
+        # bulk batches run no slower without it. The parallel collector rather than G1: on
+        # few cores G1's concurrent marking and refinement threads take CPU from the tasks
+        # (docs/streaming.md has the measurements).
         "spark.driver.extraJavaOptions": JVM_OPTIONS,
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
         # transformWithState in ProcessingTime mode (needed for state TTL) asks for a no-data

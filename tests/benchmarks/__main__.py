@@ -1,7 +1,8 @@
 """``make bench``: run every ``bench_*.py`` module's ``main()`` in order, or those named.
 
-python -m tests.benchmarks            # all
+python -m tests.benchmarks            # all (``make bench`` then renders)
 python -m tests.benchmarks replay     # only bench_replay.py
+python -m tests.benchmarks render     # docs/benchmarks.md and the README's tables, from the results
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ import tests.benchmarks as package
 
 
 def main(argv: list[str]) -> None:
+    from tests.benchmarks.render import render
+
     names = sorted(
         m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("bench_")
     )
+    if argv == ["render"]:
+        render()
+        return
     wanted = [f"bench_{a}" for a in argv] or names
     for name in wanted:
         if name not in names:
-            raise SystemExit(f"no benchmark {name!r}; have: {', '.join(names)}")
+            have = ", ".join(n.removeprefix("bench_") for n in names)
+            raise SystemExit(f"no benchmark {name.removeprefix('bench_')!r}; have: {have}, render")
         module = importlib.import_module(f"tests.benchmarks.{name}")
         module.main()
 

@@ -1,10 +1,10 @@
-"""Detection on data the system was not developed on: the README's results table.
+"""Detection on data the system was not developed on: the README's detection table.
 
     .venv/bin/python -m tests.benchmarks detection
 
 For each variant of ``tests/system/test_detection.py``: train without labels on the first half
-(by event time), score the later half through the same feature code, and print AP, recall at a
-1 % alert budget and recall per scenario (JSON in ``bench-results/detection.json``).
+(by event time), score the later half through the same feature code, and record AP, recall at
+a 1 % alert budget and recall per scenario in ``docs/benchmarks/results/detection.json``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from rtad.features.card_features import batch_features
 from rtad.ml.data import load_transactions
 from rtad.ml.evaluation import recall_by_scenario
 from rtad.ml.model_store import load_model
+from tests.benchmarks import render, results
 from tests.system import test_detection as variants
-
-RESULTS = Path("bench-results")
 
 
 def measure(name: str, work: Path) -> dict:
@@ -41,20 +39,14 @@ def measure(name: str, work: Path) -> dict:
 
 
 def main() -> None:
-    lines = [
-        "| data | transactions | cards | frauds judged | AP | recall@1% | per scenario |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    results = []
+    load_before = results.load_now()
+    measured = []
     for name in sorted(variants.VARIANTS):
         with tempfile.TemporaryDirectory() as tmp:
-            r = measure(name, Path(tmp))
-        results.append(r)
-        per = ", ".join(f"{k} {v:.2f}" for k, v in r["per_scenario"].items())
-        lines.append(
-            f"| {name} | {r['count']:,} | {r['cards']:,} | {r['frauds']} | {r['ap']:.3f} "
-            f"| {r['recall_1pct']:.3f} | {per} |"
-        )
-    print("\n".join(lines))  # noqa: T201
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "detection.json").write_bytes(orjson.dumps(results))
+            measured.append(measure(name, Path(tmp)))
+    parameters = {
+        name: {"count": c.count, "customers": c.customers, "seed": c.seed}
+        for name, c in sorted(variants.VARIANTS.items())
+    }
+    results.write("detection", measured, {"variants": parameters}, load_before)
+    render.print_tables("detection")

@@ -7,15 +7,13 @@
 - ``card_step``: one card's micro-batch as the Spark job calls it (state decoded from JSON,
   features, state encoded again), for chunks of 1, 5 and 50 transactions: calls/s and rows/s;
 - the champion (``models/champion``): ``score`` and ``reasons`` rows/s on batches of 5,000.
-Results: a Markdown table, and ``bench-results/ml.json``.
+Results: ``docs/benchmarks/results/ml.json``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -33,10 +31,10 @@ from rtad.features.card_features import (
 )
 from rtad.generator.simulator import SimConfig, generate_frame
 from rtad.ml.model_store import load_model
+from tests.benchmarks import render, results
 
 ROWS = int(os.environ.get("RTAD_BENCH_ML_ROWS", "200000"))
 CHAMPION = Path("models/champion")
-RESULTS = Path("bench-results")
 
 
 def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
@@ -114,29 +112,19 @@ def bench_model(tx: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    tx = generate_frame(SimConfig(count=ROWS, customers=max(ROWS // 100, 50), seed=11))
-    results = [
+    load_before = results.load_now()
+    customers = max(ROWS // 100, 50)
+    tx = generate_frame(SimConfig(count=ROWS, customers=customers, seed=11))
+    measured = [
         bench_batch(tx),
         bench_cards_step(tx),
         *(bench_card_step(tx, n) for n in (1, 5, 50)),
         *bench_model(tx),
     ]
-    load = os.getloadavg()[0]
-    header = (
-        f"rtad.ml benchmark: {len(FEATURE_COLUMNS)} features, {platform.processor() or 'cpu'}, "
-        f"{os.cpu_count()} cores, load average {load:.1f} (other work on the machine slows it)"
-    )
-    print(header)  # noqa: T201
-    print("| what | rows | rows/s | calls/s | state bytes |")  # noqa: T201
-    print("|---|---|---|---|---|")  # noqa: T201
-    for r in results:
-        calls = f"{r['calls_per_s']:,.0f}" if "calls_per_s" in r else ""
-        state = f"{r['state_bytes']:,}" if "state_bytes" in r else ""
-        print(f"| {r['what']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | {calls} | {state} |")  # noqa: T201
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"header": header, "load_average": load, "results": results}
-    (RESULTS / "ml.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    np.testing.assert_(all(r["rows_per_s"] > 0 for r in results))
+    np.testing.assert_(all(r["rows_per_s"] > 0 for r in measured))
+    parameters = {"rows": ROWS, "customers": customers, "features": len(FEATURE_COLUMNS)}
+    results.write("ml", measured, parameters, load_before)
+    render.print_tables("ml")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 4. The baseline (``baseline.py``: redis-py, dict features, Isolation Forest) on the same file,
    the same redis-server, fresh keys, measured the same way (its CPU: the baseline itself, a
    thread of this process; the replay; redis-server).
-Markdown table printed, JSON in ``bench-results/pipeline.json``.
+Results: ``docs/benchmarks/results/pipeline.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from rtad.cli.launch_plan import child_env, rtad_command
 from rtad.common.encoding import decode
 from rtad.common.streams import StreamNames
 from rtad.generator.simulator import SimConfig, generate_records
+from tests.benchmarks import render, results
 from tests.benchmarks.baseline import fit_baseline, run_baseline
 from tests.system.harness import Pipeline
 
@@ -43,7 +44,6 @@ RECORDS = int(os.environ.get("RTAD_BENCH_PIPELINE_RECORDS", "200000"))
 CUSTOMERS = int(os.environ.get("RTAD_BENCH_CUSTOMERS", "20000"))
 LOADS = (2000, 10000)
 LOAD_SECONDS = float(os.environ.get("RTAD_BENCH_LOAD_SECONDS", "30"))
-RESULTS = Path("bench-results")
 
 
 def write_file(path: Path, count: int, seed: int, customers: int) -> Path:
@@ -214,7 +214,7 @@ def baseline_phase(url: str, big: Path, train_records: list[dict]) -> dict:
 
 
 def main() -> None:
-    RESULTS.mkdir(exist_ok=True)
+    load_before = results.load_now()
     work = Path(tempfile.mkdtemp(prefix="rtad-bench-pipeline-"))
     big = write_file(work / "big.jsonl", RECORDS, seed=101, customers=CUSTOMERS)
     warm = write_file(work / "warm.jsonl", 5000, seed=102, customers=CUSTOMERS)
@@ -232,49 +232,22 @@ def main() -> None:
         pipe.children.clear()
         train = [orjson.loads(line) for _, line in zip(range(20000), warm.open("rb"), strict=False)]
         base = baseline_phase(pipe.url, big, train)
-    report(figures, base)
+    report(figures, base, load_before)
 
 
-def report(figures: dict, base: dict) -> None:
-    ratio = figures["throughput"] / base["throughput"]
-    lines = [
-        f"records: {RECORDS:,} ({CUSTOMERS:,} cards), load average {os.getloadavg()[0]:.1f}",
-        "",
-        "| | rtad pipeline | one-process baseline |",
-        "|---|---:|---:|",
-        f"| throughput, tx/s (first write → last score) | {figures['throughput']:,.0f} "
-        f"| {base['throughput']:,.0f} |",
-        f"| ratio | {ratio:.2f}x | 1x |",
-    ]
-    for rate in LOADS:
-        lines.append(
-            f"| p50 / p99 ingest→score at {rate:,} tx/s | {figures[f'p50_{rate}']:.2f} s / "
-            f"{figures[f'p99_{rate}']:.2f} s | |"
-        )
-    lines += [
-        "",
-        "| component | CPU (cores, during the large replay) | peak memory |",
-        "|---|---:|---:|",
-    ]
-    for name, (cores, mib) in figures["usage"].items():
-        lines.append(f"| {name} | {cores:.2f} | {mib:,.0f} MiB |")
-    budget = 2 / figures["throughput"] * 1e6
-    lines += [
-        "",
-        "| CPU µs a transaction, large file | rtad pipeline | one-process baseline |",
-        "|---|---:|---:|",
-    ]
-    ours, theirs = figures["cpu_us_per_tx"], base["cpu_us_per_tx"]
-    for name in [*ours, *(n for n in theirs if n not in ours)]:
-        if name != "total":
-            lines.append(f"| {name} | {ours.get(name, '')} | {theirs.get(name, '')} |")
-    lines.append(f"| **total** | **{ours['total']}** | **{theirs['total']}** |")
-    lines.append(
-        f"\nTwo cores at the pipeline's throughput give {budget:.1f} µs a transaction; "
-        f"at 2x the baseline's, {2 / (2 * base['throughput']) * 1e6:.1f}."
-    )
-    text = "\n".join(lines)
-    print(text)  # noqa: T201
-    (RESULTS / "pipeline.json").write_bytes(
-        orjson.dumps({"pipeline": figures, "baseline": base, "ratio": ratio})
-    )
+def report(figures: dict, base: dict, load_before: float) -> None:
+    """Write the results file: both arms' figures and their ratio."""
+    document = {
+        "pipeline": figures,
+        "baseline": base,
+        "ratio": figures["throughput"] / base["throughput"],
+    }
+    parameters = {
+        "records": RECORDS,
+        "cards": CUSTOMERS,
+        "offered_loads_tx_per_s": list(LOADS),
+        "load_seconds": LOAD_SECONDS,
+        "master": "local[2]",
+    }
+    results.write("pipeline", document, parameters, load_before)
+    render.print_tables("pipeline")

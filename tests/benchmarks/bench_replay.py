@@ -9,14 +9,13 @@ One private redis-server (``LocalRedis``); each row writes into fresh keys of it
 * ``rtad replay`` of JSONL, CSV and Parquet files of generated records (read + validate with
   msgspec + encode + shard + pipelined XADD), through the same code as the command;
 * ``rtad generate`` into the streams, and the simulator alone (no output) for comparison.
-The table is printed as Markdown and written to ``bench-results/replay.json``.
+Results: ``docs/benchmarks/results/replay.json``.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -27,7 +26,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import orjson
 import redis
 
 from rtad.common.local_redis import LocalRedis
@@ -37,6 +35,7 @@ from rtad.generator.replay import replay_file
 from rtad.generator.runner import run_generate
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.generator.sinks import PARQUET_COLUMNS, JsonlSink, ParquetSink, StreamSink
+from tests.benchmarks import render, results
 
 RECORDS = int(os.environ.get("RTAD_BENCH_RECORDS", "200000"))
 REPEAT = int(os.environ.get("RTAD_BENCH_REPEAT", "3"))
@@ -167,49 +166,18 @@ def bench_rows(server: LocalRedis, paths: dict[str, Path]) -> list[Row]:
     return rows
 
 
-def markdown(rows: list[Row]) -> str:
-    lines = [
-        f"| what | how | records | records/s (best of {REPEAT}) | median | client CPU µs/record |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        cpu = r["cpu_us_per_record"]
-        cpu_text = "–" if cpu is None else f"{cpu:.1f}"
-        lines.append(
-            f"| {r['what']} | {r['how']} | {r['records']:,} | {r['per_second_best']:,.0f} "
-            f"| {r['per_second_median']:,.0f} | {cpu_text} |"
-        )
-    return "\n".join(lines)
-
-
 def main() -> None:
     if shutil.which("redis-benchmark") is None:
         raise SystemExit("redis-benchmark not found: sudo apt-get install -y redis-tools")
+    load_before = results.load_now()
     with tempfile.TemporaryDirectory(prefix="rtad-bench-") as tmp:
         workdir = Path(tmp)
         paths = write_files(workdir)
         with LocalRedis(workdir / "redis") as server:
             rows = bench_rows(server, paths)
-    table = markdown(rows)
-    load = os.getloadavg()[0]
-    print(
-        f"\n### replay / generate throughput ({RECORDS:,} records, {os.cpu_count()} cores, "
-        f"load average {load:.1f} at the end)\n"
-    )
-    print(table)
-    out = Path("bench-results")
-    out.mkdir(exist_ok=True)
-    meta = {
-        "records": RECORDS,
-        "repeat": REPEAT,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "python": platform.python_version(),
-        "command": "python -m tests.benchmarks replay",
-    }
-    (out / "replay.json").write_bytes(
-        orjson.dumps({"meta": meta, "rows": rows}, option=orjson.OPT_INDENT_2)
-    )
+    parameters = {"records": RECORDS, "repeat": REPEAT, "producer_batch": BATCH, "shards": 4}
+    results.write("replay", rows, parameters, load_before)
+    render.print_tables("replay")
 
 
 if __name__ == "__main__":

@@ -5,26 +5,25 @@
 One private redis-server (``LocalRedis``). Feature rows are real: simulated transactions
 through ``batch_features`` (the streaming job's code), repeated with fresh transaction IDs.
 The model is ``models/champion/`` (rtad.ml's artifact). For each batch size the feature
-streams are filled first (not timed) with feature entries (what the Spark job writes), then
-one :class:`ScoringWorker` (the production class:
-XREADGROUP, one ``model.score`` per batch, one MULTI/EXEC per shard) drains them; rows/s is
-rows / wall time, the batch latency is the time of one worker step (read, decode, score,
-hand over to the commit thread). The "obvious batched loop" scores a batch (of encoding 1)
-with one call too but decodes with json and sends one XADD/XACK per entry; the naive loop
+streams are filled first (not timed) with feature entries as the Spark job writes them, then
+one :class:`ScoringWorker` (the production class: XREADGROUP, one ``model.score`` per batch,
+one commit script per shard) drains them; rows/s is rows / wall time, the batch latency is
+the time of one worker step (read, decode, score, hand over to the commit thread). The
+"obvious batched loop" reads plain JSON entries and scores a batch with one call too, but
+decodes with json and sends one XADD/XACK per entry; the naive loop
 scores one entry at a time (decode, score one row, its own MULTI with XADD + XACK); the "model
 only" row is ``model.score`` on an in-memory matrix, the ceiling of any worker. Beside the
 worker's CPU (all its threads, and split into its main, read-ahead and commit threads) the
 redis-server's CPU per row is shown (from ``/proc``): on a shared 2-core machine these CPU
 figures move far less with the load than rows/s. The CPU table splits one batch's CPU time by
 step (in memory, no Redis).
-Results: a Markdown table, and ``bench-results/scorer.json``.
+Results: ``docs/benchmarks/results/scorer.json``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -46,6 +45,7 @@ from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.batch import build_batch
 from rtad.scorer.worker.decode import decode_entries
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
+from tests.benchmarks import render, results
 from tests.unit.scorer.support import (
     feature_rows,
     packed_fields,
@@ -58,7 +58,6 @@ NAIVE_ROWS = min(ROWS, 5000)
 BATCHES = (1000, 2500, 5000)
 SHARDS = 4
 CHAMPION = Path("models/champion")
-RESULTS = Path("bench-results")
 
 
 def make_rows(workdir: Path, n: int) -> list[dict[str, Any]]:
@@ -72,29 +71,30 @@ def make_rows(workdir: Path, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def entry_fields(row: dict[str, Any], encoding: int) -> dict[bytes, bytes]:
-    """A row's feature entry: encoding 2 (what the Spark job writes) or encoding 1."""
-    return packed_fields(row) if encoding == 2 else {b"v": b"1", b"d": orjson.dumps(row)}
+def entry_fields(row: dict[str, Any], plain: bool = False) -> dict[bytes, bytes]:
+    """A row's feature entry as the Spark job writes it, or a plain JSON entry (the
+    hand-written loops read those themselves)."""
+    return {b"d": orjson.dumps(row)} if plain else packed_fields(row)
 
 
-def raw_entries(rows: list[dict[str, Any]], encoding: int) -> list[tuple[bytes, list[bytes]]]:
+def raw_entries(rows: list[dict[str, Any]]) -> list[tuple[bytes, list[bytes]]]:
     """The rows' entries as XREADGROUP hands them to the worker (flat field lists)."""
     entries = []
     for i, row in enumerate(rows):
-        fields = entry_fields(row, encoding)
+        fields = entry_fields(row)
         entries.append((f"1-{i}".encode(), [x for pair in fields.items() for x in pair]))
     return entries
 
 
-def fill(client: redis.Redis, names: StreamNames, rows: list[dict], encoding: int) -> None:
+def fill(client: redis.Redis, names: StreamNames, rows: list[dict], plain: bool = False) -> None:
     """XADD every row to a shard (round robin), pipelined; set the ingest time now."""
     now = int(time.time() * 1000)
-    if encoding == 2:
+    if not plain:
         register_feature_set(client, names.prefix, FEATURE_COLUMNS)
     for start in range(0, len(rows), 5000):
         pipe = client.pipeline(transaction=False)
         for i, row in enumerate(rows[start : start + 5000], start):
-            fields = entry_fields(row | {"ingest_ms": now}, encoding)
+            fields = entry_fields(row | {"ingest_ms": now}, plain)
             pipe.xadd(names.key("features", i % SHARDS), fields)  # type: ignore[arg-type]
         pipe.execute()
 
@@ -123,14 +123,12 @@ def per_thread(before: dict[str, float], after: dict[str, float], rows: int) -> 
     return " / ".join(f"{(after.get(k, 0) - before.get(k, 0)) / rows * 1e6:.1f}" for k in keys)
 
 
-def run_worker(
-    server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int, encoding: int
-) -> dict:
+def run_worker(server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int) -> dict:
     url = server.url
     client = redis.Redis.from_url(url)
     settings = ScorerSettings(
         redis_url=url,
-        stream_prefix=f"bench{batch}-{encoding}",
+        stream_prefix=f"bench{batch}",
         shards=SHARDS,
         batch_count=batch // SHARDS,
         block_ms=100,
@@ -139,7 +137,7 @@ def run_worker(
         consumer_name="bench",
     )
     worker = ScoringWorker(client, settings, holder)
-    fill(client, settings.streams, rows, encoding)
+    fill(client, settings.streams, rows)
     tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
     latencies = []
     threads = thread_cpu()
@@ -155,7 +153,7 @@ def run_worker(
     scores = sum(client.xlen(k) for k in settings.streams.all("scores"))
     assert scores == len(rows), (scores, len(rows))
     return {
-        "variant": f"rtad worker, batch {batch}" + (", encoding 1" if encoding == 1 else ""),
+        "variant": f"rtad worker, batch {batch}",
         "rows": len(rows),
         "rows_per_s": len(rows) / wall,
         "batch_p50_ms": float(np.percentile(latencies, 50) * 1000),
@@ -172,7 +170,7 @@ def run_naive(url: str, holder: ModelHolder, rows: list[dict]) -> dict:
     names = StreamNames(prefix="naive", shards=SHARDS)
     for key in names.all("features"):
         client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
-    fill(client, names, rows, encoding=1)
+    fill(client, names, rows, plain=True)
     model = holder.current
     done, latencies = 0, []
     started = time.perf_counter()
@@ -216,7 +214,7 @@ def run_obvious_batch(url: str, holder: ModelHolder, rows: list[dict]) -> dict:
     names = StreamNames(prefix="obvious", shards=SHARDS)
     for key in names.all("features"):
         client.xgroup_create(key, SCORER_GROUP, id="0", mkstream=True)
-    fill(client, names, rows, encoding=1)
+    fill(client, names, rows, plain=True)
     model = holder.current
     done, latencies = 0, []
     started = time.perf_counter()
@@ -277,11 +275,8 @@ def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
     sets = FeatureSets(known={feature_set_id(FEATURE_COLUMNS): FEATURE_COLUMNS})
     sample = rows[: BATCHES[-1]]
 
-    def shards(encoding: int) -> list[tuple[int, Any]]:
-        entries = raw_entries(sample, encoding)
-        return [(s, entries[s::SHARDS]) for s in range(SHARDS)]
-
-    v2 = shards(2)
+    entries = raw_entries(sample)
+    batch = [(s, entries[s::SHARDS]) for s in range(SHARDS)]
 
     def cpu(fn: Any) -> float:
         """Median of 15 runs with the collector paused, as in the worker (load-robust)."""
@@ -293,59 +288,40 @@ def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
                 runs.append(time.process_time() - started)
         return float(np.median(runs)) / len(sample) * 1e6
 
-    X = decode_entries(v2, names, sets).X
-    decode_2 = cpu(lambda: decode_entries(v2, names, sets))
+    X = decode_entries(batch, names, sets).X
+    decode = cpu(lambda: decode_entries(batch, names, sets))
     scoring = cpu(lambda: score_matrix(model, X))
-    whole_2 = cpu(lambda: build_batch(v2, model, int(time.time() * 1000), sets))
+    whole = cpu(lambda: build_batch(batch, model, int(time.time() * 1000), sets))
     return [
-        ("decode + validate + X (one decode_lines call over the heads)", decode_2),
+        ("decode + validate + X (one decode call over the heads)", decode),
         ("model.score + reasons of anomalies", scoring),
-        ("the rest: score entries, per-shard lists, counts", whole_2 - decode_2 - scoring),
-        ("whole batch of 5k, without Redis", whole_2),
+        ("the rest: score entries, per-shard lists, counts", whole - decode - scoring),
+        ("whole batch of 5k, without Redis", whole),
     ]
-
-
-def table(results: list[dict]) -> str:
-    def cell(value: Any, fmt: str) -> str:
-        return "—" if value is None else format(value, fmt)
-
-    lines = [
-        "| variant | rows | rows/s | batch p50 (ms) | batch p99 (ms) | worker CPU µs/row "
-        "| main / read / commit thread | redis-server CPU µs/row |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['variant']} | {r['rows']:,} | {r['rows_per_s']:,.0f} | "
-            f"{cell(r['batch_p50_ms'], '.1f')} | {cell(r['batch_p99_ms'], '.1f')} | "
-            f"{cell(r['cpu_us_per_row'], '.1f')} | {r.get('thread_cpu_us_per_row') or '—'} | "
-            f"{cell(r.get('redis_cpu_us_per_row'), '.1f')} |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
+    load_before = results.load_now()
     holder = ModelHolder(CHAMPION)
     tune_process(ScorerSettings.model_fields["blas_threads"].default)  # as the worker runs
     with tempfile.TemporaryDirectory() as tmp:
         rows = make_rows(Path(tmp), ROWS)
         with LocalRedis(Path(tmp) / "redis") as server:
             breakdown = stages(holder, rows)
-            results = [model_only(holder, rows)]
-            results += [run_worker(server, holder, rows, b, encoding=2) for b in BATCHES]
-            results.append(run_obvious_batch(server.url, holder, rows))
-            results.append(run_naive(server.url, holder, rows[:NAIVE_ROWS]))
-    text = table(results)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    machine = platform.processor() or platform.machine()
-    print(f"\n### scorer ({machine}, {os.cpu_count()} cores, load average {load})\n")
-    print(text)
-    print("\n| step of a batch (CPU) | µs/row |\n|---|---:|")
-    for name, value in breakdown:
-        print(f"| {name} | {value:.2f} |")
-    RESULTS.mkdir(exist_ok=True)
-    document = {"rows": ROWS, "results": results, "cpu_us_per_row": dict(breakdown)}
-    (RESULTS / "scorer.json").write_text(json.dumps(document, indent=2))
+            measured = [model_only(holder, rows)]
+            measured += [run_worker(server, holder, rows, b) for b in BATCHES]
+            measured.append(run_obvious_batch(server.url, holder, rows))
+            measured.append(run_naive(server.url, holder, rows[:NAIVE_ROWS]))
+    parameters = {
+        "rows": ROWS,
+        "naive_rows": NAIVE_ROWS,
+        "batches": list(BATCHES),
+        "shards": SHARDS,
+        "model": holder.current.card.get("detector"),
+    }
+    figures = {"results": measured, "cpu_us_per_row": dict(breakdown)}
+    results.write("scorer", figures, parameters, load_before)
+    render.print_tables("scorer")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ bulk query (20 transactions a card at its end) does not show.
 CPU per row = CPU seconds of the Spark JVM, of its Python workers and of redis-server
 (``/proc``, via psutil) over the whole query, first batch included, divided by its rows: on a
 shared 2-core machine it moves much less than wall time.
-Run: ``.venv/bin/python -m tests.benchmarks stream``.
+Run: ``.venv/bin/python -m tests.benchmarks stream``; results:
+``docs/benchmarks/results/stream.json``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -47,9 +47,8 @@ from rtad.streaming.packed_records import unpack
 from rtad.streaming.records import COUNT_COLUMN, RECORDS_COLUMN, packed_of
 from rtad.streaming.session import build_session
 from rtad.streaming.settings import StreamSettings
+from tests.benchmarks import render, results
 from tests.integration.streaming.txdata import produce, transactions
-
-RESULTS = Path("bench-results")
 
 
 def passthrough(spark: Any, settings: StreamSettings, checkpoint: Path) -> Any:
@@ -191,6 +190,7 @@ def run_case(
     else:
         query = start_query(spark, settings, settings.checkpoint_dir)
     result = measure(query, case["name"], case["rows"], case["cards"], case["batch"])
+    result["case"] = case["case"]
     used = ProcessCpu.used(before, cpu.sample())
     for name, seconds in used.items():
         result[f"{name}_cpu_us_per_row"] = round(seconds / case["rows"] * 1e6, 1)
@@ -199,51 +199,59 @@ def run_case(
 
 
 CASES = [
-    {"id": 1, "name": "reader→writer", "rows": 400_000, "cards": 20_000, "batch": 100_000},
-    {"id": 2, "name": "features", "rows": 400_000, "cards": 20_000, "batch": 100_000},
+    {
+        "id": 1,
+        "name": "reader→writer",
+        "case": "reader→writer (no state: the plumbing)",
+        "rows": 400_000,
+        "cards": 20_000,
+        "batch": 100_000,
+    },
+    {
+        "id": 2,
+        "name": "features",
+        "case": "features, bulk",
+        "rows": 400_000,
+        "cards": 20_000,
+        "batch": 100_000,
+    },
     # about one second of a 2k tx/s feed per batch: mostly one row per card
-    {"id": 3, "name": "features", "rows": 20_000, "cards": 20_000, "batch": 2_000},
+    {
+        "id": 3,
+        "name": "features",
+        "case": "features, real time",
+        "rows": 20_000,
+        "cards": 20_000,
+        "batch": 2_000,
+    },
     # the bulk mix run on until every card's window is full (WINDOW rows after ~7 batches):
     # each batch then reads and writes every card's whole window
-    {"id": 4, "name": "features", "rows": 1_200_000, "cards": 20_000, "batch": 100_000},
+    {
+        "id": 4,
+        "name": "features",
+        "case": "features, windows full",
+        "rows": 1_200_000,
+        "cards": 20_000,
+        "batch": 100_000,
+    },
 ]
 
 
 def main() -> None:
-    load_before = os.getloadavg()[0]
+    load_before = results.load_now()
     with tempfile.TemporaryDirectory() as tmp, LocalRedis(Path(tmp) / "redis") as server:
         spark = build_session(StreamSettings(master="local[2]"))
         cpu = ProcessCpu(int(redis.Redis.from_url(server.url).info()["process_id"]))
         try:
-            results = []
+            measured = []
             for case in CASES:
-                results.append(run_case(spark, server, Path(tmp), case, cpu))
-                print(json.dumps(results[-1]), flush=True)
+                measured.append(run_case(spark, server, Path(tmp), case, cpu))
+                print(json.dumps(measured[-1]), flush=True)  # noqa: T201 (progress)
         finally:
             spark.stop()
-    load_after = os.getloadavg()[0]
-    header = (
-        "| query | rows | cards | rows/card/batch | batches | first batch s "
-        "| steady rows/s | second half rows/s | batch median s | batch max s "
-        "| CPU µs/row JVM / Python / Redis |"
-    )
-    lines = [header, "|" + "---|" * 11]
-    for r in results:
-        lines.append(
-            f"| {r['query']} | {r['rows']:,} | {r['cards']:,} | {r['rows_per_card_per_batch']} "
-            f"| {r['batches']} | {r['first_batch_s']} | {r['steady_rows_per_s']:,} "
-            f"| {r['late_rows_per_s']:,} "
-            f"| {r['batch_median_s']} | {r['batch_max_s']} | {r['jvm_cpu_us_per_row']} / "
-            f"{r['python_cpu_us_per_row']} / {r['redis_cpu_us_per_row']} |"
-        )
-    lines.append(
-        f"\nlocal[2], {os.cpu_count()} cores; load average {load_before:.1f} before, "
-        f"{load_after:.1f} after (other work on the machine shares the cores)."
-    )
-    print("\n".join(lines))
-    RESULTS.mkdir(exist_ok=True)
-    report = {"results": results, "load_before": load_before, "load_after": load_after}
-    (RESULTS / "stream.json").write_text(json.dumps(report, indent=2))
+    cases = [{k: c[k] for k in ("case", "rows", "cards", "batch")} for c in CASES]
+    results.write("stream", measured, {"master": "local[2]", "cases": cases}, load_before)
+    render.print_tables("stream")
 
 
 if __name__ == "__main__":
