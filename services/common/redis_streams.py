@@ -110,6 +110,9 @@ def committed_position(client: redis.Redis, key: str) -> StreamId | None:
 
     A reader is a consumer group. Its committed position is just before its oldest pending
     (delivered, not acknowledged) entry, or its last-delivered ID when nothing is pending.
+    The groups keep reading and acknowledging between XINFO GROUPS and XPENDING, so every
+    group's XPENDING is asked: its oldest pending entry when there is one, else the
+    last-delivered ID XINFO saw (older than the current one: trimming stays on the safe side).
     """
     try:
         groups = client.xinfo_groups(key)
@@ -119,14 +122,12 @@ def committed_position(client: redis.Redis, key: str) -> StreamId | None:
         return None
     positions: list[StreamId] = []
     for group in groups:
-        if int(group["pending"]) > 0:
-            summary = client.xpending(key, group["name"])
-            oldest = parse_id(summary["min"])
-            positions.append(
-                (oldest[0], oldest[1] - 1) if oldest[1] else (oldest[0] - 1, 2**63 - 1)
-            )
-        else:
+        oldest_pending = client.xpending(key, group["name"])["min"]
+        if oldest_pending is None:  # nothing pending (any more)
             positions.append(parse_id(group["last-delivered-id"]))
+            continue
+        oldest = parse_id(oldest_pending)
+        positions.append((oldest[0], oldest[1] - 1) if oldest[1] else (oldest[0] - 1, 2**63 - 1))
     return min(positions)
 
 

@@ -5,6 +5,7 @@ be atomic per shard (write scores + ack features in one MULTI/EXEC) stays in one
 
     rtad:tx:{3}  rtad:features:{3}  rtad:scores:{3}  rtad:alerts:{3}  rtad:deadletter:{3}
     rtad:labels:{3}  (verdicts on transactions, :mod:`rtad.common.labels`)
+    rtad:challenger-scores:{3}  (the shadow model's scores: one entry a shard's batch, by column)
 
 Bookkeeping keys sit beside them under ``<prefix>:meta:``, per shard in the shard's slot:
 
@@ -30,8 +31,16 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["tx", "features", "scores", "alerts", "deadletter", "labels"]
-KINDS: tuple[Kind, ...] = ("tx", "features", "scores", "alerts", "deadletter", "labels")
+Kind = Literal["tx", "features", "scores", "alerts", "deadletter", "labels", "challenger-scores"]
+KINDS: tuple[Kind, ...] = (
+    "tx",
+    "features",
+    "scores",
+    "alerts",
+    "deadletter",
+    "labels",
+    "challenger-scores",
+)
 
 #: Consumer group of the scoring workers on the feature streams.
 SCORER_GROUP = "scorer"
@@ -39,6 +48,8 @@ SCORER_GROUP = "scorer"
 #: with XGROUP SETID on each committed micro-batch, so that trimming and backpressure see how
 #: far Spark has committed (a group is Redis' own notion of "a reader's position").
 SPARK_GROUP = "spark"
+#: Consumer group of the scorers' label consumers on the labels streams (live quality).
+QUALITY_GROUP = "quality"
 
 
 def shard_of(user_id: str, shards: int) -> int:

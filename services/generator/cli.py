@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,7 +33,13 @@ def generate(
         int | None,
         typer.Option(help="Stop after this many (default: 10000 to a file, unbounded to Redis)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Random seed: same seed, same data. Without it a fresh seed is drawn (and "
+            "logged), so a restarted generator never repeats transaction ids."
+        ),
+    ] = None,
     fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.01,
     customers: Annotated[int, typer.Option(help="Card holders simulated.")] = 500,
     merchants: Annotated[int, typer.Option(help="Merchants simulated.")] = 1000,
@@ -65,6 +73,11 @@ def generate(
 
     if count is None and out is not None:
         count = 10_000
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+        logging.getLogger(__name__).info(
+            "rtad generate: seed %d (--seed %d repeats this data)", seed, seed
+        )
     config = sim_config(
         seed=seed,
         count=count,

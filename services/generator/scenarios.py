@@ -76,8 +76,7 @@ def _fraud_city(f: RecordFactory, victim: Customer) -> int:
 
 
 def card_testing(f: RecordFactory, victim: Customer, now: float, seen: Point) -> Episode:
-    """A burst of tiny (some zero-amount) online charges checks the stolen card works, then a
-    large purchase."""
+    """A burst of tiny online charges checks the stolen card works, then a large purchase."""
     city = _fraud_city(f, victim)
     device = f.device_at(city)
     tz = f.pop.cities[city].tz
@@ -86,13 +85,8 @@ def card_testing(f: RecordFactory, victim: Customer, now: float, seen: Point) ->
     out: Episode = []
     for _ in range(int(f.rng.integers(3, 11))):
         ts += f.rng.uniform(4, 75)
-        draw = f.rng.random()
-        if draw < 0.6:
-            amount = float(f.rng.choice([0.5, 1.0, 1.0, 1.99, 2.0]))
-        elif draw < 0.7:
-            amount = 0.0  # a zero-amount account verification
-        else:
-            amount = float(f.rng.uniform(0.3, 3.0))
+        amount = float(f.rng.choice([0.5, 1.0, 1.0, 1.99, 2.0])) if f.rng.random() < 0.6 else 0.0
+        amount = amount or float(f.rng.uniform(0.3, 3.0))
         merchant = f.pop.merchants[testers[int(f.rng.integers(2))]]
         out.append(
             f.record(ts, victim, merchant, amount, where=device, tz=tz, scenario="card_testing")

@@ -36,7 +36,7 @@ def serve(
         raise RtadError(
             f"no model at {settings.model_path} (train one with `rtad train`, or pass --model)"
         )
-    holder = ModelHolder(settings.model_path)
+    holder = ModelHolder(settings.model_path, challenger_path=settings.challenger_path)
     refused = check_redis(settings.redis_url.get_secret_value(), settings.redis_attempts)
     if refused:
         log.error(

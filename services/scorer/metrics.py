@@ -128,3 +128,61 @@ def set_model_info(version: str, detector: str) -> None:
     """Export exactly one model_info series: the model now in use."""
     MODEL_INFO.clear()
     MODEL_INFO.labels(version=version, detector=detector).set(1)
+
+
+# Live quality from verdicts and the alert budget (rtad.scorer.quality, rtad.scorer.alert_budget).
+# ``model`` is the role, champion or challenger; every replica exports the same figures (they
+# are computed from Redis), so dashboards take max() over replicas.
+QUALITY_PRECISION = Gauge(
+    "rtad_scorer_quality_alert_precision_ratio",
+    "Share of the model's alerts with a verdict that were fraud.",
+    ["model"],
+)
+QUALITY_CARD_PRECISION = Gauge(
+    "rtad_scorer_quality_card_precision_at_k_ratio",
+    "Card Precision@k, mean over the reported days with verdicts.",
+    ["model"],
+)
+QUALITY_RECALL = Gauge(
+    "rtad_scorer_quality_reported_fraud_recall_ratio",
+    "Share of the frauds reported so far (analyst or chargeback) that the model alerted.",
+    ["model"],
+)
+QUALITY_SCENARIO_RECALL = Gauge(
+    "rtad_scorer_quality_scenario_recall_ratio",
+    "Recall on reported frauds per fraud scenario (when the scenario is known).",
+    ["model", "scenario"],
+)
+QUALITY_DELAY = Gauge(
+    "rtad_scorer_quality_detection_delay_seconds",
+    "Median event time from a card's first known fraud to its first alerted fraud.",
+    ["model"],
+)
+QUALITY_REVIEWED = Gauge(
+    "rtad_scorer_quality_reviewed_alerts",
+    "Alerts of the model that have a verdict.",
+    ["model"],
+)
+QUALITY_VERDICT_STATE = Gauge(
+    "rtad_scorer_quality_verdicts",
+    "Verdicts kept, by state: judged, held (transaction not scored yet), expired, not_alerted.",
+    ["state"],
+)
+QUALITY_VERDICTS = Counter(
+    "rtad_scorer_quality_verdicts_consumed_total",
+    "Verdicts read from the labels streams: new, replaced, superseded (older), invalid.",
+    ["outcome"],
+)
+ALERT_THRESHOLD = Gauge(
+    "rtad_scorer_alert_threshold",
+    "Alert threshold in use per model role and shard (the budget's, or the model's fixed one).",
+    ["model", "shard"],
+)
+ALERT_BUDGET = Gauge(
+    "rtad_scorer_alert_budget_per_hour",
+    "Configured alerts per hour of event time (all shards); 0 with the fixed threshold.",
+)
+CHALLENGER_FAILURES = Counter(
+    "rtad_scorer_challenger_failures_total",
+    "Batches the challenger could not score (the champion's scores are committed anyway).",
+)

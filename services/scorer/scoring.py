@@ -162,8 +162,16 @@ class ScoredMatrix:
     failed: dict[int, str] = field(default_factory=dict)
 
 
-def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = False) -> ScoredMatrix:
+def score_matrix(
+    model: ScoringModel,
+    X: np.ndarray,
+    *,
+    explain_all: bool = False,
+    thresholds: np.ndarray | None = None,
+) -> ScoredMatrix:
     """One ``model.score(X)``; reasons for the anomalies (or for all rows) in one call.
+
+    ``thresholds`` (one a row, the alert budget's) replaces the model's own threshold.
 
     If the model raises, the batch is bisected to isolate the rows that make it fail: they
     come back in ``failed`` (index → error) with a NaN score, the others are scored normally.
@@ -178,7 +186,8 @@ def score_matrix(model: ScoringModel, X: np.ndarray, *, explain_all: bool = Fals
         failed.setdefault(i, "model returned NaN for this row")
     np.clip(scores, -_FLOAT_MAX, _FLOAT_MAX, out=scores)
     ok = ~np.isnan(scores)
-    is_anomaly = ok & (scores >= model.threshold)
+    limit = model.threshold if thresholds is None else thresholds
+    is_anomaly = ok & (scores >= limit)
     reasons: list[Sequence[dict[str, Any]]] = [NO_REASONS] * n
     explain = np.flatnonzero(ok) if explain_all else np.flatnonzero(is_anomaly)
     if len(explain):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -74,4 +75,34 @@ class ScorerSettings(RtadSettings):
     )
     fault_marker: Path | None = Field(
         default=None, description="File the fault hook touches when it fires (tests)."
+    )
+    alert_mode: Literal["fixed", "budget"] = Field(
+        default="fixed",
+        description="Alert threshold: the model's fixed one, or following the alert budget.",
+    )
+    alert_budget_per_hour: float = Field(
+        default=100.0, gt=0, description="Alerts per hour of event time (all shards together)."
+    )
+    alert_budget_window_s: int = Field(
+        default=86_400,
+        ge=60,
+        description="Event-time window of the budget's score quantile (a day: traffic has "
+        "a daily cycle, the budget holds on average over it).",
+    )
+    challenger_path: Path | None = Field(
+        default=None, description="A second model scored in shadow (never alerts)."
+    )
+    quality_enabled: bool = Field(
+        default=True, description="Consume the labels streams and measure alert quality."
+    )
+    quality_k: int = Field(default=100, ge=1, le=100_000, description="k of Card Precision@k.")
+    quality_days: int = Field(default=7, ge=1, le=90, description="Days reported by CP@k.")
+    quality_retention_days: int = Field(
+        default=30, ge=1, le=365, description="Alerts and verdicts kept for quality (days)."
+    )
+    quality_interval_s: float = Field(
+        default=15.0, gt=0, description="How often the worker refreshes the quality gauges."
+    )
+    label_hold_s: int = Field(
+        default=600, ge=1, description="A verdict waits this long for its transaction's score."
     )

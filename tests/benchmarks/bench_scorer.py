@@ -17,7 +17,8 @@ worker's CPU (all its threads, and split into its main, read-ahead and commit th
 redis-server's CPU per row is shown (from ``/proc``): on a shared 2-core machine these CPU
 figures move far less with the load than rows/s. The CPU table splits one batch's CPU time by
 step (in memory, no Redis).
-Results: ``docs/benchmarks/results/scorer.json``.
+Results: ``docs/benchmarks/results/scorer.json``. First, the arms of
+:mod:`tests.benchmarks.scorer_arms` (with and without the feedback loop, their own file).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from rtad.scorer.worker.batch import build_batch
 from rtad.scorer.worker.decode import decode_entries
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
 from tests.benchmarks import render, results
+from tests.benchmarks.scorer_arms import compare_arms
 from tests.unit.scorer.support import (
     feature_rows,
     packed_fields,
@@ -306,6 +308,9 @@ def main() -> None:
     tune_process(ScorerSettings.model_fields["blas_threads"].default)  # as the worker runs
     with tempfile.TemporaryDirectory() as tmp:
         rows = make_rows(Path(tmp), ROWS)
+        compare_arms(Path(tmp), CHAMPION, rows)  # with and without the feedback loop
+        if os.environ.get("RTAD_BENCH_SCORER_ARMS_ONLY"):
+            return
         with LocalRedis(Path(tmp) / "redis") as server:
             breakdown = stages(holder, rows)
             measured = [model_only(holder, rows)]

@@ -19,7 +19,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from rtad import __version__
-from rtad.scorer.api import routes_alerts, routes_labels, routes_ops, routes_scoring
+from rtad.scorer.api import (
+    routes_alerts,
+    routes_feedback,
+    routes_labels,
+    routes_ops,
+    routes_scoring,
+)
 from rtad.scorer.api.body_limit import BodyLimit
 from rtad.scorer.api.deps import AppState
 from rtad.scorer.api.live_page import mount_live_page
@@ -78,6 +84,7 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     app.include_router(routes_labels.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_feedback.router)
     install_openapi(app, holder)
     if (STATIC_DIR / "index.html").exists():
         mount_live_page(app, STATIC_DIR)

@@ -10,9 +10,11 @@ the figures the metrics and stats need.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from rtad.scorer.latency import N_BINS, bin_counts
 from rtad.scorer.model_holder import ScoringModel
 from rtad.scorer.scoring import EntryHead, ScoredMatrix, ScoreRecord, encode_record, score_matrix
 from rtad.scorer.worker.decode import DeadLetter, ShardEntries, decode_entries
+
+if TYPE_CHECKING:
+    from rtad.scorer.worker.shadow import Shadow
 
 GENUINE = "genuine"
 NO_CODE = "none"  # the reason label of an alert the model gave no reason for
@@ -44,6 +49,17 @@ class ShardOutput:
     latency_counts: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS, np.int64))
     latency_sum_s: float = 0.0
     labelled: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    #: further operations of the commit script (see ``commit_script``), and how many
+    ops: list[bytes] = field(default_factory=list)
+    op_count: int = 0
+
+    def add_ops(self, ops: list[bytes]) -> None:
+        """Append operations, each ``[argument count, arguments...]``, as built by ``op``."""
+        i = 0
+        while i < len(ops):
+            i += 1 + int(ops[i])
+            self.op_count += 1
+        self.ops += ops
 
     @property
     def scored(self) -> int:
@@ -59,6 +75,14 @@ class BatchResult:
     scores: np.ndarray
     latencies_s: np.ndarray
     left_pending: int = 0
+    #: what the shadow step reads: the rows scored, and where each group's rows start/end
+    rows: list[EntryHead] = field(default_factory=list)
+    bounds: list[int] = field(default_factory=list)
+    challenger_scores: np.ndarray | None = None
+    #: the version of each model role that scored the batch (``champion``, ``challenger``)
+    model_versions: dict[str, str] = field(default_factory=dict)
+    #: work the commit thread does before it commits (the challenger's scores, .shadow)
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def scored(self) -> int:
@@ -87,13 +111,15 @@ def build_batch(
     sets: FeatureSets,
     exhausted: Collection[tuple[int, bytes]] = (),
     exhausted_reason: str = "too many deliveries",
+    shadow: Shadow | None = None,
 ) -> BatchResult:
     """Decode, score (one call) and lay out the per-shard writes of a batch.
 
     ``sets`` resolves the feature sets of entries of encoding 2. ``exhausted`` entries
     (delivered too often) go straight to the dead-letter stream. Rows the model fails on are
     neither acknowledged nor dead-lettered: they stay pending, are claimed again, and are
-    dead-lettered once they exceed the delivery limit.
+    dead-lettered once they exceed the delivery limit. ``shadow`` adds the alert budget's
+    thresholds, the challenger's scores and the quality index (:mod:`.shadow`).
     """
     outputs = {shard: ShardOutput(shard) for shard, _ in groups}
     names = tuple(model.feature_names)
@@ -102,15 +128,20 @@ def build_batch(
         outputs[shard].deadletters += dead
     batch = _Rows(decoded.rows, decoded.ids, np.repeat(np.arange(len(groups)), decoded.counts))
     X = decoded.X
-    scored = score_matrix(model, X)
+    shards = np.array([shard for shard, _ in groups], dtype=np.int64)[batch.group]
+    limits = shadow.thresholds(model, shards) if shadow is not None else None
+    scored = score_matrix(model, X, thresholds=limits)
     left_pending = len(scored.failed)
     if scored.failed:  # left pending: claimed again later, dead-lettered after N deliveries
         ok = np.ones(len(X), dtype=bool)
         ok[list(scored.failed)] = False
         batch.keep(ok)
         X, scored = X[ok], _subset(scored, ok)
-    result = _lay_out(groups, outputs, batch, X, scored, model, now_ms)
+        limits = limits[ok] if limits is not None else None
+    result = _lay_out(groups, outputs, batch, X, scored, model, now_ms, limits)
     result.left_pending = left_pending
+    if shadow is not None:
+        shadow.extend(groups, result, scored.is_anomaly, model, now_ms)
     return result
 
 
@@ -127,10 +158,11 @@ def _lay_out(
     scored: ScoredMatrix,
     model: ScoringModel,
     now_ms: int,
+    limits: np.ndarray | None = None,
 ) -> BatchResult:
     """Per-shard lists by slicing: a group's rows are contiguous in the batch."""
     rows, ids = batch.rows, batch.ids
-    payloads = _score_payloads(rows, scored, model, now_ms)
+    payloads = _score_payloads(rows, scored, model, now_ms, limits)
     ingest = np.fromiter(map(_ingest_ms, rows), dtype=np.int64, count=len(rows))
     latencies = np.maximum(now_ms - ingest, 0) / 1000.0
     anomalous = np.flatnonzero(scored.is_anomaly)
@@ -150,17 +182,29 @@ def _lay_out(
         out.labelled.update(_labelled(rows[start:end], [rows[i] for i in alerts]))
         out.latency_counts = out.latency_counts + bin_counts(latencies[start:end])
         out.latency_sum_s += float(latencies[start:end].sum())
-    return BatchResult(shards=outputs, X=X, scores=scored.scores, latencies_s=latencies)
+    return BatchResult(
+        shards=outputs,
+        X=X,
+        scores=scored.scores,
+        latencies_s=latencies,
+        rows=rows,
+        bounds=bounds,
+    )
 
 
 def _score_payloads(
-    rows: list[EntryHead], scored: ScoredMatrix, model: ScoringModel, now_ms: int
+    rows: list[EntryHead],
+    scored: ScoredMatrix,
+    model: ScoringModel,
+    now_ms: int,
+    limits: np.ndarray | None = None,
 ) -> list[bytes]:
     """The JSON of every score entry: a C-level struct and encoder per row, nothing else.
 
     Positional arguments: the order of ScoreRecord's fields.
     """
-    threshold = float(model.threshold)
+    fixed = float(model.threshold)
+    thresholds = repeat(fixed) if limits is None else limits.tolist()
     version = model.version
     return [
         encode_record(
@@ -181,8 +225,13 @@ def _score_payloads(
                 r.fraud_scenario,
             )
         )
-        for r, score, flag, reasons in zip(
-            rows, scored.scores.tolist(), scored.is_anomaly.tolist(), scored.reasons, strict=True
+        for r, score, flag, reasons, threshold in zip(
+            rows,
+            scored.scores.tolist(),
+            scored.is_anomaly.tolist(),
+            scored.reasons,
+            thresholds,
+            strict=False,  # the fixed threshold repeats without end
         )
     ]
 

@@ -51,7 +51,9 @@ STAGE = "scorer"
 #: anything is written (a script that fails half-way keeps what it wrote) and the XACK comes
 #: after the writes: a key holding something else than a stream leaves the entries pending,
 #: never acknowledged without their scores. The reply is ``{score entries written, IDs no
-#: longer owned}``.
+#: longer owned}``. An optional tail: the number of further operations, then each as its
+#: argument count and its arguments (the shadow model's scores, the alert budget and the
+#: quality index, :mod:`rtad.scorer.worker.shadow`); their keys carry the shard's hash tag.
 APPEND_SCRIPT = """
 local n, a, d, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 for i = 1, #KEYS do
@@ -93,6 +95,13 @@ for c = 5, #KEYS do
   for j = p + 2, p + 2 * fields, 2 do redis.call('HINCRBY', KEYS[c], ARGV[j], ARGV[j + 1]) end
   if ttl > 0 then redis.call('EXPIRE', KEYS[c], ttl) end
   p = p + 2 + 2 * fields
+end
+local ops = tonumber(ARGV[p] or '0')
+p = p + 1
+for _ = 1, ops do
+  local nargs = tonumber(ARGV[p])
+  redis.call(unpack(ARGV, p + 1, p + nargs))
+  p = p + 1 + nargs
 end
 return {n, 0}
 """
@@ -207,7 +216,8 @@ def shard_script(
     sizes = (len(out.scores), len(out.alerts), len(out.deadletters), len(ack))
     head = [b"EVAL", _SCRIPT, b"%d" % len(keys), *keys, *(b"%d" % c for c in sizes)]
     head += [group.encode(), STAGE.encode(), consumer.encode(), *id_range(out)]
-    return pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args())
+    extra = [b"%d" % out.op_count, *out.ops] if out.op_count else []
+    return pack_many_parts(head, out.scores + out.alerts + dead + ack + counters.args() + extra)
 
 
 def id_range(out: ShardOutput) -> tuple[bytes, bytes]:

@@ -98,6 +98,8 @@ class CommitThread:
                 self._queue.task_done()
 
     def _commit(self, job: Job) -> None:
+        for prepare in job.result.before_commit:  # shadow work (rtad.scorer.worker.shadow)
+            prepare()
         outputs = job.result.shards
         commits = commit_shards(
             self.client, self.names, self.group, self.consumer, list(outputs.values()), job.now_ms

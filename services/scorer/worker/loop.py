@@ -48,6 +48,7 @@ from rtad.scorer.worker.faults import FaultPlan
 from rtad.scorer.worker.feature_reader import FeatureReader
 from rtad.scorer.worker.maintenance import Maintenance
 from rtad.scorer.worker.prefetch import Prefetcher
+from rtad.scorer.worker.shadow_state import ShadowState
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,13 @@ def tune_process(blas_threads: int) -> None:
       every full collection walks them again, and each batch allocates several objects a row,
       so full collections come often.
     - BLAS threads: OpenBLAS' idle threads spin for batches too small to gain from them, and
-      they take the core Redis needs.
+      they take the core Redis needs; OpenMP's (scikit-learn's gradient boosting) alike.
     """
     from threadpoolctl import threadpool_limits
 
     gc.freeze()
     threadpool_limits(limits=blas_threads, user_api="blas")
+    threadpool_limits(limits=blas_threads, user_api="openmp")  # gradient boosting, alike
 
 
 class ScoringWorker:
@@ -99,6 +101,7 @@ class ScoringWorker:
         self.prefetcher = Prefetcher(
             lambda: self.reader.read_groups(self.settings.batch_count, self.settings.block_ms)
         )
+        self.shadow = ShadowState(client, settings, holder)
         metrics.declare_reasons(DEADLETTER_CODES, (*CODES, NO_CODE))
         #: set by :meth:`stop` (or by SIGTERM when :func:`main` passes its event)
         self.stop_event = stop_event or threading.Event()
@@ -160,6 +163,7 @@ class ScoringWorker:
             self._next_claim = time.monotonic() + self.settings.claim_interval_s
         if self.maintenance.run_if_due() and self._drift is not None:
             self._drift[1].export()
+        self.shadow.poll_labels()
         if self.stop_event.is_set():
             return done
         # Busy (the last read found entries): no cyclic GC until this batch's reply is freed.
@@ -216,7 +220,8 @@ class ScoringWorker:
     ) -> int:
         """Score one batch with the model of this moment; the commit thread commits it."""
         started = time.perf_counter()
-        model = self.faults.wrap(self.holder.current)  # once per batch: reloads apply next batch
+        champion, challenger = self.holder.models  # once per batch: swaps apply next batch
+        model = self.faults.wrap(champion)
         now_ms = int(time.time() * 1000)
         limit = self.settings.max_deliveries
         result = build_batch(
@@ -226,6 +231,7 @@ class ScoringWorker:
             self.feature_sets,
             exhausted or (),
             f"not scored after {limit} deliveries",
+            self.shadow.for_batch(challenger),
         )
         self.batches += 1
         self.faults.before_commit(self.batches)
@@ -235,6 +241,7 @@ class ScoringWorker:
     def _on_committed(self, job: Job, committed: list[ShardOutput], seconds: float) -> None:
         """Metrics and drift of a batch's committed shards (runs on the commit thread)."""
         result, model = job.result, job.model
+        self.shadow.after_commit(result)  # the thresholds the shard's next batch uses
         scored = sum(out.scored for out in committed)
         self.scored += scored
         metrics.TRANSACTIONS_SCORED.inc(scored)
@@ -277,7 +284,7 @@ def main() -> None:
         try:
             settings = ScorerSettings()
             faults = FaultPlan.parse(settings.fault_injection, settings.fault_marker)
-            holder = ModelHolder(settings.model_path)
+            holder = ModelHolder(settings.model_path, challenger_path=settings.challenger_path)
             client = connect(settings.redis_url.get_secret_value())
             worker = ScoringWorker(client, settings, holder, faults, stop)
         except RtadError as exc:

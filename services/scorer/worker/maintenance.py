@@ -57,7 +57,7 @@ class Maintenance:
         for shard in range(self.names.shards):
             features = self.names.key("features", shard)
             removed[features] = trim_to_committed(self.client, features)
-            for kind in ("scores", "alerts"):
+            for kind in ("scores", "alerts", "challenger-scores"):
                 key = self.names.key(kind, shard)  # type: ignore[arg-type]
                 removed[key] = int(self.client.xtrim(key, minid=minid, approximate=True))
         return removed

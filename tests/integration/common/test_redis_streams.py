@@ -77,6 +77,30 @@ def test_trimming_never_removes_unread_entries(
     assert [e[0] for e in redis_client.xrange(key)] == ids[4:]
 
 
+class _AcksBeforeXpending(redis.Redis):
+    """A real client on which the group acknowledges everything between XINFO and XPENDING,
+    as a busy reader does (seen with a second consumer group on the transaction streams)."""
+
+    group = "audit"
+
+    def xpending(self, name, groupname):  # type: ignore[no-untyped-def,override]
+        for entry in self.xpending_range(name, groupname, min="-", max="+", count=1000):
+            self.xack(name, groupname, entry["message_id"])
+        return super().xpending(name, groupname)
+
+
+def test_committed_position_survives_a_group_acking_between_xinfo_and_xpending(
+    redis_server: LocalRedis, names: StreamNames
+) -> None:
+    client = _AcksBeforeXpending.from_url(redis_server.url)
+    key = names.key("tx", 0)
+    ids = [client.xadd(key, {"d": str(i)}) for i in range(5)]
+    client.xgroup_create(key, "audit", id="0")
+    client.xreadgroup("audit", "c1", {key: ">"}, count=5)  # 5 pending when XINFO looks
+    assert committed_position(client, key) == parse_id(ids[-1])
+    assert trim_to_committed(client, key) == 5  # every entry delivered and acknowledged
+
+
 def test_producer_waits_for_the_reader_instead_of_trimming(
     redis_client: redis.Redis,
 ) -> None:

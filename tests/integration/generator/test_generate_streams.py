@@ -56,6 +56,21 @@ def test_cli_generate_writes_the_requested_count(
     assert "generated 700 transactions" in result.stderr
 
 
+def test_a_second_run_without_seed_writes_new_transaction_ids(
+    rtad_env: dict[str, str], redis_client: redis.Redis, names: StreamNames, run_cli: Run
+) -> None:
+    for _ in range(2):  # what a restarted generator pod does: the same command again
+        result = run_cli("generate", "--count", "300", "--customers", "20")
+        assert result.returncode == 0, result.stderr
+        assert "--seed" in result.stderr  # the drawn seed is logged, so the data can be repeated
+    ids = [
+        decode_json(payload_of(fields)).transaction_id
+        for key in names.all("tx")
+        for _id, fields in redis_client.xrange(key)
+    ]
+    assert len(ids) == 600 and len(set(ids)) == 600
+
+
 def test_rate_mode_runs_until_sigterm_then_flushes(
     rtad_env: dict[str, str], redis_client: redis.Redis, names: StreamNames
 ) -> None:

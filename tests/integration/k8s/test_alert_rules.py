@@ -56,6 +56,7 @@ def test_every_alert_is_unit_tested_firing() -> None:
         "RtadStreamLagGrowing",
         "RtadThroughputZero",
         "RtadDeadLetterGrowing",
+        "RtadAlertPrecisionLow",
     }
     assert fired == names
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +46,21 @@ def test_a_foreign_model_is_one_line_and_exit_1(redis_server: LocalRedis, tmp_pa
     (tmp_path / "model_card.json").write_text('{"format": "something else"}')
     done = _serve(["--model", str(tmp_path)], {"RTAD_REDIS_URL": redis_server.url})
     assert done.returncode == 1 and "not an rtad model card" in _one_line(done.stderr)
+
+
+def test_a_challenger_on_other_features_is_one_line_and_exit_1(
+    redis_server: LocalRedis, model_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "challenger"
+    shutil.copytree(model_dir, other)
+    card = json.loads((other / "model_card.json").read_text())
+    card["feature_names"][0] = "not_in_the_stream"
+    (other / "model_card.json").write_text(json.dumps(card))
+    env = {"RTAD_REDIS_URL": redis_server.url, "RTAD_CHALLENGER_PATH": str(other)}
+    done = _serve(["--model", str(model_dir)], env)
+    assert done.returncode == 1
+    line = _one_line(done.stderr)
+    assert "feature set differs from the stream's" in line and "not_in_the_stream" in line
 
 
 def test_an_unreachable_redis_is_one_line_and_exit_1(model_dir: Path) -> None:

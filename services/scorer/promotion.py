@@ -1,0 +1,46 @@
+"""Promotion across replicas: the model roles in Redis, followed by every worker.
+
+``POST /v1/model/promote`` swaps the pair of the replica that received it and records the
+new roles in ``<prefix>:meta:model-roles`` (champion and challenger versions). Every worker
+looks at that hash every few seconds and swaps its own pair when it holds the same two models
+the other way round, between two batches like the first replica did.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from rtad.common.streams import StreamNames
+from rtad.scorer.model_holder import ModelHolder
+
+log = logging.getLogger(__name__)
+
+
+def roles_key(names: StreamNames) -> str:
+    return f"{names.prefix}:meta:model-roles"
+
+
+def publish_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> None:
+    """Record the holder's pair as the deployment's roles."""
+    champion, challenger = holder.models
+    roles = {"champion": champion.version}
+    if challenger is not None:
+        roles["challenger"] = challenger.version
+    client.hset(roles_key(names), mapping=roles)  # type: ignore[arg-type]
+
+
+def follow_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> bool:
+    """Promote locally when the recorded roles are this replica's pair swapped; True if so."""
+    champion, challenger = holder.models
+    if challenger is None or challenger.version == champion.version:
+        return False
+    raw = client.hgetall(roles_key(names))
+    roles = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
+    swapped = {"champion": challenger.version, "challenger": champion.version}
+    if roles != swapped:
+        return False
+    holder.promote()
+    log.info("followed a promotion: champion is now %s", challenger.version)
+    return True

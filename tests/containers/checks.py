@@ -1,0 +1,111 @@
+"""What the tests assert about the streams: every transaction scored exactly once."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from rtad.common.encoding import as_text, decode
+from rtad.common.streams import SCORER_GROUP
+from tests.containers.deployment import Deployment, wait_for
+
+
+class ScoreTally:
+    """Transaction ids of the score streams, read incrementally (they are never trimmed
+    within a test: the scorer keeps an hour)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._after = {key: "-" for key in deployment.names.all("scores")}
+
+    def update(self) -> collections.Counter[str]:
+        client = self.deployment.redis
+        assert client is not None
+        for key, after in self._after.items():
+            while True:
+                start = after if after == "-" else f"({after}"
+                entries: Any = client.xrange(key, min=start, count=5000)
+                if not entries:
+                    break
+                for _entry_id, fields in entries:
+                    self.counts[str(decode(fields)["transaction_id"])] += 1
+                after = as_text(entries[-1][0])
+            self._after[key] = after
+        return self.counts
+
+
+def scored_ids(deployment: Deployment) -> collections.Counter[str]:
+    return ScoreTally(deployment).update()
+
+
+def count(deployment: Deployment, kind: str) -> int:
+    assert deployment.redis is not None
+    return sum(int(deployment.redis.xlen(key)) for key in deployment.names.all(kind))
+
+
+def scorer_backlog(deployment: Deployment) -> int:
+    """Feature entries the scorer group has not delivered or not acknowledged."""
+    assert deployment.redis is not None
+    total = 0
+    for key in deployment.names.all("features"):
+        for group in deployment.redis.xinfo_groups(key):
+            if group["name"] in (SCORER_GROUP, SCORER_GROUP.encode()):
+                total += int(group.get("lag") or 0) + int(group["pending"])
+    return total
+
+
+def pending_of(deployment: Deployment, pod: str) -> int:
+    """Feature entries delivered to the consumers of ``pod`` and not acknowledged."""
+    assert deployment.redis is not None
+    total = 0
+    for key in deployment.names.all("features"):
+        for consumer in deployment.redis.xinfo_consumers(key, SCORER_GROUP):
+            name = consumer["name"]
+            if (name.decode() if isinstance(name, bytes) else name).startswith(f"{pod}-"):
+                total += int(consumer["pending"])
+    return total
+
+
+def claims(deployment: Deployment) -> list[str]:
+    """The scorers' log lines about entries taken over from another replica (XAUTOCLAIM)."""
+    cluster = deployment.cluster
+    return [
+        f"{pod}: {line}"
+        for pod in cluster.pods_of("rtad-scorer")
+        for line in cluster.logs(pod, tail=100_000).splitlines()
+        if "claimed" in line
+    ]
+
+
+def assert_exactly_once(deployment: Deployment, timeout: float = 300) -> int:
+    """Stop the generator, let the pipeline drain, and check that every transaction entry
+    written got exactly one score (ids compared as multisets: a transaction id written twice
+    needs two scores); start the generator again. Returns how many entries were compared."""
+    cluster, audit = deployment.cluster, deployment.audit
+    assert audit is not None
+    generator = "rtad-generator-0"
+    stopped = cluster.stop(generator)
+    try:
+        assert stopped.exit_code == 0, f"generator exit {stopped.exit_code}:\n{stopped.logs}"
+        wait_for(lambda: audit.backlog() == 0, 60, "the audit to read every transaction", cluster)
+        written = collections.Counter(audit.seen)
+        tally = ScoreTally(deployment)
+        wait_for(lambda: not written - tally.update(), timeout, "every score", cluster)
+        scored = tally.update()
+        assert scored == written, _difference(written, scored) + "".join(
+            f"\n{line}" for line in claims(deployment)
+        )
+        return sum(written.values())
+    finally:
+        cluster.restart(generator)
+
+
+def _difference(written: collections.Counter[str], scored: collections.Counter[str]) -> str:
+    missing = written - scored
+    extra = scored - written
+    return (
+        f"{sum(written.values())} transaction entries written, {sum(scored.values())} scores: "
+        f"{sum(missing.values())} never scored (e.g. {list(missing)[:3]}), "
+        f"{sum(extra.values())} scores too many (e.g. {list(extra.items())[:3]})"
+    )

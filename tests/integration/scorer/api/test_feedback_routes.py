@@ -1,0 +1,69 @@
+"""GET /v1/quality and POST /v1/model/promote on the real app and a real redis-server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rtad.common.local_redis import LocalRedis
+from rtad.scorer.api.app import create_app
+from rtad.scorer.model_holder import ModelHolder
+from tests.integration.scorer.helpers import settings_for
+
+pytestmark = pytest.mark.redis
+KEY = {"X-API-Key": "s3cret"}
+
+
+def client_for(url: str, models: Path, challenger: bool) -> TestClient:
+    settings = settings_for(url, models / "champion", api_key="s3cret", worker_enabled=False)
+    path = models / "challenger" if challenger else None
+    return TestClient(create_app(settings, ModelHolder(models / "champion", challenger_path=path)))
+
+
+def test_quality_answers_per_model_role_before_any_verdict(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    with client_for(redis_server.url, models_dir, challenger=True) as client:
+        body = client.get("/v1/quality").json()
+    assert body["k"] == 100 and body["verdicts"]["total"] == 0
+    assert set(body["models"]) == {"champion", "challenger"}
+    assert body["models"]["champion"]["precision"] is None
+    assert body["models"]["champion"]["recall"] is None
+
+
+def test_promote_needs_the_key_and_swaps_the_pair(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    with client_for(redis_server.url, models_dir, challenger=True) as client:
+        before = client.get("/v1/quality").json()["models"]
+        assert client.post("/v1/model/promote").status_code == 401
+        answer = client.post("/v1/model/promote", headers=KEY)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "champion": before["challenger"]["version"],
+            "challenger": before["champion"]["version"],
+        }
+        assert client.get("/v1/model").json()["version"] == before["challenger"]["version"]
+
+
+def test_promote_without_a_challenger_is_a_409_with_one_line(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    with client_for(redis_server.url, models_dir, challenger=False) as client:
+        answer = client.post("/v1/model/promote", headers=KEY)
+    assert answer.status_code == 409
+    assert "no challenger" in answer.json()["detail"]
+
+
+def test_the_live_page_carries_the_quality_panel_and_its_script(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    with client_for(redis_server.url, models_dir, challenger=True) as client:
+        page = client.get("/").text
+        script = client.get("/quality.js")
+        budget = client.get("/v1/quality").json()["alert_budget"]
+    assert 'id="quality-panel"' in page and 'src="quality.js"' in page
+    assert script.status_code == 200 and "v1/quality" in script.text
+    assert budget == {"mode": "fixed", "per_hour": 100.0}

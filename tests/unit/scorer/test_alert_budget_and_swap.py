@@ -1,0 +1,111 @@
+"""The alert budget's arithmetic and operations, and the model pair's atomic swap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rtad.common.streams import StreamNames
+from rtad.scorer.alert_budget import AlertBudget, BudgetShape
+from rtad.scorer.model_holder import ChallengerRefused, ModelHolder
+
+HOUR_MS = 3_600_000
+
+
+def test_shape_shares_the_budget_between_shards_in_quarter_hour_buckets() -> None:
+    shape = BudgetShape(per_hour=60, shards=4, window_s=86_400)
+    assert (shape.buckets, shape.short_buckets, shape.bucket_ms) == (96, 4, 900_000)
+    assert shape.per_ms == pytest.approx(15 / HOUR_MS)
+    assert shape.capacity == 60  # four times a shard's hour
+    assert BudgetShape(per_hour=1, shards=8, window_s=3600).capacity == 6  # never below a few
+
+
+def _ops(ops: list[bytes]) -> list[list[bytes]]:
+    out, i = [], 0
+    while i < len(ops):
+        n = int(ops[i])
+        out.append(ops[i + 1 : i + 1 + n])
+        i += 1 + n
+    return out
+
+
+def test_window_ops_keep_each_buckets_top_scores_and_count_rows_and_alerts() -> None:
+    budget = AlertBudget(StreamNames(shards=2), BudgetShape(2, 2, 3600))  # keeps 6 a bucket
+    scores = np.array([0.1 * i for i in range(8)] + [0.05])
+    times = ["1970-01-01T00:00:00+00:00"] * 8 + ["1970-01-01T01:16:00+01:00"]  # 0:16 UTC
+    members = [f"t{i}" for i in range(9)]
+    alerted = scores >= 0.55  # t6 and t7
+    ops = _ops(budget.window_ops("v1", 1, scores, members, times, True, alerted))
+    zadds = {o[1]: o[2:] for o in ops if o[0] == b"ZADD"}
+    first = zadds[b"rtad:meta:budget:v1:0:{1}"]
+    assert first[1::2] == [b"t7", b"t6", b"t5", b"t4", b"t3", b"t2"]  # the top 6 of 8
+    assert zadds[b"rtad:meta:budget:v1:1:{1}"] == [b"0.05", b"t8"]
+    incr = [(o[2], o[3]) for o in ops if o[0] == b"HINCRBY"]
+    assert incr == [(b"0", b"8"), (b"1", b"1"), (b"a:v1:0", b"2")]
+    assert all(o[1] == b"rtad:meta:budget-count:{1}" for o in ops if o[0] == b"HINCRBY")
+    assert budget.now_ms[1] == 960_000
+    shadow = _ops(budget.window_ops("v2", 1, scores, members, times, False))
+    assert not [o for o in shadow if o[0] == b"HINCRBY"]  # rows are counted once
+
+
+def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:
+    budget = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600))
+    shards = np.array([0, 1, 1, 0])
+    assert budget.row_thresholds("v1", 0.7, shards).tolist() == [0.7] * 4
+    budget.apply(1, ["v1", "v2"], [b"0.93", b""])
+    assert budget.row_thresholds("v1", 0.7, shards).tolist() == [0.7, 0.93, 0.93, 0.7]
+    assert budget.threshold("v2", 0.4, 1) == 0.4  # its window was short
+    off = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600), enabled=False)
+    off.thresholds[("v1", 1)] = 0.93
+    assert off.threshold("v1", 0.7, 1) == 0.7
+    assert off.window_ops("v1", 1, np.array([1.0]), ["t"], ["1970-01-01T00:00:00Z"]) == []
+
+
+class Model:
+    """A tiny scoring model with a card (the holder's loader contract)."""
+
+    def __init__(self, version: str, features: list[str]) -> None:
+        self.version, self.feature_names, self.threshold = version, features, 0.5
+        self.card: dict[str, Any] = {"detector": version}
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return X.sum(axis=1)
+
+    def reasons(self, X: np.ndarray, top_k: int = 3) -> list[list[dict[str, Any]]]:
+        return [[] for _ in X]
+
+
+def loader_of(models: dict[str, Model]):
+    return lambda path: models[Path(path).name]
+
+
+def test_promote_swaps_the_pair_in_one_assignment_and_back() -> None:
+    models = {"a": Model("A", ["x", "y"]), "b": Model("B", ["y", "x"])}
+    holder = ModelHolder(Path("a"), loader_of(models), challenger_path=Path("b"))
+    before = holder.models
+    champion, challenger = holder.promote()
+    assert (champion.version, challenger.version) == ("B", "A")
+    assert before == (models["a"], models["b"])  # a batch holding the old pair keeps it
+    assert holder.models == (models["b"], models["a"]) and holder.current is models["b"]
+    assert holder.path == Path("b") and holder.challenger_path == Path("a")
+    holder.promote()
+    assert holder.models == before
+
+
+def test_a_challenger_on_other_features_is_refused_with_one_line() -> None:
+    models = {"a": Model("A", ["x", "y"]), "b": Model("B", ["x", "z"])}
+    with pytest.raises(ChallengerRefused) as refused:
+        ModelHolder(Path("a"), loader_of(models), challenger_path=Path("b"))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "feature set differs" in message and "z" in message and "y" in message
+
+
+def test_promote_without_a_challenger_is_refused() -> None:
+    holder = ModelHolder(Path("a"), loader_of({"a": Model("A", ["x"])}))
+    with pytest.raises(ChallengerRefused, match="no challenger"):
+        holder.promote()
+    assert holder.challenger is None
