@@ -66,6 +66,16 @@ LABELLED = Counter(
     ["scenario", "detected"],
 )
 
+LABELS_RECEIVED = Counter(
+    "rtad_scorer_labels_received_total",
+    "Verdicts accepted by POST /v1/labels and written to the labels stream.",
+    ["source", "verdict"],
+)
+LABELS_REFUSED = Counter(
+    "rtad_scorer_labels_refused_total",
+    "Verdicts refused by POST /v1/labels as invalid (their batch was refused with them).",
+)
+
 
 class BinnedHistogram(Collector):
     """A histogram whose observations arrive as per-bin counts of a whole batch."""

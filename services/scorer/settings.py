@@ -28,7 +28,7 @@ class ScorerSettings(RtadSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="Key of the admin endpoints (model reload). Unset: admin API disabled.",
+        description="Key of the write and admin endpoints (labels, model). Unset: they answer 403.",
     )
     redis_attempts: int = Field(
         default=5, ge=1, le=100, description="Connection attempts (with backoff) at start."

@@ -13,20 +13,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import redis
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 
 from rtad import __version__
-from rtad.scorer.api import routes_alerts, routes_feedback, routes_ops, routes_scoring
+from rtad.scorer.api import (
+    routes_alerts,
+    routes_feedback,
+    routes_labels,
+    routes_ops,
+    routes_scoring,
+)
 from rtad.scorer.api.body_limit import BodyLimit
 from rtad.scorer.api.deps import AppState
+from rtad.scorer.api.live_page import mount_live_page
+from rtad.scorer.api.openapi import install_openapi
+from rtad.scorer.api.problems import install_handlers
 from rtad.scorer.api.stats import StatsCollector
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
@@ -35,7 +39,9 @@ from rtad.scorer.worker.runner import WorkerRunner
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
-ERRORS_SHOWN = 10
+#: Read timeout of the API's Redis client: above the blocking XREAD of the alert stream
+#: (``alert_reader.SSE_BLOCK_MS``), whose reply may otherwise lose the race with it.
+API_SOCKET_TIMEOUT_S = 15.0
 
 
 def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
@@ -44,7 +50,9 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_connect_timeout=5
+            settings.redis_url.get_secret_value(),
+            socket_connect_timeout=5,
+            socket_timeout=API_SOCKET_TIMEOUT_S,
         )
         runner = WorkerRunner(settings, holder) if settings.worker_enabled else None
         app.state.rtad = AppState(
@@ -67,37 +75,17 @@ def create_app(settings: ScorerSettings, holder: ModelHolder) -> FastAPI:
     app = FastAPI(
         title="rtad scorer",
         version=__version__,
-        summary="Scores card transactions, serves alerts with their reasons.",
+        summary="Scores card transactions, serves alerts with their reasons, takes verdicts.",
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    for unavailable in (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError):
-        app.add_exception_handler(unavailable, _redis_error)
+    install_handlers(app)
     app.include_router(routes_scoring.router)
+    app.include_router(routes_labels.router)
     app.include_router(routes_alerts.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_feedback.router)
-    if STATIC_DIR.is_dir() and (STATIC_DIR / "index.html").exists():
-        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="live-page")
+    install_openapi(app, holder)
+    if (STATIC_DIR / "index.html").exists():
+        mount_live_page(app, STATIC_DIR)
     return app
-
-
-async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
-    """503 when a route needs Redis and Redis is away (the password is never in the text)."""
-    log.warning("%s %s: Redis unavailable: %s", request.method, request.url.path, exc)
-    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-    return JSONResponse({"detail": f"Redis unavailable: {reason}"}, status_code=503)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with one line first; never echoes the input (it may hold NaN, not JSON-safe)."""
-    assert isinstance(exc, RequestValidationError)
-    errors: list[dict[str, Any]] = []
-    for error in exc.errors()[:ERRORS_SHOWN]:
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        errors.append({"loc": where, "msg": str(error.get("msg", "")), "type": error.get("type")})
-    first = errors[0] if errors else {"loc": "body", "msg": "invalid request"}
-    more = len(exc.errors()) - 1
-    detail = f"{first['loc']}: {first['msg']}" + (f" (and {more} more errors)" if more > 0 else "")
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import redis.asyncio as aioredis
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
 
 from rtad.scorer.api.stats import StatsCollector
 from rtad.scorer.model_holder import ModelHolder
@@ -47,11 +48,24 @@ def get_stats(state: Annotated[AppState, Depends(get_state)]) -> StatsCollector:
     return state.stats
 
 
+#: The API key of write and admin routes, declared as an OpenAPI security scheme.
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="The key of write and admin routes (`RTAD_API_KEY`).",
+)
+
+
 def require_admin(
     settings: Annotated[ScorerSettings, Depends(get_settings)],
-    x_api_key: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Security(api_key_header)] = None,
 ) -> None:
-    """403 when no key is configured (admin API disabled); 401 on a missing or wrong key."""
+    """403 when no key is configured (admin API disabled); 401 on a missing or wrong key.
+
+    A route needing the key takes ``_admin: AdminDep``; the OpenAPI document then lists the
+    ``ApiKey`` scheme and the 401/403 answers for it (:mod:`rtad.scorer.api.openapi`).
+    """
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise HTTPException(status.HTTP_403_FORBIDDEN, "admin API disabled (set RTAD_API_KEY)")
     expected = settings.api_key.get_secret_value().encode()

@@ -6,10 +6,12 @@ from typing import Any
 
 import redis
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from rtad.scorer.api.deps import HolderDep, RedisDep, StateDep, StatsDep
+from rtad.scorer.api.problems import problem_responses
+from rtad.scorer.api.schemas import Readiness
 from rtad.scorer.model_holder import detector_name
 
 router = APIRouter(tags=["operations"])
@@ -21,7 +23,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses=problem_responses(503),
+)
 async def readyz(state: StateDep, client: RedisDep) -> JSONResponse:
     """Readiness: a model is loaded AND Redis answers (503 with the reason otherwise).
 
@@ -42,13 +48,22 @@ async def readyz(state: StateDep, client: RedisDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "model_version": model.version})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     """Prometheus exposition of the process (worker and API)."""
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/stats")
+@router.get("/v1/stats", responses=problem_responses(503))
 async def stats(collector: StatsDep, holder: HolderDep) -> dict[str, Any]:
     """A summary of the whole pipeline for the live page (cached for 1 s). Shape::
 

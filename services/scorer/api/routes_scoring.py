@@ -11,14 +11,10 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from rtad.common.errors import RtadError
+from rtad.ml.model_store import CARD_FILE
 from rtad.scorer.api.deps import AdminDep, HolderDep, SettingsDep
-from rtad.scorer.api.schemas import (
-    ModelInfo,
-    Problem,
-    ReloadRequest,
-    ScoreRequest,
-    ScoreResponse,
-)
+from rtad.scorer.api.problems import problem_responses
+from rtad.scorer.api.schemas import ModelInfo, ReloadRequest, ScoreRequest, ScoreResponse
 from rtad.scorer.model_holder import ModelHolder, ScoringModel, detector_name
 from rtad.scorer.scoring import feature_matrix, score_matrix
 
@@ -30,7 +26,7 @@ ERRORS_SHOWN = 5
 @router.post(
     "/score",
     response_model=ScoreResponse,
-    responses={413: {"model": Problem}, 422: {"model": Problem}},
+    responses=problem_responses(413, 422),
 )
 async def score(body: ScoreRequest, holder: HolderDep, settings: SettingsDep) -> Response:
     """Score a batch of feature rows with the current model; every row gets its reasons.
@@ -88,7 +84,7 @@ async def model_card(holder: HolderDep) -> ModelInfo:
 @router.post(
     "/model/reload",
     response_model=ModelInfo,
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def reload_model(
     _admin: AdminDep, holder: HolderDep, body: ReloadRequest | None = None
@@ -96,14 +92,17 @@ async def reload_model(
     """Load the artifact again (or ``path``, beside the current one) and swap it in.
 
     In-flight batches finish with the model they started with; the next batch uses the new
-    one. If loading fails the current model stays and the answer is 422 with the reason.
+    one. A ``path`` outside that directory is refused (403), one holding no model is 404;
+    if loading fails the current model stays and the answer is 422 with the reason.
     Needs the ``X-API-Key`` header (``RTAD_API_KEY``).
     """
     target = _allowed_path(holder, body.path) if body and body.path else None
+    if target is not None:
+        _require_artifact(target)
     try:
         model = await run_in_threadpool(holder.reload, target)
-    except RtadError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except (RtadError, OSError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _one_line(exc)) from None
     log.info("model reloaded: version %s from %s", model.version, holder.path)
     return _info(holder)
 
@@ -115,10 +114,26 @@ def _allowed_path(holder: ModelHolder, requested: str) -> Path:
     target = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not target.is_relative_to(root):
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status.HTTP_403_FORBIDDEN,
             f"path must be inside {root} (the directory of the current model)",
         )
     return target
+
+
+def _require_artifact(target: Path) -> None:
+    """404 unless ``target`` holds a model card (an artifact directory of rtad.ml)."""
+    try:
+        found = (target / CARD_FILE).is_file()
+    except OSError:  # a name too long for the file system, say
+        found = False
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model at {target} (no {CARD_FILE})")
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"cannot read the model: {exc.strerror or type(exc).__name__}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _info(holder: ModelHolder) -> ModelInfo:

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_ROWS = 10_000
 MAX_FEATURES = 512
 
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+#: Feature values beyond this magnitude are refused: no feature comes near it, and sums of
+#: values near the float limit overflow to NaN scores.
+MAX_FEATURE_MAGNITUDE = 1e15
+
+FeatureValue = Annotated[
+    float,
+    Field(strict=True, allow_inf_nan=False, ge=-MAX_FEATURE_MAGNITUDE, le=MAX_FEATURE_MAGNITUDE),
+]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -20,7 +27,7 @@ class ScoreRow(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     transaction_id: Name
-    features: Annotated[dict[Name, FiniteFloat], Field(max_length=MAX_FEATURES)]
+    features: Annotated[dict[Name, FeatureValue], Field(max_length=MAX_FEATURES)]
     user_id: Name | None = None
 
 
@@ -77,8 +84,29 @@ class AlertsPage(BaseModel):
     next_cursor: str | None
 
 
+class Readiness(BaseModel):
+    """``GET /readyz`` when ready: the model in use."""
+
+    status: str
+    model_version: str
+
+
+class LabelsAccepted(BaseModel):
+    """Answer of ``POST /v1/labels``: every label of the batch was written."""
+
+    accepted: int
+
+
+class ProblemItem(BaseModel):
+    """Where one thing is wrong: ``loc`` (``body.rows.0.features``, ``labels[3]``) and why."""
+
+    loc: str
+    msg: str
+    type: str | None = None
+
+
 class Problem(BaseModel):
-    """Every 4xx/5xx body: ``detail`` is one line saying what is wrong."""
+    """Every 4xx/5xx body: ``detail`` is one line saying what is wrong (see ``problems``)."""
 
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[ProblemItem] | None = None

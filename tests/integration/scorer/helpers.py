@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from rtad.common.local_redis import free_port
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
@@ -58,3 +62,18 @@ def wait_until(done: Callable[[], bool], timeout: float = 30.0) -> None:
     while not done():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` of a real uvicorn server (in a thread) running ``app``."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -118,9 +118,13 @@ def test_reload_needs_the_admin_key_and_swaps_the_model(
         assert client.post("/v1/model/reload", headers={"X-API-Key": "wrong"}).status_code == 401
         key = {"X-API-Key": "s3cret"}
         outside = client.post("/v1/model/reload", headers=key, json={"path": "/etc"})
-        assert outside.status_code == 422 and "must be inside" in outside.json()["detail"]
-        broken = client.post("/v1/model/reload", headers=key, json={"path": "nowhere"})
-        assert broken.status_code == 422 and "no model at" in broken.json()["detail"]
+        assert outside.status_code == 403 and "must be inside" in outside.json()["detail"]
+        missing = client.post("/v1/model/reload", headers=key, json={"path": "nowhere"})
+        assert missing.status_code == 404 and "no model at" in missing.json()["detail"]
+        (models_dir / "broken").mkdir(exist_ok=True)
+        (models_dir / "broken" / "model_card.json").write_text("{not json")
+        broken = client.post("/v1/model/reload", headers=key, json={"path": "broken"})
+        assert broken.status_code == 422 and "unreadable model card" in broken.json()["detail"]
         assert client.get("/v1/model").json()["version"] == before  # a failed load changes nothing
         swapped = client.post("/v1/model/reload", headers=key, json={"path": "challenger"})
         assert swapped.status_code == 200 and swapped.json()["version"] != before
@@ -185,7 +189,7 @@ def test_stats_and_alert_pages_follow_the_worker(
     assert order == sorted(order, reverse=True)
     assert mine["alerts"] and all(a["user_id"] == user for a in mine["alerts"])
     assert len(mine["alerts"]) == sum(1 for a in alerts if a["user_id"] == user)
-    assert bad.status_code == 400 and "invalid cursor" in bad.json()["detail"]
+    assert bad.status_code == 422 and "query.cursor" in bad.json()["detail"]
 
 
 def test_fuzzed_alert_queries_never_give_a_server_error(

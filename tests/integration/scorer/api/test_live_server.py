@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,30 +11,26 @@ import httpx
 import orjson
 import pytest
 import redis
-import uvicorn
 
-from rtad.common.local_redis import LocalRedis, free_port
+from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
-from tests.integration.scorer.helpers import settings_for, wait_until
+from tests.integration.scorer.helpers import live_server, settings_for, wait_until
 from tests.unit.scorer.support import publish
 
 pytestmark = pytest.mark.redis
+
+API_KEY = "live-key"
 
 
 @pytest.fixture
 def live_url(redis_server: LocalRedis, model_dir: Path) -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a uvicorn server (in a thread) running the app."""
-    port = free_port()
-    app = create_app(settings_for(redis_server.url, model_dir), ModelHolder(model_dir))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=30)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    settings = settings_for(redis_server.url, model_dir, api_key=API_KEY)
+    app = create_app(settings, ModelHolder(model_dir))
+    with live_server(app) as url:
+        yield url
 
 
 def test_alerts_arrive_as_server_sent_events(
@@ -57,7 +52,7 @@ def test_alerts_arrive_as_server_sent_events(
                         break
         resumed = http.get("/v1/alerts/stream", headers={"Last-Event-ID": "garbage"})
     assert all(a["is_anomaly"] and a["reasons"] and "cursor" in a for a in received)
-    assert resumed.status_code == 400
+    assert resumed.status_code == 422
 
 
 @pytest.mark.k8s  # needs promtool (Debian package prometheus)
@@ -69,8 +64,12 @@ def test_metrics_pass_promtool_check_metrics(
         wait_until(lambda: http.get("/v1/stats").json()["totals"]["scored"] == 1000)
         # drift gauges are exported by the worker's periodic maintenance
         wait_until(lambda: 'rtad_scorer_drift_psi{feature="score"}' in http.get("/metrics").text)
+        verdict = {"transaction_id": "t1", "user_id": "u1", "verdict": "fraud", "source": "analyst"}
+        labels = http.post("/v1/labels", json={"labels": [verdict]}, headers={"X-API-Key": API_KEY})
+        assert labels.status_code == 202
         text = http.get("/metrics").text
     for name in (
+        'rtad_scorer_labels_received_total{source="analyst",verdict="fraud"}',
         "rtad_scorer_transactions_scored_total",
         "rtad_scorer_batch_seconds_bucket",
         "rtad_scorer_end_to_end_latency_seconds_bucket",
