@@ -82,12 +82,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     raw = exc.errors()
     errors: list[dict[str, Any]] = []
     for error in raw[:ERRORS_SHOWN]:
-        where = ".".join(str(part) for part in error.get("loc", ()))
+        where = ".".join(_printable(part) for part in error.get("loc", ()))
         errors.append({"loc": where, "msg": str(error.get("msg", "")), "type": error.get("type")})
     first = errors[0] if errors else {"loc": "body", "msg": "invalid request"}
     more = len(raw) - 1
     detail = f"{first['loc']}: {first['msg']}" + (f" (and {more} more errors)" if more > 0 else "")
     return problem(422, detail, errors)
+
+
+def _printable(part: object) -> str:
+    """A location part as one printable line: a key of the client's (a feature name with a
+    newline, say) is quoted, so ``detail`` stays one line."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

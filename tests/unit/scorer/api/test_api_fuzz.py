@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rtad.features.card_features import FEATURE_COLUMNS
@@ -62,6 +62,7 @@ def client(model_dir: Path) -> Iterator[TestClient]:
 
 @FUZZ
 @given(body=bodies)
+@example(body={"rows": [{"transaction_id": "0", "features": {"\n": None}}]})
 def test_json_bodies_never_give_a_server_error(client: TestClient, body: object) -> None:
     text = json.dumps(body, allow_nan=True)  # NaN / Infinity tokens on purpose
     answer = client.post("/v1/score", content=text, headers=JSON_HEADERS)
