@@ -14,7 +14,6 @@ Results: ``docs/benchmarks/results/budget.json`` (figures, parameters, command).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -49,7 +48,6 @@ SHARDS = 4
 BATCH_PER_SHARD = 16
 TOLERANCE = 0.2
 CHAMPION = Path("models/champion")
-RESULT = results.RESULTS_DIR / "budget.json"
 COMMAND = ".venv/bin/python -m tests.benchmarks budget"
 HOUR_MS = 3_600_000
 
@@ -178,29 +176,23 @@ def main() -> None:
         for budget in BUDGETS:
             scores, alerts, fixed = run(rows, workdir, budget)
             by_budget[f"{budget:g}"] = figures(scores, alerts, fixed, budget)
-    document = {
-        "format": results.FORMAT,
-        "benchmark": "budget",
-        "title": "Alert budget: alerts per hour when the fraud rate changes halfway",
-        "command": COMMAND,
-        "parameters": {
-            "days": DAYS,
-            "cards": CARDS,
-            "fraud_rate_first_half": LOW,
-            "fraud_rate_second_half": HIGH,
-            "budgets_per_hour": list(BUDGETS),
-            "budget_window_s": ScorerSettings.model_fields["alert_budget_window_s"].default,
-            "shards": SHARDS,
-            "batch_rows_per_shard": BATCH_PER_SHARD,
-            "tolerance": TOLERANCE,
-            "warm_up_days": 1,
-            "model": str(CHAMPION),
-        },
-        "machine": results.machine(load_before) | {"seconds": round(time.perf_counter() - started)},
-        "figures": {"by_budget": by_budget, "table": table(by_budget)},
+    parameters = {
+        "days": DAYS,
+        "cards": CARDS,
+        "fraud_rate_first_half": LOW,
+        "fraud_rate_second_half": HIGH,
+        "budgets_per_hour": list(BUDGETS),
+        "budget_window_s": ScorerSettings.model_fields["alert_budget_window_s"].default,
+        "shards": SHARDS,
+        "batch_rows_per_shard": BATCH_PER_SHARD,
+        "tolerance": TOLERANCE,
+        "warm_up_days": 1,
+        "model": str(CHAMPION),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(document, indent=2) + "\n")
+    title = "Alert budget: alerts per hour when the fraud rate changes halfway"
+    extra = {"title": title, "seconds": round(time.perf_counter() - started)}
+    measured = {"by_budget": by_budget, "table": table(by_budget)}
+    path = results.write("budget", measured, parameters, load_before, command=COMMAND, extra=extra)
     for budget, result in by_budget.items():
         for name in ("after_warm_up", "low_fraud_half", "high_fraud_half"):
             row = result[name]
@@ -210,7 +202,7 @@ def main() -> None:
                 f"fixed threshold {row['fixed_alerts_per_hour']:.2f}/h"
             )
         print(f"budget {budget}/h within ±{TOLERANCE:.0%}: {result['within_tolerance']}")
-    print(f"written to {RESULT}")
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

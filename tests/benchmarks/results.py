@@ -35,15 +35,22 @@ def write(
     parameters: dict[str, Any],
     load_before: float | None = None,
     directory: Path = RESULTS_DIR,
+    command: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``<directory>/<name>.json`` and return its path."""
+    """Write ``<directory>/<name>.json`` and return its path.
+
+    ``command`` reproduces the figures (default ``python -m tests.benchmarks <name>``);
+    ``extra`` holds more top-level keys (a title, the data, targets, single runs).
+    """
     document = {
         "format": FORMAT,
         "benchmark": name,
-        "command": f"python -m tests.benchmarks {name}",
+        "command": command or f"python -m tests.benchmarks {name}",
         "parameters": parameters,
         "machine": machine(load_before),
         "figures": figures,
+        **(extra or {}),
     }
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"

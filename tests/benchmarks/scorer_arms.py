@@ -16,7 +16,6 @@ moves far less. Results: ``docs/benchmarks/results/scorer-shadow.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -41,7 +40,6 @@ BATCH = 1000
 SHARDS = 4
 VERDICT_EVERY = 100
 TARGET = 0.8
-RESULT = results.RESULTS_DIR / "scorer-shadow.json"
 COMMAND = "RTAD_BENCH_SCORER_ARMS_ONLY=1 .venv/bin/python -m tests.benchmarks scorer"
 
 
@@ -151,9 +149,9 @@ def table(
     }
 
 
-def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> dict[str, Any]:
-    """Alternate the arms ``ROUNDS`` times; write and return the results document."""
-    load_before = os.getloadavg()[0]
+def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> None:
+    """Alternate the arms ``ROUNDS`` times and write the results file."""
+    load_before = results.load_now()
     arms: dict[str, Path | None] = {"plain": None, **challengers(workdir, champion)}
     sample = rows[:ROWS]
     runs: list[dict[str, Any]] = []
@@ -173,37 +171,31 @@ def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> dict[str, A
         for a in arms
     }
     cpu_ratios = {a: cpu["plain"] / cpu[a] for a in arms if a != "plain"}
-    document = {
-        "format": results.FORMAT,
-        "benchmark": "scorer-shadow",
-        "title": "Scorer throughput with a challenger in shadow and the label consumer on",
-        "command": COMMAND,
-        "parameters": {
-            "rows_per_arm": len(sample),
-            "rounds": ROUNDS,
-            "batch": BATCH,
-            "shards": SHARDS,
-            "encoding": 2,
-            "champion": str(champion),
-            "challengers": {a: str(p) for a, p in arms.items() if p is not None},
-            "verdict_every_rows": VERDICT_EVERY,
-        },
-        "machine": results.machine(load_before),
-        "figures": {
-            "table": table(median, ratios, cpu, cpu_ratios),
-            "rows_per_s_median": median,
-            "over_plain": ratios,
-            "cpu_us_per_row_median": cpu,
-            "over_plain_by_cpu": cpu_ratios,
-            "target_at_least": TARGET,
-            "meets_target": {a: r >= TARGET for a, r in ratios.items()},
-        },
-        "runs": runs,
+    parameters = {
+        "rows_per_arm": len(sample),
+        "rounds": ROUNDS,
+        "batch": BATCH,
+        "shards": SHARDS,
+        "encoding": 2,
+        "champion": str(champion),
+        "challengers": {a: str(p) for a, p in arms.items() if p is not None},
+        "verdict_every_rows": VERDICT_EVERY,
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(document, indent=2) + "\n")
+    figures = {
+        "table": table(median, ratios, cpu, cpu_ratios),
+        "rows_per_s_median": median,
+        "over_plain": ratios,
+        "cpu_us_per_row_median": cpu,
+        "over_plain_by_cpu": cpu_ratios,
+        "target_at_least": TARGET,
+        "meets_target": {a: r >= TARGET for a, r in ratios.items()},
+    }
+    title = "Scorer throughput with a challenger in shadow and the label consumer on"
+    extra = {"title": title, "runs": runs}
+    path = results.write(
+        "scorer-shadow", figures, parameters, load_before, command=COMMAND, extra=extra
+    )
     shown = ", ".join(
         f"{a} / plain = {r:.2f} (by CPU a row {cpu_ratios[a]:.2f})" for a, r in ratios.items()
     )
-    print(f"{shown} (target >= {TARGET}); written to {RESULT}")
-    return document
+    print(f"{shown} (target >= {TARGET}); written to {path}")
