@@ -47,7 +47,6 @@ from rtad.scorer.worker.batch import build_batch
 from rtad.scorer.worker.decode import decode_entries
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
 from tests.benchmarks import render, results
-from tests.benchmarks.scorer_arms import compare_arms
 from tests.unit.scorer.support import (
     feature_rows,
     packed_fields,
@@ -125,19 +124,24 @@ def per_thread(before: dict[str, float], after: dict[str, float], rows: int) -> 
     return " / ".join(f"{(after.get(k, 0) - before.get(k, 0)) / rows * 1e6:.1f}" for k in keys)
 
 
-def run_worker(server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int) -> dict:
-    url = server.url
-    client = redis.Redis.from_url(url)
-    settings = ScorerSettings(
+def worker_settings(url: str, prefix: str, batch: int, **more: Any) -> ScorerSettings:
+    """A benchmark worker's settings: ``SHARDS`` shards, ``batch`` rows a read, no upkeep."""
+    return ScorerSettings(
         redis_url=url,
-        stream_prefix=f"bench{batch}",
+        stream_prefix=prefix,
         shards=SHARDS,
         batch_count=batch // SHARDS,
         block_ms=100,
         claim_interval_s=3600,
         maintenance_interval_s=3600,
         consumer_name="bench",
+        **more,
     )
+
+
+def run_worker(server: LocalRedis, holder: ModelHolder, rows: list[dict], batch: int) -> dict:
+    client = redis.Redis.from_url(server.url)
+    settings = worker_settings(server.url, f"bench{batch}", batch)
     worker = ScoringWorker(client, settings, holder)
     fill(client, settings.streams, rows)
     tune_process(settings.blas_threads)  # what ScoringWorker.run() does first
@@ -303,6 +307,8 @@ def stages(holder: ModelHolder, rows: list[dict]) -> list[tuple[str, float]]:
 
 
 def main() -> None:
+    from tests.benchmarks.scorer_arms import compare_arms  # it uses this module's helpers
+
     load_before = results.load_now()
     holder = ModelHolder(CHAMPION)
     tune_process(ScorerSettings.model_fields["blas_threads"].default)  # as the worker runs

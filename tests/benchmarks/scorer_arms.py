@@ -32,12 +32,12 @@ from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
 from tests.benchmarks import results
+from tests.benchmarks.bench_scorer import SHARDS, fill, server_cpu, worker_settings
 from tests.unit.scorer.support import train_artifact
 
 ROWS = int(os.environ.get("RTAD_BENCH_ARMS_ROWS", "60000"))
 ROUNDS = int(os.environ.get("RTAD_BENCH_ARMS_ROUNDS", "3"))
 BATCH = 1000
-SHARDS = 4
 VERDICT_EVERY = 100
 TARGET = 0.8
 COMMAND = "RTAD_BENCH_SCORER_ARMS_ONLY=1 .venv/bin/python -m tests.benchmarks scorer"
@@ -73,20 +73,9 @@ def run_arm(
     server: LocalRedis, champion: Path, arm: str, shadow: Path | None, rows: list[dict], run: int
 ) -> dict[str, Any]:
     """One arm on fresh streams: fill (not timed), then drain with one worker."""
-    from tests.benchmarks.bench_scorer import fill, server_cpu
-
     client = redis.Redis.from_url(server.url)
-    settings = ScorerSettings(
-        redis_url=server.url,
-        stream_prefix=f"arms{run}",
-        shards=SHARDS,
-        batch_count=BATCH // SHARDS,
-        block_ms=100,
-        claim_interval_s=3600,
-        maintenance_interval_s=3600,
-        consumer_name="bench",
-        quality_enabled=shadow is not None,
-        challenger_path=shadow,
+    settings = worker_settings(
+        server.url, f"arms{run}", BATCH, quality_enabled=shadow is not None, challenger_path=shadow
     )
     holder = ModelHolder(champion, challenger_path=shadow)
     worker = ScoringWorker(client, settings, holder)
