@@ -55,6 +55,13 @@ def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
     return results_dir, readme, tmp_path / "docs" / "benchmarks.md"
 
 
+def rendered(tree: tuple[Path, Path, Path]) -> tuple[str, str]:
+    """Render ``tree``; the README's text and docs/benchmarks.md's."""
+    results_dir, readme, benchmarks = tree
+    render.render(results_dir, readme, benchmarks)
+    return readme.read_text(), benchmarks.read_text()
+
+
 def test_results_file_records_command_parameters_and_machine(tree: tuple[Path, Path, Path]) -> None:
     doc = results.read_all(tree[0])["replay"]
     assert doc["command"] == "python -m tests.benchmarks replay"
@@ -67,23 +74,18 @@ def test_results_file_records_command_parameters_and_machine(tree: tuple[Path, P
 def test_readme_tables_carry_the_figures_and_stale_blocks_are_replaced(
     tree: tuple[Path, Path, Path],
 ) -> None:
-    results_dir, readme, benchmarks = tree
-    render.render(results_dir, readme, benchmarks)
-    text = readme.read_text()
+    text, _ = rendered(tree)
     assert "stale" not in text and "999,999" not in text
     assert "| large population | 150,000 | 2,500 | 740 | 0.707 | 0.658 |" in text
     assert "123,457 records/s" in text  # the replay row of the performance table
     assert "not measured yet" in text  # no stream, scorer or pipeline results here
     assert "text between" in text
     assert text.count("<!-- bench:detection:start -->") == 1
-    render.render(results_dir, readme, benchmarks)  # idempotent
-    assert readme.read_text() == text
+    assert rendered(tree)[0] == text  # idempotent
 
 
 def test_benchmarks_md_has_a_section_per_results_file(tree: tuple[Path, Path, Path]) -> None:
-    results_dir, readme, benchmarks = tree
-    render.render(results_dir, readme, benchmarks)
-    text = benchmarks.read_text()
+    _, text = rendered(tree)
     assert "`python -m tests.benchmarks detection`" in text
     assert "atm_cashout 1.00, amount_spike 0.10" in text
     assert "| rtad replay JSONL | validate + encode + XADD, 4 shards | 200,000 | 123,457 |" in text
@@ -93,11 +95,9 @@ def test_benchmarks_md_has_a_section_per_results_file(tree: tuple[Path, Path, Pa
 def test_a_results_file_with_its_own_table_is_rendered_as_given(
     tree: tuple[Path, Path, Path],
 ) -> None:
-    results_dir, readme, benchmarks = tree
     table = {"title": "Labels", "columns": ["week", "AP"], "rows": [[1, 0.4321], ["two", 0.5]]}
-    results.write("labels", {"table": table}, {"weeks": 2}, directory=results_dir)
-    render.render(results_dir, readme, benchmarks)
-    text = benchmarks.read_text()
+    results.write("labels", {"table": table}, {"weeks": 2}, directory=tree[0])
+    _, text = rendered(tree)
     assert "## labels" in text
     assert "| 1 | 0.432 |" in text and "| two | 0.500 |" in text
 
@@ -129,7 +129,7 @@ def _stream_case(case: str, rows_per_s: int, median_s: float) -> dict:
 
 
 def test_every_performance_row_reads_its_results_file(tree: tuple[Path, Path, Path]) -> None:
-    results_dir, readme, benchmarks = tree
+    results_dir = tree[0]
     stream = [_stream_case("features, bulk", 63_898, 1.35)]
     stream.append(_stream_case("features, real time", 6_844, 0.26))
     results.write("stream", stream, {"master": "local[2]"}, 1.0, directory=results_dir)
@@ -142,14 +142,12 @@ def test_every_performance_row_reads_its_results_file(tree: tuple[Path, Path, Pa
     base = {"throughput": 22_113.0, "cpu_us_per_tx": {"baseline": 40.9, "total": 54.4}}
     pipeline = {"pipeline": arm, "baseline": base, "ratio": 23_621 / 22_113}
     results.write("pipeline", pipeline, {"records": 200_000}, 1.2, directory=results_dir)
-    render.render(results_dir, readme, benchmarks)
-    text = readme.read_text()
+    text, page = rendered(tree)
     assert "63,898 rows/s" in text and "median batch 0.26 s" in text
     assert "110,093 rows/s (batch 5000)" in text
     assert "23,621 tx/s (1.07x the one-process baseline)" in text
     assert "p50 0.53 s, p99 0.92 s" in text
     assert "not measured yet" not in text
-    page = benchmarks.read_text()
     assert "| total | 72.0 | 54.4 |" in page and "| stream | 0.98 | 3,439 MiB |" in page
 
 
@@ -157,7 +155,7 @@ def test_a_feedback_file_written_by_hand_renders(tree: tuple[Path, Path, Path]) 
     """The feedback benchmark writes its own file (cpus, title): its tables still render."""
     import json
 
-    results_dir, readme, benchmarks = tree
+    results_dir = tree[0]
     model = {"average_precision": 0.6769, "card_precision_at_100": 0.246, "recall_at_1.0%": 0.6356}
     challenger = {"average_precision": 0.918, "card_precision_at_100": 0.3707}
     challenger |= {"recall_at_1.0%": 0.8433, "recall_by_scenario": {"atm_cashout": 1.0}}
@@ -171,8 +169,7 @@ def test_a_feedback_file_written_by_hand_renders(tree: tuple[Path, Path, Path]) 
         },
     }
     (results_dir / "feedback.json").write_text(json.dumps(doc))
-    render.render(results_dir, readme, benchmarks)
-    text = benchmarks.read_text()
+    _, text = rendered(tree)
     assert "Measured on 2 cores." in text
     assert "| champion | 0.677 | 0.246 | 0.636 |" in text
     assert "| challenger | 0.918 | 0.371 | 0.843 |" in text
