@@ -33,18 +33,27 @@ GENERATED = (
 UNTIMED = {"detection"}
 
 
+def cores_and_loads(doc: Document) -> tuple[int | None, list[float]]:
+    """A results file's cores and the load averages recorded before and after the run."""
+    m = doc.get("machine", {})
+    loads = [m.get(k) for k in ("load_average_before", "load_average_after")]
+    return m.get("cores", m.get("cpus")), [x for x in loads if x is not None]
+
+
+def loaded(cores: int | None, loads: list[float]) -> bool:
+    """More load than cores during the run: timed figures are provisional."""
+    return bool(cores and loads and max(loads) > cores)
+
+
 def machine_line(doc: Document) -> str:
     """Where and under what load a results file was measured."""
     m = doc.get("machine", {})
-    cores = m.get("cores", m.get("cpus"))
-    loads = [
-        x for x in (m.get("load_average_before"), m.get("load_average_after")) if x is not None
-    ]
+    cores, loads = cores_and_loads(doc)
     line = f"Measured on {cores} cores"
     line += f" ({m['processor']}, Python {m.get('python', '?')})" if "processor" in m else ""
     if loads:
         line += ", load average " + " → ".join(f"{x:.1f}" for x in loads)
-        if cores and max(loads) > cores and doc.get("benchmark") not in UNTIMED:
+        if loaded(cores, loads) and doc.get("benchmark") not in UNTIMED:
             line += " (a loaded machine: provisional figures)"
     return line + "."
 
@@ -168,14 +177,11 @@ PERFORMANCE: list[PerformanceRow] = [
 
 def _where(doc: Document) -> str:
     """``2 cores, load 1.1 → 9.1 (provisional)``: the cores and the load before and after."""
-    m = doc.get("machine", {})
-    cores = m.get("cores", m.get("cpus"))
-    loads = [m.get(k) for k in ("load_average_before", "load_average_after")]
-    loads = [x for x in loads if x is not None]
+    cores, loads = cores_and_loads(doc)
     if not loads:
         return f"{cores} cores"
     where = f"{cores} cores, load " + " → ".join(f"{x:.1f}" for x in loads)
-    return where + (" (provisional)" if cores and max(loads) > cores else "")
+    return where + (" (provisional)" if loaded(cores, loads) else "")
 
 
 def readme_performance(documents: dict[str, Document]) -> str:
