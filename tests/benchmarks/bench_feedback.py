@@ -17,10 +17,7 @@ Results: ``docs/benchmarks/results/feedback.json``.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -32,13 +29,13 @@ import numpy as np
 from rtad.ml.feedback_replay import LoopConfig, holdout, parameters, prepare, simulate_verdicts
 from rtad.ml.feedback_report import generate_days
 from rtad.ml.model_store import load_model
+from tests.benchmarks import render, results
 
 DAYS = int(os.environ.get("RTAD_BENCH_FEEDBACK_DAYS", "45"))
 CUSTOMERS = int(os.environ.get("RTAD_BENCH_FEEDBACK_CUSTOMERS", "3000"))
 SEED = 0
 FRAUD_RATE = 0.01
 CHAMPION = Path("models/champion")
-RESULTS = Path("docs/benchmarks/results/feedback.json")
 EARLY_DAY = 10
 TARGETS = {"average_precision_gain": 0.10, "card_precision_at_100_gain": 0.05, "recall_loss": 0.05}
 
@@ -109,7 +106,7 @@ def alternatives(data: Any, labels: list[Any], champion: Any, config: LoopConfig
 
 
 def main() -> None:
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), results.load_now()
     config = LoopConfig(capacity=100, analyst_delay_days=1, chargeback_delay_days=7, train_days=30)
     champion = load_model(CHAMPION)
     with tempfile.TemporaryDirectory(prefix="rtad-bench-feedback-") as work:
@@ -118,11 +115,8 @@ def main() -> None:
         data = prepare(data_file, champion)
     labels = simulate_verdicts(data, config)
     result = holdout(data, labels, champion, config)
-    checks = verdicts_against_targets(result)
-    payload = {
-        "benchmark": "feedback",
+    extra = {
         "title": "Challenger learnt from simulated verdicts vs the unsupervised champion",
-        "command": "python -m tests.benchmarks feedback",
         "data": {
             "generator": "rtad.generator.simulator (all scenarios)",
             "days": DAYS,
@@ -133,31 +127,15 @@ def main() -> None:
             "frauds": int(data.truth.sum()),
         },
         "champion": champion.version,
-        "parameters": parameters(config),
         "verdicts_by_day_30": result["training"],
-        "figures": {k: result[k] for k in ("champion", "challenger")},
         "test": {k: result[k] for k in ("train_days", "test_days", "test_rows", "test_frauds")},
-        "targets": checks,
+        "targets": verdicts_against_targets(result),
         "alternatives": alternatives(data, labels, champion, config),
         "seconds": round(time.perf_counter() - started, 1),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    lines = [
-        f"feedback benchmark: {len(data.truth):,} transactions over {DAYS} days, "
-        f"{CUSTOMERS} cards; challenger trained on day 30, tested on the next {DAYS - 30} days",
-        "| model | AP | CP@100/day | recall@1% |",
-        "|---|---|---|---|",
-    ]
-    for name in ("champion", "challenger"):
-        f = result[name]
-        lines.append(
-            f"| {name} | {f['average_precision']:.3f} | {f['card_precision_at_100']:.3f} | "
-            f"{f['recall_at_1.0%']:.3f} |"
-        )
-    lines += [f"{k}: {v['measured']:+.3f} (target {v['target']})" for k, v in checks.items()]
-    sys.stdout.write("\n".join(lines) + f"\nwrote {RESULTS}\n")
+    figures = {k: result[k] for k in ("champion", "challenger")}
+    results.write("feedback", figures, parameters(config), load_before, extra=extra)
+    render.print_tables("feedback")
 
 
 if __name__ == "__main__":

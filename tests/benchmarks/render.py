@@ -37,7 +37,7 @@ def cores_and_loads(doc: Document) -> tuple[int | None, list[float]]:
     """A results file's cores and the load averages recorded before and after the run."""
     m = doc.get("machine", {})
     loads = [m.get(k) for k in ("load_average_before", "load_average_after")]
-    return m.get("cores", m.get("cpus")), [x for x in loads if x is not None]
+    return m.get("cores"), [x for x in loads if x is not None]
 
 
 def loaded(cores: int | None, loads: list[float]) -> bool:

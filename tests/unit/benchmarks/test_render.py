@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -151,26 +152,16 @@ def test_every_performance_row_reads_its_results_file(tree: tuple[Path, Path, Pa
     assert "| total | 72.0 | 54.4 |" in page and "| stream | 0.98 | 3,439 MiB |" in page
 
 
-def test_a_feedback_file_written_by_hand_renders(tree: tuple[Path, Path, Path]) -> None:
-    """The feedback benchmark writes its own file (cpus, title): its tables still render."""
-    import json
-
-    results_dir = tree[0]
+def test_feedback_tables_show_both_models_and_the_targets(tree: tuple[Path, Path, Path]) -> None:
     model = {"average_precision": 0.6769, "card_precision_at_100": 0.246, "recall_at_1.0%": 0.6356}
     challenger = {"average_precision": 0.918, "card_precision_at_100": 0.3707}
     challenger |= {"recall_at_1.0%": 0.8433, "recall_by_scenario": {"atm_cashout": 1.0}}
-    doc = {
-        "benchmark": "feedback",
-        "command": "python -m tests.benchmarks feedback",
-        "machine": {"cpus": 2, "python": "3.11.7"},
-        "figures": {"champion": model, "challenger": challenger},
-        "targets": {
-            "average_precision_gain": {"measured": 0.2411, "target": ">= 0.10", "met": True}
-        },
-    }
-    (results_dir / "feedback.json").write_text(json.dumps(doc))
+    targets = {"average_precision_gain": {"measured": 0.2411, "target": ">= 0.10", "met": True}}
+    figures = {"champion": model, "challenger": challenger}
+    extra = {"targets": targets}
+    results.write("feedback", figures, {"capacity": 100}, directory=tree[0], extra=extra)
     _, text = rendered(tree)
-    assert "Measured on 2 cores." in text
+    assert f"Measured on {os.cpu_count()} cores" in text
     assert "| champion | 0.677 | 0.246 | 0.636 |" in text
     assert "| challenger | 0.918 | 0.371 | 0.843 |" in text
     assert "| average_precision_gain | 0.241 | >= 0.10 | yes |" in text
