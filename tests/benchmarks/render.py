@@ -30,7 +30,7 @@ GENERATED = (
 
 
 #: benchmarks whose figures do not depend on the machine's speed (no "provisional" mark)
-UNTIMED = {"detection"}
+UNTIMED = {"detection", "feedback"}
 
 
 def cores_and_loads(doc: Document) -> tuple[int | None, list[float]]:
