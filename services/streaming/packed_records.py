@@ -45,7 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.common.schema import Transaction
-from rtad.features.card_features import CATEGORIES, text_code
+from rtad.features.card_features import text_code
+from rtad.features.window_kernel import CATEGORIES
 
 #: The numbers of a record, little-endian, in this order (80 bytes).
 RECORD_DTYPE = np.dtype(
