@@ -4,7 +4,7 @@ The one owner of the format: the reference encoder (:func:`encode_feature_entry`
 job's batch encoder (:func:`packed_features`, :func:`finish_heads`,
 :func:`pack_feature_xadds`: Arrow kernels, no Python work a row) and the decoders the scorer
 and ``rtad export`` use (:func:`entry_parts`, :func:`feature_matrix`, :func:`column_index`,
-:func:`decode_feature_entry`). A feature entry has three fields::
+:func:`check_encoding`, :func:`decode_feature_entry`). A feature entry has three fields::
 
     v  b"2"
     d  compact JSON: the transaction record as validated — transaction_id, event_time (its
@@ -49,7 +49,6 @@ from rtad.common.encoding import (
     VERSION_FIELD,
     X_FIELD,
     UndecodableEntry,
-    as_text,
     fixed_fields,
 )
 from rtad.common.resp import pack_command, xadd_prefix
@@ -64,6 +63,8 @@ FEATURE_SET_KEY = "feature_set"
 X_DTYPE = np.dtype("<f8")
 #: The raw fields of an entry as the Spark job writes it (None: the head, the features).
 ENTRY_LAYOUT = (VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD, None, X_FIELD, None)
+#: ``v`` of an entry of encoding 2, from a client that decodes replies or not.
+_VERSIONS = (FEATURE_ENCODING, FEATURE_ENCODING.decode())
 _COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = {}
 
 
@@ -238,6 +239,18 @@ def feature_matrix(xs: list[bytes], count: int) -> np.ndarray | None:
     return np.frombuffer(b"".join(xs), X_DTYPE).reshape(len(xs), count)
 
 
+def check_encoding(fields: Mapping[Any, Any]) -> None:
+    """Raise :class:`UndecodableEntry` unless ``fields`` say encoding 2.
+
+    >>> check_encoding({b"v": b"1", b"d": b"{}"})
+    Traceback (most recent call last):
+    rtad.common.encoding.UndecodableEntry: unsupported encoding version b'1' (expected b'2')
+    """
+    version = fields.get(VERSION_FIELD, fields.get("v"))
+    if version not in _VERSIONS:
+        raise UndecodableEntry(f"unsupported encoding version {version!r} (expected b'2')")
+
+
 def features_of(fields: Mapping[Any, Any], count: int) -> np.ndarray:
     """The ``x`` field of one entry as ``count`` doubles; raises :class:`UndecodableEntry`."""
     x = fields.get(X_FIELD, fields.get("x"))
@@ -289,9 +302,7 @@ def decode_feature_entry(
 
 
 def _head(fields: Mapping[Any, Any]) -> dict[str, Any]:
-    version = fields.get(VERSION_FIELD, fields.get("v"))
-    if as_text(version) != FEATURE_ENCODING.decode():
-        raise UndecodableEntry(f"not a feature entry of encoding 2 (v={version!r})")
+    check_encoding(fields)
     data = fields.get(DATA_FIELD, fields.get("d"))
     try:
         head = orjson.loads(data) if data is not None else None
