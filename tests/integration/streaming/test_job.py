@@ -68,7 +68,7 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     entries = feature_entries(redis_client, names)
     # the processor wrote them, once per (batch, bucket, shard): every bucket has a marker
     buckets = StateLayout(buckets=stream_settings.state_buckets).bucket_keys()
-    markers = {m for s in range(4) for m in redis_client.hkeys(names.meta_key("feature-sink", s))}
+    markers = {m for s in range(4) for m in redis_client.hkeys(names.feature_sink_marker_key(s))}
     assert markers == {f"{query.id}:bucket-{k}".encode() for k in buckets}
     rows = [row for shard_rows in entries.values() for _, row in shard_rows]
     assert sorted(r["transaction_id"] for r in rows) == sorted(tx_ms)
