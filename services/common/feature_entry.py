@@ -1,10 +1,10 @@
 """Feature entries, encoding version 2: a JSON head and the features as packed doubles.
 
 The one owner of the format: the reference encoder (:func:`encode_feature_entry`), the Spark
-job's batch encoder (:func:`packed_features`, :func:`finish_heads`,
+job's batch encoder (:func:`record_heads`, :func:`packed_features`, :func:`finish_heads`,
 :func:`pack_feature_xadds`: Arrow kernels, no Python work a row) and the decoders the scorer
 and ``rtad export`` use (:func:`entry_parts`, :func:`feature_matrix`, :func:`column_index`,
-:func:`decode_feature_entry`). A feature entry has three fields::
+:func:`check_encoding`, :func:`decode_feature_entry`). A feature entry has three fields::
 
     v  b"2"
     d  compact JSON: the transaction record as validated — transaction_id, event_time (its
@@ -40,6 +40,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -49,7 +50,6 @@ from rtad.common.encoding import (
     VERSION_FIELD,
     X_FIELD,
     UndecodableEntry,
-    as_text,
     fixed_fields,
 )
 from rtad.common.resp import pack_command, xadd_prefix
@@ -58,12 +58,17 @@ from rtad.common.streams import StreamNames
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from rtad.common.schema import Transaction
+
 #: The head's key naming the entry's feature set.
 FEATURE_SET_KEY = "feature_set"
 #: The features' wire type: float64, little-endian.
 X_DTYPE = np.dtype("<f8")
 #: The raw fields of an entry as the Spark job writes it (None: the head, the features).
 ENTRY_LAYOUT = (VERSION_FIELD, FEATURE_ENCODING, DATA_FIELD, None, X_FIELD, None)
+#: ``v`` of an entry of encoding 2, from a client that decodes replies or not.
+_VERSIONS = (FEATURE_ENCODING, FEATURE_ENCODING.decode())
+_RECORD_ENCODER = msgspec.json.Encoder()
 _COLUMNS: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = {}
 
 
@@ -160,6 +165,27 @@ def packed_features(matrix: np.ndarray) -> pa.Array:
     )
 
 
+def record_heads(records: Sequence[Transaction], ingest_ms: np.ndarray) -> pa.Array:
+    """The heads of validated records up to ``ingest_ms`` (what :func:`finish_heads` takes):
+    each record's JSON with ``timestamp`` named ``event_time`` and ``ingest_ms`` appended; one
+    msgspec call and Arrow kernels.
+
+    The first ``"timestamp":`` of a record's JSON is its key: a quote inside a string value is
+    escaped, and ``timestamp`` is the second field of :class:`~rtad.common.schema.Transaction`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lines = _RECORD_ENCODER.encode_lines(records).split(b"\n")[:-1]  # msgspec escapes newlines
+    heads = pc.replace_substring(
+        pa.array(lines, pa.binary()), '"timestamp":', '"event_time":', max_replacements=1
+    )
+    ingest = pa.array(ingest_ms, pa.int64()).cast(pa.string()).cast(pa.binary())
+    return pc.binary_join_element_wise(
+        pc.binary_slice(heads, 0, -1), b',"ingest_ms":', ingest, b"}", b""
+    )
+
+
 def finish_heads(heads: pa.Array, feature_ms: int, feature_set: str) -> pa.Array:
     """Heads up to ``ingest_ms`` (``{...,"ingest_ms":N}``) → entry heads: ``feature_ms`` and
     ``feature_set`` appended by Arrow kernels (one scalar tail for the whole batch).
@@ -238,6 +264,18 @@ def feature_matrix(xs: list[bytes], count: int) -> np.ndarray | None:
     return np.frombuffer(b"".join(xs), X_DTYPE).reshape(len(xs), count)
 
 
+def check_encoding(fields: Mapping[Any, Any]) -> None:
+    """Raise :class:`UndecodableEntry` unless ``fields`` say encoding 2.
+
+    >>> check_encoding({b"v": b"1", b"d": b"{}"})
+    Traceback (most recent call last):
+    rtad.common.encoding.UndecodableEntry: unsupported encoding version b'1' (expected b'2')
+    """
+    version = fields.get(VERSION_FIELD, fields.get("v"))
+    if version not in _VERSIONS:
+        raise UndecodableEntry(f"unsupported encoding version {version!r} (expected b'2')")
+
+
 def features_of(fields: Mapping[Any, Any], count: int) -> np.ndarray:
     """The ``x`` field of one entry as ``count`` doubles; raises :class:`UndecodableEntry`."""
     x = fields.get(X_FIELD, fields.get("x"))
@@ -289,9 +327,7 @@ def decode_feature_entry(
 
 
 def _head(fields: Mapping[Any, Any]) -> dict[str, Any]:
-    version = fields.get(VERSION_FIELD, fields.get("v"))
-    if as_text(version) != FEATURE_ENCODING.decode():
-        raise UndecodableEntry(f"not a feature entry of encoding 2 (v={version!r})")
+    check_encoding(fields)
     data = fields.get(DATA_FIELD, fields.get("d"))
     try:
         head = orjson.loads(data) if data is not None else None

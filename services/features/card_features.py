@@ -6,12 +6,14 @@ card's state). numpy/pandas around one compiled loop (:mod:`rtad.features.window
 for the windowed figures; the columns are :data:`rtad.features.table.FEATURE_COLUMNS`. The
 state is a small JSON-serialisable dict:
 
-- a window of the card's last :data:`WINDOW` transactions (time, amount, place, merchant and
-  two flags) — medians, spreads, velocity, usual place and usual hours come from it;
-- the last :data:`MERCHANT_MEMORY` distinct merchants with visit counts (LRU order), and the
-  last few currencies, countries, MCCs and channels seen — novelty comes from them.
+- a window of the card's last :data:`~rtad.features.window_kernel.WINDOW` transactions (time,
+  amount, place, merchant and two flags) — medians, spreads, velocity, usual place and usual
+  hours come from it;
+- the last :data:`~rtad.features.window_kernel.MERCHANT_MEMORY` distinct merchants with visit
+  counts (LRU order), and the last few currencies, countries, MCCs and channels seen — novelty
+  comes from them.
 
-Every windowed figure looks back at most :data:`WINDOW` transactions, so chunked calls give the
+Every windowed figure looks back at most ``WINDOW`` transactions, so chunked calls give the
 same rows as one call over the whole history. Late events (older than the window's newest) are
 inserted by event time. Missing optional columns give neutral values (0).
 
@@ -37,30 +39,11 @@ import orjson
 import pandas as pd
 
 from rtad.features.table import FEATURE_COLUMNS
-from rtad.features.window_kernel import (
-    CATEGORIES,
-    CATEGORY_MEMORY,
-    GAP_NEUTRAL_S,
-    MERCHANT_MEMORY,
-    SMALL_SHARE,
-    SPREAD_FLOOR,
-    TOWN_KM,
-    WINDOW,
-    compute_features,
-)
+from rtad.features.window_kernel import CATEGORIES, WINDOW, compute_features
 from rtad.features.window_memory import Memory
 
-__all__ = [  # the kernel's knobs are part of this module's interface
-    "CATEGORIES",
-    "CATEGORY_MEMORY",
-    "FEATURE_COLUMNS",
-    "GAP_NEUTRAL_S",
+__all__ = [
     "MEMORIES",
-    "MERCHANT_MEMORY",
-    "SMALL_SHARE",
-    "SPREAD_FLOOR",
-    "TOWN_KM",
-    "WINDOW",
     "WINDOW_DTYPES",
     "WINDOW_KEYS",
     "History",

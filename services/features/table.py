@@ -79,24 +79,18 @@ def _new_merchants(r: Row) -> str:
     return "first purchase at this merchant"
 
 
-def _novelty(name: str, what: str, code: str, aspect: str, rank: int) -> Feature:
-    """A 1/0 feature: the card has not used this value of an optional column before."""
+def _novelty(name: str, what: str, code: str, aspect: str, rank: int, first: str) -> Feature:
+    """A 1/0 feature: the card has not used this value of an optional column before; its
+    reason reads "first purchase <first>"."""
     return Feature(
         name,
         f"1 when the {what} is new to the card",
         LARGE,
         aspect,
-        Reason(code, lambda r: f"first purchase {_FIRST_IN[name]}", rank=rank),
+        Reason(code, lambda r: f"first purchase {first}", rank=rank),
         source=MEMORY,
     )
 
-
-_FIRST_IN = {
-    "currency_new": "in this currency",
-    "country_new": "in this country",
-    "merchant_category_new": "in this merchant category",
-    "channel_new": "through this channel",
-}
 
 FEATURES: tuple[Feature, ...] = (
     Feature("history_log_count", "log1p(previous transactions of the card)"),
@@ -241,10 +235,17 @@ FEATURES: tuple[Feature, ...] = (
         "hour",
         Reason("unusual_hour", lambda r: "a rare hour of the day for this card", rank=8),
     ),
-    _novelty("currency_new", "currency", "new_currency", "currency", 12),
-    _novelty("country_new", "country", "new_country", "country", 9),
-    _novelty("merchant_category_new", "merchant category", "new_category", "category", 10),
-    _novelty("channel_new", "channel", "new_channel", "channel", 11),
+    _novelty("currency_new", "currency", "new_currency", "currency", 12, "in this currency"),
+    _novelty("country_new", "country", "new_country", "country", 9, "in this country"),
+    _novelty(
+        "merchant_category_new",
+        "merchant category",
+        "new_category",
+        "category",
+        10,
+        "in this merchant category",
+    ),
+    _novelty("channel_new", "channel", "new_channel", "channel", 11, "through this channel"),
 )
 
 #: Every feature column, in order.

@@ -22,13 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rtad.features.card_features import (
-    FEATURE_COLUMNS,
     MEMORIES,
     WINDOW_DTYPES,
     WINDOW_KEYS,
     History,
     step_history,
 )
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.features.window_memory import Memory
 
 #: Bumped when the table's layout changes: a stored table of another version starts afresh.

@@ -39,13 +39,14 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rtad.common.feature_entry import record_heads
 from rtad.common.schema import Transaction
-from rtad.features.card_features import CATEGORIES, text_code
+from rtad.features.card_features import text_code
+from rtad.features.window_kernel import CATEGORIES
 
 #: The numbers of a record, little-endian, in this order (80 bytes).
 RECORD_DTYPE = np.dtype(
@@ -63,7 +64,6 @@ RECORD_DTYPE = np.dtype(
 FIXED = RECORD_DTYPE.itemsize
 _NUMBERS = (("amount", "amount"), ("lat", "latitude"), ("lon", "longitude"))
 _HASHED = (("merchant", "merchant_id"), *[(name, name) for name in CATEGORIES])
-_ENCODER = msgspec.json.Encoder()
 
 
 class _Crc32Memo(dict[str | None, int]):
@@ -114,7 +114,7 @@ def pack(
     fixed["shard"] = shard
     fixed["user_len"] = pc.binary_length(raw_users).to_numpy()
     return users, pc.binary_join_element_wise(
-        _binary_rows(fixed.tobytes(), FIXED, n), raw_users, _heads(records, ingest_ms), b""
+        _binary_rows(fixed.tobytes(), FIXED, n), raw_users, record_heads(records, ingest_ms), b""
     )
 
 
@@ -126,22 +126,6 @@ def card_codes(users: pa.Array) -> np.ndarray:
     True
     """
     return np.fromiter(map(_CRC32.__getitem__, users.to_pylist()), np.int64, len(users))
-
-
-def _heads(records: Sequence[Transaction], ingest_ms: np.ndarray) -> pa.Array:
-    """Each record's JSON with ``timestamp`` named ``event_time`` and ``ingest_ms`` appended.
-
-    The first ``"timestamp":`` of a record's JSON is its key: a quote inside a string value is
-    escaped, and ``timestamp`` is the second field of :class:`Transaction`.
-    """
-    lines = _ENCODER.encode_lines(records).split(b"\n")[:-1]  # msgspec escapes newlines
-    heads = pc.replace_substring(
-        pa.array(lines, pa.binary()), '"timestamp":', '"event_time":', max_replacements=1
-    )
-    ingest = pa.array(ingest_ms, pa.int64()).cast(pa.string()).cast(pa.binary())
-    return pc.binary_join_element_wise(
-        pc.binary_slice(heads, 0, -1), b',"ingest_ms":', ingest, b"}", b""
-    )
 
 
 def _binary_rows(data: bytes, width: int, n: int) -> pa.Array:

@@ -50,7 +50,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from rtad.common.feature_entry import feature_set_id, packed_features
 from rtad.common.runtime import settle_heap
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.streaming import card_state, packed_records
 from rtad.streaming.feature_sink import (
     FEATURES_COLUMN,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from rtad.common.encoding import FEATURE_ENCODING, VERSION_FIELD, UndecodableEntry, original_payload
+from rtad.common.encoding import UndecodableEntry, original_payload
 from rtad.common.feature_entry import FeatureSets, entry_parts
 from rtad.scorer.scoring import FeatureHead, drop_non_finite
 from rtad.scorer.worker.decode_packed import SetLookup, decode_packed, decode_packed_entry
@@ -49,7 +49,6 @@ INVALID_ROW = "invalid_row"
 INVALID_FEATURES = "invalid_features"
 MAX_DELIVERIES = "max_deliveries"
 DEADLETTER_CODES = (UNDECODABLE, INVALID_ROW, INVALID_FEATURES, MAX_DELIVERIES)
-_PACKED_VERSIONS = (FEATURE_ENCODING, FEATURE_ENCODING.decode())
 
 _entry_id = itemgetter(0)
 _fields = itemgetter(1)
@@ -154,10 +153,6 @@ def _decode_carefully(
 def decode_entry(fields: Any, names: tuple[str, ...], sets: SetLookup) -> tuple[FeatureHead, Any]:
     """The head and the model's features of one entry; raises DeadEntry."""
     mapping = _as_mapping(fields)
-    version = mapping.get(VERSION_FIELD, mapping.get("v"))
-    if version not in _PACKED_VERSIONS:
-        reason = f"unsupported encoding version {version!r} (expected b'2')"
-        raise DeadEntry(UNDECODABLE, reason, original_payload(mapping))
     try:
         return decode_packed_entry(mapping, names, sets)
     except UndecodableEntry as exc:

@@ -28,7 +28,7 @@ import msgspec
 import numpy as np
 
 from rtad.common.encoding import DATA_FIELD, UndecodableEntry, as_bytes, one_object_per_payload
-from rtad.common.feature_entry import column_index, feature_matrix, features_of
+from rtad.common.feature_entry import check_encoding, column_index, feature_matrix, features_of
 from rtad.scorer.scoring import FeatureHead, decode_row, head_decoder
 
 #: A feature set's names by id, None if unknown (a :meth:`FeatureSets.get`).
@@ -74,12 +74,13 @@ def decode_packed(
 def decode_packed_entry(
     fields: dict[Any, Any], names: tuple[str, ...], sets: SetLookup
 ) -> tuple[FeatureHead, np.ndarray]:
-    """The head and the model's features of one entry of encoding 2.
+    """The head and the model's features of one entry.
 
-    Raises :class:`UndecodableEntry` (no head, unknown feature set, ``x`` missing or of the
-    wrong size) or ``ValueError`` (a head that is not JSON or not valid, a model feature the
-    set lacks), with a one-line reason.
+    Raises :class:`UndecodableEntry` (another encoding than 2, no head, unknown feature set,
+    ``x`` missing or of the wrong size) or ``ValueError`` (a head that is not JSON or not
+    valid, a model feature the set lacks), with a one-line reason.
     """
+    check_encoding(fields)
     data = fields.get(DATA_FIELD, fields.get("d"))
     if data is None:
         raise UndecodableEntry("entry has no 'd' field")

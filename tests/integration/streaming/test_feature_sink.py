@@ -126,7 +126,7 @@ def test_a_replayed_batch_writes_nothing_twice(
     assert writer.write_shard(1, payloads, "q:0", batch_id=6)  # next batch
     assert writer.write_shard(1, payloads, "q2:0", batch_id=0)  # new checkpoint
     assert redis_client.xlen(names.key("features", 1)) == 6
-    assert redis_client.hget(names.meta_key("stream-stats", 1), "rows_out") == b"6"
+    assert redis_client.hget(names.stream_stats_key(1), "rows_out") == b"6"
     # the skipped replay left no WATCH behind on the pooled connection
     with redis_client.pipeline(transaction=True) as pipe:
         pipe.incr("after")
@@ -151,7 +151,7 @@ def test_writers_of_one_shard_at_once_all_land(
     for thread in threads:
         thread.join()
     assert redis_client.xlen(names.key("features", 2)) == 4 * 20 * 50
-    marker = redis_client.hgetall(names.meta_key("feature-sink", 2))
+    marker = redis_client.hgetall(names.feature_sink_marker_key(2))
     assert marker == {f"q:bucket-{b}".encode(): b"19" for b in range(4)}
 
 
@@ -215,7 +215,7 @@ def test_a_key_that_is_not_a_stream_is_refused_before_anything_is_written(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     key = names.key("features", 0)
-    marker = names.meta_key("feature-sink", 0)
+    marker = names.feature_sink_marker_key(0)
     redis_client.set(key, "not a stream")
     writer = feature_writer(redis_server, names)
     with pytest.raises(RtadError, match=r"^rtad:features:\{0\} holds a string, not a stream"):
@@ -232,8 +232,8 @@ def test_an_xadd_failing_inside_exec_puts_the_marker_back(
     redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     """EXEC runs the rest when one command fails: the marker must not say "written"."""
-    key, stats = names.key("features", 3), names.meta_key("stream-stats", 3)
-    marker = names.meta_key("feature-sink", 3)
+    key, stats = names.key("features", 3), names.stream_stats_key(3)
+    marker = names.feature_sink_marker_key(3)
     writer = feature_writer(redis_server, names)
     assert writer.write_shard(3, payload_array([b"{}"] * 2), "q:0", batch_id=4)
     last = 2**64 - 1

@@ -17,6 +17,7 @@ from rtad.common.redis_streams import parse_id
 from rtad.common.schema import to_dict
 from rtad.common.streams import StreamNames, shard_of
 from rtad.features import card_features as features
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.streaming.job import input_rows, start_query
 from rtad.streaming.processor import StateLayout
 from rtad.streaming.session import CHECKPOINT_FILE_MANAGER, JVM_OPTIONS
@@ -67,7 +68,7 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     entries = feature_entries(redis_client, names)
     # the processor wrote them, once per (batch, bucket, shard): every bucket has a marker
     buckets = StateLayout(buckets=stream_settings.state_buckets).bucket_keys()
-    markers = {m for s in range(4) for m in redis_client.hkeys(names.meta_key("feature-sink", s))}
+    markers = {m for s in range(4) for m in redis_client.hkeys(names.feature_sink_marker_key(s))}
     assert markers == {f"{query.id}:bucket-{k}".encode() for k in buckets}
     rows = [row for shard_rows in entries.values() for _, row in shard_rows]
     assert sorted(r["transaction_id"] for r in rows) == sorted(tx_ms)
@@ -76,7 +77,7 @@ def test_one_entry_per_transaction_poison_dead_lettered_and_a_rerun_writes_nothi
     by_id = {r["transaction_id"]: r for r in rows}
     fraud = next(tx for tx in records if tx.is_fraud)
     first = by_id[fraud.transaction_id]
-    assert list(first["features"]) == list(features.FEATURE_COLUMNS)
+    assert list(first["features"]) == list(FEATURE_COLUMNS)
     assert first["ingest_ms"] == tx_ms[fraud.transaction_id]
     assert first["feature_ms"] >= first["ingest_ms"]
     assert first["event_time"] == to_dict(fraud)["timestamp"].replace("+00:00", "Z")
@@ -121,7 +122,7 @@ def test_streaming_features_equal_batch_features(
     produce(redis_client, names, records[half:])  # the state carries over between runs
     run_available_now(spark, small_batches)
     streamed, batch = streamed_features(redis_client, names), batch_pass(records)
-    columns = list(features.FEATURE_COLUMNS)
+    columns = list(FEATURE_COLUMNS)
     assert len(streamed) == len(batch) == len(records)
     # the doubles cross the JVM and Redis as bytes: the same bits, not merely close
     np.testing.assert_array_equal(
@@ -167,7 +168,7 @@ def test_the_state_cache_is_read_under_its_tag_and_never_after_a_write_it_missed
     run_available_now(spark, off)
     produce(redis_client, names, thirds[2])
     run_available_now(spark, fresh)
-    columns = list(features.FEATURE_COLUMNS)
+    columns = list(FEATURE_COLUMNS)
     streamed, batch = streamed_features(redis_client, names), batch_pass(records)
     assert len(streamed) == len(records)
     np.testing.assert_array_equal(

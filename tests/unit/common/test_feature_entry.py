@@ -106,7 +106,7 @@ def test_packed_xadds_are_what_redis_py_would_send() -> None:
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
-        ({b"v": b"1", b"d": b"{}"}, "not a feature entry of encoding 2"),
+        ({b"v": b"1", b"d": b"{}"}, r"unsupported encoding version b'1' \(expected b'2'\)"),
         ({b"v": b"2", b"d": b"{oops"}, "head is not JSON"),
         ({b"v": b"2", b"d": b"[1]"}, "head is not a JSON object"),
         ({b"v": b"2", b"d": b"{}"}, "no feature_set"),

@@ -40,6 +40,15 @@ def test_keys_carry_the_shard_in_a_hash_tag() -> None:
         names.key("tx", 8)
 
 
+def test_bookkeeping_keys_are_the_contracts_in_the_shards_slot() -> None:
+    names = StreamNames(prefix="bank", shards=8)
+    assert names.stream_stats_key(5) == "bank:meta:stream-stats:{5}"
+    assert names.stream_deadlettered_key(5) == "bank:meta:stream-deadlettered:{5}"
+    assert names.feature_sink_marker_key(5) == "bank:meta:feature-sink:{5}"
+    assert names.scorer_totals_key(5) == "bank:meta:scorer:{5}"
+    assert names.feature_sets_key() == "bank:meta:feature-sets"
+
+
 def test_encoding_round_trip_and_version() -> None:
     obj = {"score": np.float64(0.5), "reasons": ["amount 3.0x"], "n": np.int64(3)}
     fields = encode(obj)

@@ -11,10 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtad.features.card_features import (
-    FEATURE_COLUMNS,
-    GAP_NEUTRAL_S,
-    MERCHANT_MEMORY,
-    WINDOW,
     _card_time_order,  # the order every feature relies on
     batch_features,
     card_step,
@@ -24,6 +20,8 @@ from rtad.features.card_features import (
     encode_state,
     new_state,
 )
+from rtad.features.table import FEATURE_COLUMNS
+from rtad.features.window_kernel import GAP_NEUTRAL_S, MERCHANT_MEMORY, WINDOW
 
 T0 = pd.Timestamp("2026-03-02T09:00:00Z")
 

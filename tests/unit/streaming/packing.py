@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from rtad.common.feature_entry import X_DTYPE, encode_feature_entry
+from rtad.common.feature_entry import encode_feature_entry, feature_matrix
 from rtad.common.schema import Transaction, from_mapping
 from rtad.streaming import packed_records
 
@@ -57,6 +57,8 @@ def reference_fields(
 
 def unpacked_features(column: Any, width: int) -> np.ndarray:
     """The matrix of a packed feature column (pandas or Arrow): the inverse of
-    :func:`rtad.common.feature_entry.packed_features`."""
+    :func:`rtad.common.feature_entry.packed_features`, read as the scorer reads it."""
     values = column.tolist() if isinstance(column, pd.Series) else column.to_pylist()
-    return np.frombuffer(b"".join(values), X_DTYPE).reshape(len(values), width)
+    matrix = feature_matrix(values, width)
+    assert matrix is not None, f"a packed row is not {width} doubles"
+    return matrix

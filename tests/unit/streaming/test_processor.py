@@ -15,6 +15,7 @@ from rtad.common.feature_entry import (
     packed_features,
 )
 from rtad.features import card_features as features
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.streaming import card_state
 from rtad.streaming.feature_sink import FEATURES_COLUMN, PAYLOAD_COLUMN, SHARD_COLUMN
 from rtad.streaming.processor import StateLayout
@@ -128,7 +129,7 @@ def test_untouched_cards_are_kept_and_idle_ones_expire() -> None:
     after, out = step_bucket(
         LOGIC, later, packed(card_rows(1, start=9, user="old")), NOW + TTL, TTL
     )
-    count = features.FEATURE_COLUMNS.index("history_log_count")
+    count = FEATURE_COLUMNS.index("history_log_count")
     assert unpacked_features(out[FEATURES_COLUMN], len(LOGIC.columns))[:, count].tolist() == [0.0]
     assert after.filter(pa.compute.equal(after["user_id"], "old"))["n"].to_pylist() == [1]
     # "recent" was seen TTL/2 later: still there
@@ -176,7 +177,7 @@ def test_many_batches_equal_batch_features(cards: int) -> None:
         rows.assign(timestamp=rows["timestamp"].dt.tz_localize("UTC"))
     ).set_index("transaction_id")
     got = unpacked_features(streamed.loc[expected.index, FEATURES_COLUMN], len(LOGIC.columns))
-    np.testing.assert_array_equal(got, expected[list(features.FEATURE_COLUMNS)])
+    np.testing.assert_array_equal(got, expected[list(FEATURE_COLUMNS)])
 
 
 def test_output_keeps_each_rows_head_and_shard() -> None:
@@ -222,7 +223,7 @@ def test_feature_entries_are_the_reference_bytes() -> None:
     assert entry["event_time"] == "2026-01-05T10:00:00Z"
     assert entry["feature_ms"] == 1234 and entry["ingest_ms"] == 1_700_000_000_000
     assert entry["is_fraud"] == 1 and entry["fraud_scenario"] == "scam"
-    assert list(entry["features"]) == list(features.FEATURE_COLUMNS)
+    assert list(entry["features"]) == list(FEATURE_COLUMNS)
     last = orjson.loads(payloads[2].as_py())
     assert "is_fraud" not in last and "fraud_scenario" not in last and last["channel"] == "atm"
 

@@ -13,7 +13,7 @@ import pytest
 
 from rtad.common.encoding import original_payload
 from rtad.common.feature_entry import FeatureSets, feature_set_id
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.model_store import load_model
 from rtad.scorer.worker.batch import BatchResult, build_batch
 from rtad.scorer.worker.decode import decode_at_once, decode_entries
