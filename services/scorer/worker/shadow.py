@@ -205,15 +205,17 @@ class Shadow:
         ops = self.budget.window_ops(model.version, shard, scores, txs, times, is_champion, alerted)
         if self.index is None:
             return ops
-        for i in np.flatnonzero(alerted).tolist():
-            r = rows[i]
-            record = AlertRecord(
-                event_ms(r.event_time),
-                r.user_id,
-                float(scores[i]),
-                r.fraud_scenario if r.is_fraud else None,
+        alerts = [
+            (
+                txs[i],
+                AlertRecord(
+                    event_ms(rows[i].event_time),
+                    rows[i].user_id,
+                    float(scores[i]),
+                    rows[i].fraud_scenario if rows[i].is_fraud else None,
+                ),
             )
-            ops += alert_ops(
-                self.index.keys, model.version, shard, record, txs[i], now_ms, self.index.ttl_s
-            )
+            for i in np.flatnonzero(alerted).tolist()
+        ]
+        ops += alert_ops(self.index.keys, model.version, shard, alerts, now_ms, self.index.ttl_s)
         return ops
