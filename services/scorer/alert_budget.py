@@ -108,6 +108,11 @@ def event_ms(event_time: str) -> int:
     return int(datetime.fromisoformat(event_time).timestamp() * 1000)
 
 
+def event_ms_array(event_times: Sequence[str]) -> np.ndarray:
+    """Epoch milliseconds of every event time, as int64."""
+    return np.fromiter(map(event_ms, event_times), dtype=np.int64, count=len(event_times))
+
+
 @dataclass(frozen=True)
 class BudgetShape:
     """The numbers of a budget: a shard's share, its buckets, what a bucket keeps."""
@@ -180,13 +185,14 @@ class AlertBudget:
         shard: int,
         scores: np.ndarray,
         members: Sequence[str],
-        event_times: Sequence[str],
+        when: np.ndarray,
         count: bool = True,
         alerted: np.ndarray | None = None,
     ) -> list[bytes]:
         """Commit-script operations adding a shard's top scores of a batch to their buckets.
 
-        ``scores``, ``members`` (transaction IDs) and ``event_times`` are the shard's rows;
+        ``scores``, ``members`` (transaction IDs) and ``when`` (event times in epoch ms,
+        :func:`event_ms_array`) are the shard's rows;
         each bucket gets the batch's top ``capacity`` scores of its own time span. ``count``:
         also count the rows per bucket (once per transaction: the champion's call);
         ``alerted``: the rows the model alerted on, counted per bucket too.
@@ -194,7 +200,6 @@ class AlertBudget:
         if not self.enabled or len(scores) == 0:
             return []
         cap = self.shape.capacity
-        when = np.fromiter(map(event_ms, event_times), dtype=np.int64, count=len(scores))
         self.now_ms[shard] = max(self.now_ms.get(shard, 0), int(when.max()))
         buckets = when // self.shape.bucket_ms
         order = np.lexsort((-scores, buckets))  # by bucket, then highest score first
