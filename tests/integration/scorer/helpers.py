@@ -35,10 +35,16 @@ def settings_for(url: str, model_dir: Path, **overrides: Any) -> ScorerSettings:
 
 
 def make_worker(
-    url: str, model_dir: Path, faults: FaultPlan | None = None, **overrides: Any
+    url: str,
+    model_dir: Path,
+    faults: FaultPlan | None = None,
+    challenger: Path | None = None,
+    **overrides: Any,
 ) -> ScoringWorker:
+    """A worker serving ``model_dir`` (and ``challenger`` in shadow, when given)."""
     settings = settings_for(url, model_dir, **overrides)
-    return ScoringWorker(redis.Redis.from_url(url), settings, ModelHolder(model_dir), faults)
+    holder = ModelHolder(model_dir, challenger_path=challenger)
+    return ScoringWorker(redis.Redis.from_url(url), settings, holder, faults)
 
 
 def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -18,20 +18,17 @@ from rtad.common.labels import Label, encode_label
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.scorer.alert_budget import MIN_RANK, BudgetShape, event_ms
-from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.promotion import follow_roles, publish_roles
 from rtad.scorer.worker.loop import ScoringWorker
-from tests.integration.scorer.helpers import settings_for, step_until
+from tests.integration.scorer.helpers import make_worker, step_until
 from tests.unit.scorer.support import publish, read_stream
 
 pytestmark = pytest.mark.redis
 
 
-def worker_for(url: str, models: Path, challenger: bool = True, **overrides: Any) -> ScoringWorker:
-    settings = settings_for(url, models / "champion", **overrides)
-    path = models / "challenger" if challenger else None
-    holder = ModelHolder(models / "champion", challenger_path=path)
-    return ScoringWorker(redis.Redis.from_url(url), settings, holder)
+def worker_for(url: str, models: Path, **overrides: Any) -> ScoringWorker:
+    """A worker with the champion served and the challenger in shadow."""
+    return make_worker(url, models / "champion", challenger=models / "challenger", **overrides)
 
 
 def fresh(rows: list[dict]) -> list[dict]:
