@@ -56,10 +56,14 @@ def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float =
 
 
 @contextmanager
-def app_client(url: str, model_dir: Path, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient of the real app; its lifespan runs (and stops) the worker thread."""
+def app_client(
+    url: str, model_dir: Path, challenger: Path | None = None, **overrides: Any
+) -> Iterator[TestClient]:
+    """A TestClient of the real app (``challenger`` in shadow, when given); its lifespan runs
+    (and stops) the worker thread."""
     settings = settings_for(url, model_dir, **overrides)
-    with TestClient(create_app(settings, ModelHolder(model_dir))) as client:
+    holder = ModelHolder(model_dir, challenger_path=challenger)
+    with TestClient(create_app(settings, holder)) as client:
         yield client
 
 
