@@ -15,7 +15,7 @@ import redis
 
 from rtad.common.labels import Label, encode_label
 from rtad.common.local_redis import LocalRedis
-from rtad.common.streams import StreamNames
+from rtad.common.streams import StreamNames, shard_of
 from rtad.scorer.alert_budget import MIN_RANK, BudgetShape, event_ms
 from rtad.scorer.promotion import follow_roles, publish_roles
 from rtad.scorer.worker.loop import ScoringWorker
@@ -175,15 +175,13 @@ def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share
     )
     checked = 0
     for shard in range(names.shards):
-        mine = [
-            s for s in scores if names.for_user("scores", s["user_id"]).endswith(f"{{{shard}}}")
-        ]
+        mine = [s for s in scores if shard_of(s["user_id"], names.shards) == shard]
         counted = [event_ms(s["event_time"]) for s in mine]
         for version, entries, flag in models:
             rows = [
                 (e["score"], event_ms(e["event_time"]), e[flag])
                 for e in entries
-                if names.for_user("scores", e["user_id"]).endswith(f"{{{shard}}}")
+                if shard_of(e["user_id"], names.shards) == shard
             ]
             expected = expected_threshold(budget.shape, budget.now_ms[shard], rows, counted)
             got = budget.thresholds.get((version, shard))
