@@ -42,6 +42,8 @@ SHORT_S = 3600
 MIN_RANK = 3
 #: Wall-clock lifetime of the budget's keys beyond the window (replayed days pass in minutes).
 TTL_MARGIN_S = 3600
+#: Pairs per HSET or ZADD of the commit script's tail (Lua's ``unpack`` stops at 8000 values).
+PAIRS_PER_OP = 500
 
 #: KEYS[1] the counts hash, then each model's bucket sets, oldest first. ARGV[1] models,
 #: [2] buckets, [3] short buckets, [4] alerts wanted per ms, [5] bucket ms, [6] ms elapsed in
@@ -213,7 +215,7 @@ class AlertBudget:
         ops: list[bytes] = []
         for bucket, pairs in by_bucket.items():
             key = self.bucket_key(version, shard, bucket).encode()
-            ops += op(b"ZADD", key, *pairs)
+            ops += pairs_ops((b"ZADD", key), pairs)
             ops += op(b"ZREMRANGEBYRANK", key, b"0", b"%d" % -(cap + 1))
             ops += op(b"EXPIRE", key, ttl)
         if count:
@@ -266,3 +268,12 @@ class AlertBudget:
 def op(*args: bytes) -> list[bytes]:
     """One operation of the commit script's tail: its argument count, then its arguments."""
     return [b"%d" % len(args), *args]
+
+
+def pairs_ops(head: tuple[bytes, ...], pairs: list[bytes]) -> list[bytes]:
+    """``head`` with the pairs, :data:`PAIRS_PER_OP` pairs a command: the commit script
+    unpacks each command's arguments onto Lua's stack, which holds a few thousand at most."""
+    ops: list[bytes] = []
+    for start in range(0, len(pairs), 2 * PAIRS_PER_OP):
+        ops += op(*head, *pairs[start : start + 2 * PAIRS_PER_OP])
+    return ops

@@ -26,7 +26,7 @@ import orjson
 import redis
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.alert_budget import op
+from rtad.scorer.alert_budget import op, pairs_ops
 from rtad.scorer.quality import (
     AlertRecord,
     ModelQuality,
@@ -38,8 +38,6 @@ from rtad.scorer.quality import (
 )
 
 DAY_S = 86_400
-#: Pairs per HSET or ZADD of the commit script's tail (Lua's ``unpack`` stops at 8000 values).
-PAIRS_PER_OP = 500
 
 #: KEYS[1] labels stream, [2] verdict hash, [3] verdict age; ARGV[1] group, [2] now ms, [3] n;
 #: then n triples (transaction, given ms, payload), then the IDs to acknowledge. The latest
@@ -119,25 +117,16 @@ def alert_ops(
     alerts_key = keys.alerts(version, shard).encode()
     ages_key = keys.alert_age(version, shard).encode()
     days_key = keys.days(version, shard).encode()
-    ops = [*_pairs_ops((b"HSET", alerts_key), records), *_pairs_ops((b"ZADD", ages_key), ages)]
+    ops = [*pairs_ops((b"HSET", alerts_key), records), *pairs_ops((b"ZADD", ages_key), ages)]
     written = [alerts_key, ages_key, days_key]
     for day, pairs in cards.items():  # ZADD GT keeps a card's highest score of the day
         day_key = keys.cards(version, day, shard).encode()
-        ops += _pairs_ops((b"ZADD", day_key, b"GT"), pairs)
+        ops += pairs_ops((b"ZADD", day_key, b"GT"), pairs)
         written.append(day_key)
     ops += op(b"SADD", days_key, *(day.encode() for day in cards))
     ttl = b"%d" % ttl_s
     for key in written:  # a model no longer served is forgotten in time
         ops += op(b"EXPIRE", key, ttl)
-    return ops
-
-
-def _pairs_ops(head: tuple[bytes, ...], pairs: list[bytes]) -> list[bytes]:
-    """``head`` with the pairs, a few hundred pairs a command: the commit script unpacks
-    each command's arguments onto Lua's stack, which holds a few thousand at most."""
-    ops: list[bytes] = []
-    for start in range(0, len(pairs), 2 * PAIRS_PER_OP):
-        ops += op(*head, *pairs[start : start + 2 * PAIRS_PER_OP])
     return ops
 
 

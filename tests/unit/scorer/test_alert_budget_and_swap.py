@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.alert_budget import AlertBudget, BudgetShape, event_ms_array
+from rtad.scorer.alert_budget import PAIRS_PER_OP, AlertBudget, BudgetShape, event_ms_array
 from rtad.scorer.model_holder import ChallengerRefused, ModelHolder
 
 HOUR_MS = 3_600_000
@@ -50,6 +50,17 @@ def test_window_ops_keep_each_buckets_top_scores_and_count_rows_and_alerts() -> 
     assert budget.now_ms[1] == 960_000
     shadow = _ops(budget.window_ops("v2", 1, scores, members, times, False))
     assert not [o for o in shadow if o[0] == b"HINCRBY"]  # rows are counted once
+
+
+def test_a_large_budget_keeps_each_command_within_luas_unpack_limit() -> None:
+    """A bucket keeping more scores than one command carries: several ZADDs, all kept."""
+    budget = AlertBudget(StreamNames(shards=1), BudgetShape(1000, 1, 3600))  # keeps 4000
+    n = 2 * PAIRS_PER_OP + 3
+    scores = np.linspace(0.0, 1.0, n)
+    ops = _ops(budget.window_ops("v1", 0, scores, [f"t{i}" for i in range(n)], np.zeros(n)))
+    zadds = [o for o in ops if o[0] == b"ZADD"]
+    assert len(zadds) == 3 and all(len(o) <= 2 + 2 * PAIRS_PER_OP for o in zadds)
+    assert sorted(m for o in zadds for m in o[3::2]) == sorted(f"t{i}".encode() for i in range(n))
 
 
 def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:

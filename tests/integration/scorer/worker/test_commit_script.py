@@ -10,9 +10,10 @@ import pytest
 import redis
 
 from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.alert_budget import PAIRS_PER_OP
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 from rtad.scorer.quality import AlertRecord
-from rtad.scorer.quality_store import PAIRS_PER_OP, QualityKeys, alert_ops
+from rtad.scorer.quality_store import QualityKeys, alert_ops
 from rtad.scorer.worker.batch import ShardOutput
 from rtad.scorer.worker.commit_script import ShardCommit, commit_shards, id_range
 
