@@ -42,6 +42,8 @@ SHORT_S = 3600
 MIN_RANK = 3
 #: Wall-clock lifetime of the budget's keys beyond the window (replayed days pass in minutes).
 TTL_MARGIN_S = 3600
+#: Pairs per HSET or ZADD of the commit script's tail (Lua's ``unpack`` stops at 8000 values).
+PAIRS_PER_OP = 500
 
 #: KEYS[1] the counts hash, then each model's bucket sets, oldest first. ARGV[1] models,
 #: [2] buckets, [3] short buckets, [4] alerts wanted per ms, [5] bucket ms, [6] ms elapsed in
@@ -106,6 +108,11 @@ def alerts_field(version: str, bucket: int) -> bytes:
 def event_ms(event_time: str) -> int:
     """Epoch milliseconds of an ISO 8601 event time with zone."""
     return int(datetime.fromisoformat(event_time).timestamp() * 1000)
+
+
+def event_ms_array(event_times: Sequence[str]) -> np.ndarray:
+    """Epoch milliseconds of every event time, as int64."""
+    return np.fromiter(map(event_ms, event_times), dtype=np.int64, count=len(event_times))
 
 
 @dataclass(frozen=True)
@@ -180,13 +187,14 @@ class AlertBudget:
         shard: int,
         scores: np.ndarray,
         members: Sequence[str],
-        event_times: Sequence[str],
+        when: np.ndarray,
         count: bool = True,
         alerted: np.ndarray | None = None,
     ) -> list[bytes]:
         """Commit-script operations adding a shard's top scores of a batch to their buckets.
 
-        ``scores``, ``members`` (transaction IDs) and ``event_times`` are the shard's rows;
+        ``scores``, ``members`` (transaction IDs) and ``when`` (event times in epoch ms,
+        :func:`event_ms_array`) are the shard's rows;
         each bucket gets the batch's top ``capacity`` scores of its own time span. ``count``:
         also count the rows per bucket (once per transaction: the champion's call);
         ``alerted``: the rows the model alerted on, counted per bucket too.
@@ -194,7 +202,6 @@ class AlertBudget:
         if not self.enabled or len(scores) == 0:
             return []
         cap = self.shape.capacity
-        when = np.fromiter(map(event_ms, event_times), dtype=np.int64, count=len(scores))
         self.now_ms[shard] = max(self.now_ms.get(shard, 0), int(when.max()))
         buckets = when // self.shape.bucket_ms
         order = np.lexsort((-scores, buckets))  # by bucket, then highest score first
@@ -208,7 +215,7 @@ class AlertBudget:
         ops: list[bytes] = []
         for bucket, pairs in by_bucket.items():
             key = self.bucket_key(version, shard, bucket).encode()
-            ops += op(b"ZADD", key, *pairs)
+            ops += pairs_ops((b"ZADD", key), pairs)
             ops += op(b"ZREMRANGEBYRANK", key, b"0", b"%d" % -(cap + 1))
             ops += op(b"EXPIRE", key, ttl)
         if count:
@@ -261,3 +268,12 @@ class AlertBudget:
 def op(*args: bytes) -> list[bytes]:
     """One operation of the commit script's tail: its argument count, then its arguments."""
     return [b"%d" % len(args), *args]
+
+
+def pairs_ops(head: tuple[bytes, ...], pairs: list[bytes]) -> list[bytes]:
+    """``head`` with the pairs, :data:`PAIRS_PER_OP` pairs a command: the commit script
+    unpacks each command's arguments onto Lua's stack, which holds a few thousand at most."""
+    ops: list[bytes] = []
+    for start in range(0, len(pairs), 2 * PAIRS_PER_OP):
+        ops += op(*head, *pairs[start : start + 2 * PAIRS_PER_OP])
+    return ops

@@ -101,6 +101,15 @@ class ModelHolder:
         """``(champion, challenger or None)``, read once: one consistent pair."""
         return self._models
 
+    def roles(self) -> dict[str, str]:
+        """``{"champion": version, "challenger": version}`` of one consistent pair (no
+        challenger key without a challenger)."""
+        champion, challenger = self._models
+        roles = {"champion": champion.version}
+        if challenger is not None:
+            roles["challenger"] = challenger.version
+        return roles
+
     def reload(self, path: Path | None = None) -> ScoringModel:
         """Load ``path`` (default: the same path again) and make it the champion.
 

@@ -24,11 +24,7 @@ def roles_key(names: StreamNames) -> str:
 
 def publish_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> None:
     """Record the holder's pair as the deployment's roles."""
-    champion, challenger = holder.models
-    roles = {"champion": champion.version}
-    if challenger is not None:
-        roles["challenger"] = challenger.version
-    client.hset(roles_key(names), mapping=roles)  # type: ignore[arg-type]
+    client.hset(roles_key(names), mapping=holder.roles())  # type: ignore[arg-type]
 
 
 def follow_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> bool:

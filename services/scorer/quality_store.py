@@ -26,7 +26,7 @@ import orjson
 import redis
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.alert_budget import op
+from rtad.scorer.alert_budget import op, pairs_ops
 from rtad.scorer.quality import (
     AlertRecord,
     ModelQuality,
@@ -96,23 +96,36 @@ def alert_ops(
     keys: QualityKeys,
     version: str,
     shard: int,
-    alert: AlertRecord,
-    tx: str,
+    alerts: Sequence[tuple[str, AlertRecord]],
     now_ms: int,
     ttl_s: int,
 ) -> list[bytes]:
-    """Commit-script operations recording one alert of ``version`` in the index."""
-    record = orjson.dumps([alert.event_ms, alert.card, alert.score, alert.scenario])
-    cards = keys.cards(version, alert.day, shard).encode()
-    alerts, ages = keys.alerts(version, shard).encode(), keys.alert_age(version, shard).encode()
-    days, ttl = keys.days(version, shard).encode(), b"%d" % ttl_s
-    ops = [
-        *op(b"HSET", alerts, tx.encode(), record),
-        *op(b"ZADD", ages, b"%d" % now_ms, tx.encode()),
-        *op(b"ZADD", cards, b"GT", repr(alert.score).encode(), alert.card.encode()),
-        *op(b"SADD", days, alert.day.encode()),
-    ]
-    for key in (alerts, ages, cards, days):  # a model no longer served is forgotten in time
+    """Commit-script operations recording the ``(transaction, record)`` alerts of ``version``
+    on a shard in the index: one command per key (and per few hundred alerts)."""
+    if not alerts:
+        return []
+    records: list[bytes] = []
+    ages: list[bytes] = []
+    cards: dict[str, list[bytes]] = {}
+    now = b"%d" % now_ms
+    for tx, alert in alerts:
+        member = tx.encode()
+        record = orjson.dumps([alert.event_ms, alert.card, alert.score, alert.scenario])
+        records += (member, record)
+        ages += (now, member)
+        cards.setdefault(alert.day, []).extend((repr(alert.score).encode(), alert.card.encode()))
+    alerts_key = keys.alerts(version, shard).encode()
+    ages_key = keys.alert_age(version, shard).encode()
+    days_key = keys.days(version, shard).encode()
+    ops = [*pairs_ops((b"HSET", alerts_key), records), *pairs_ops((b"ZADD", ages_key), ages)]
+    written = [alerts_key, ages_key, days_key]
+    for day, pairs in cards.items():  # ZADD GT keeps a card's highest score of the day
+        day_key = keys.cards(version, day, shard).encode()
+        ops += pairs_ops((b"ZADD", day_key, b"GT"), pairs)
+        written.append(day_key)
+    ops += op(b"SADD", days_key, *(day.encode() for day in cards))
+    ttl = b"%d" % ttl_s
+    for key in written:  # a model no longer served is forgotten in time
         ops += op(b"EXPIRE", key, ttl)
     return ops
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import uvicorn
 
 from rtad.common.labels import Label, encode_label
-from rtad.common.local_redis import LocalRedis, free_port
+from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from tests.e2e.browser import open_page
-from tests.integration.scorer.helpers import settings_for, wait_until
+from tests.integration.scorer.helpers import live_server, settings_for, wait_until
 from tests.unit.scorer.fixtures import (  # noqa: F401  (the scorer's session fixtures)
     models_dir,
     scorer_data,
@@ -37,14 +35,8 @@ def served(
     """The scorer app (worker, label consumer, a challenger) on a free port."""
     settings = settings_for(redis_server.url, models_dir / "champion", quality_interval_s=0.5)
     holder = ModelHolder(models_dir / "champion", challenger_path=models_dir / "challenger")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, holder), port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=30)
-    yield f"http://127.0.0.1:{port}/", redis.Redis.from_url(redis_server.url)
-    server.should_exit = True
-    thread.join(30)
+    with live_server(create_app(settings, holder)) as url:
+        yield f"{url}/", redis.Redis.from_url(redis_server.url)
 
 
 def test_the_panel_shows_both_models_judged_on_the_verdicts(

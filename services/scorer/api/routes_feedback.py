@@ -76,16 +76,12 @@ class Promotion(BaseModel):
 async def quality(request: Request, settings: SettingsDep, holder: HolderDep) -> QualityFigures:
     """Alert precision, Card Precision@k per day, recall on reported frauds (per scenario when
     known) and detection delay of the champion and the challenger, from the verdicts so far."""
-    champion, challenger = holder.models
-    roles = {"champion": champion.version}
-    if challenger is not None:
-        roles["challenger"] = challenger.version
     client = _sync_client(request, settings.redis_url.get_secret_value())
     report = await run_in_threadpool(
         collect,
         client,
         QualityKeys(settings.streams),
-        roles,
+        holder.roles(),
         k=settings.quality_k,
         days=settings.quality_days,
         hold_s=settings.label_hold_s,

@@ -25,7 +25,7 @@ import numpy as np
 
 from rtad.common.streams import StreamNames
 from rtad.scorer import metrics
-from rtad.scorer.alert_budget import AlertBudget, event_ms, op
+from rtad.scorer.alert_budget import AlertBudget, event_ms, event_ms_array, op
 from rtad.scorer.model_holder import ScoringModel
 from rtad.scorer.quality import AlertRecord
 from rtad.scorer.quality_store import QualityKeys, alert_ops, watermark_op
@@ -113,10 +113,12 @@ class Shadow:
             return
         txs = list(map(_tx, rows))
         times = list(map(_event, rows))
+        # parsed once for both models' budget windows (the challenger's on the commit thread)
+        when = event_ms_array(times) if self.budget.enabled else None
         parts = self._parts(groups, result.bounds)
         for shard, part in parts:
             ops = self._model_ops(champion, shard, result.scores[part], is_anomaly[part],
-                                  rows[part], txs[part], times[part], now_ms)  # fmt: skip
+                                  rows[part], txs[part], _part(when, part), now_ms)  # fmt: skip
             if self.index is not None:
                 ops += watermark_op(self.index.keys, shard, max(map(_ingest, rows[part])))
             result.shards[shard].add_ops(ops)
@@ -131,7 +133,7 @@ class Shadow:
                     return
                 for shard, part in parts:
                     ops = self._challenger_ops(shard, other[part], rows[part], txs[part],
-                                               times[part], now_ms)  # fmt: skip
+                                               times[part], _part(when, part), now_ms)  # fmt: skip
                     result.shards[shard].add_ops(ops)
 
             result.before_commit.append(challenge)
@@ -168,6 +170,7 @@ class Shadow:
         rows: list[Any],
         txs: list[str],
         times: list[str],
+        when: np.ndarray | None,
         now_ms: int,
     ) -> list[bytes]:
         model = self.challenger
@@ -187,7 +190,7 @@ class Shadow:
             would.tolist(),
         )
         ops = op(b"XADD", key, b"*", b"v", b"1", b"d", _encoder.encode(entry))
-        return ops + self._model_ops(model, shard, scores, would, rows, txs, times, now_ms)
+        return ops + self._model_ops(model, shard, scores, would, rows, txs, when, now_ms)
 
     def _model_ops(
         self,
@@ -197,23 +200,34 @@ class Shadow:
         alerted: np.ndarray,
         rows: list[Any],
         txs: list[str],
-        times: list[str],
+        when: np.ndarray | None,
         now_ms: int,
     ) -> list[bytes]:
-        """The budget window's and the quality index's operations of one model on a shard."""
-        is_champion = model is not self.challenger  # transactions are counted once
-        ops = self.budget.window_ops(model.version, shard, scores, txs, times, is_champion, alerted)
+        """The budget window's and the quality index's operations of one model on a shard
+        (``when``: the rows' event ms, None when the budget is off)."""
+        ops: list[bytes] = []
+        if when is not None:
+            is_champion = model is not self.challenger  # transactions are counted once
+            ops = self.budget.window_ops(
+                model.version, shard, scores, txs, when, is_champion, alerted
+            )
         if self.index is None:
             return ops
-        for i in np.flatnonzero(alerted).tolist():
-            r = rows[i]
-            record = AlertRecord(
-                event_ms(r.event_time),
-                r.user_id,
-                float(scores[i]),
-                r.fraud_scenario if r.is_fraud else None,
+        alerts = [
+            (
+                txs[i],
+                AlertRecord(
+                    event_ms(rows[i].event_time),
+                    rows[i].user_id,
+                    float(scores[i]),
+                    rows[i].fraud_scenario if rows[i].is_fraud else None,
+                ),
             )
-            ops += alert_ops(
-                self.index.keys, model.version, shard, record, txs[i], now_ms, self.index.ttl_s
-            )
+            for i in np.flatnonzero(alerted).tolist()
+        ]
+        ops += alert_ops(self.index.keys, model.version, shard, alerts, now_ms, self.index.ttl_s)
         return ops
+
+
+def _part(when: np.ndarray | None, part: slice) -> np.ndarray | None:
+    return when[part] if when is not None else None

@@ -44,15 +44,8 @@ class ShadowState:
         if settings.quality_enabled:
             keys = QualityKeys(self.names)
             self.index = QualityIndex(keys, retention_s(settings.quality_retention_days))
-            self.labels = LabelConsumer(client, settings, self.role_versions)
+            self.labels = LabelConsumer(client, settings, holder.roles)
         self._next_roles_check = 0.0
-
-    def role_versions(self) -> dict[str, str]:
-        champion, challenger = self.holder.models
-        roles = {"champion": champion.version}
-        if challenger is not None:
-            roles["challenger"] = challenger.version
-        return roles
 
     def for_batch(self, challenger: ScoringModel | None) -> Shadow:
         return Shadow(self.names, self.budget, self.index, challenger)

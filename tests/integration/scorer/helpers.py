@@ -35,10 +35,16 @@ def settings_for(url: str, model_dir: Path, **overrides: Any) -> ScorerSettings:
 
 
 def make_worker(
-    url: str, model_dir: Path, faults: FaultPlan | None = None, **overrides: Any
+    url: str,
+    model_dir: Path,
+    faults: FaultPlan | None = None,
+    challenger: Path | None = None,
+    **overrides: Any,
 ) -> ScoringWorker:
+    """A worker serving ``model_dir`` (and ``challenger`` in shadow, when given)."""
     settings = settings_for(url, model_dir, **overrides)
-    return ScoringWorker(redis.Redis.from_url(url), settings, ModelHolder(model_dir), faults)
+    holder = ModelHolder(model_dir, challenger_path=challenger)
+    return ScoringWorker(redis.Redis.from_url(url), settings, holder, faults)
 
 
 def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -50,10 +56,14 @@ def step_until(worker: ScoringWorker, done: Callable[[], bool], timeout: float =
 
 
 @contextmanager
-def app_client(url: str, model_dir: Path, **overrides: Any) -> Iterator[TestClient]:
-    """A TestClient of the real app; its lifespan runs (and stops) the worker thread."""
+def app_client(
+    url: str, model_dir: Path, challenger: Path | None = None, **overrides: Any
+) -> Iterator[TestClient]:
+    """A TestClient of the real app (``challenger`` in shadow, when given); its lifespan runs
+    (and stops) the worker thread."""
     settings = settings_for(url, model_dir, **overrides)
-    with TestClient(create_app(settings, ModelHolder(model_dir))) as client:
+    holder = ModelHolder(model_dir, challenger_path=challenger)
+    with TestClient(create_app(settings, holder)) as client:
         yield client
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtad.common.streams import StreamNames
-from rtad.scorer.alert_budget import AlertBudget, BudgetShape
+from rtad.scorer.alert_budget import PAIRS_PER_OP, AlertBudget, BudgetShape, event_ms_array
 from rtad.scorer.model_holder import ChallengerRefused, ModelHolder
 
 HOUR_MS = 3_600_000
@@ -35,7 +35,8 @@ def _ops(ops: list[bytes]) -> list[list[bytes]]:
 def test_window_ops_keep_each_buckets_top_scores_and_count_rows_and_alerts() -> None:
     budget = AlertBudget(StreamNames(shards=2), BudgetShape(2, 2, 3600))  # keeps 6 a bucket
     scores = np.array([0.1 * i for i in range(8)] + [0.05])
-    times = ["1970-01-01T00:00:00+00:00"] * 8 + ["1970-01-01T01:16:00+01:00"]  # 0:16 UTC
+    times = event_ms_array(["1970-01-01T00:00:00+00:00"] * 8 + ["1970-01-01T01:16:00+01:00"])
+    assert times[-1] == 960_000  # 0:16 UTC
     members = [f"t{i}" for i in range(9)]
     alerted = scores >= 0.55  # t6 and t7
     ops = _ops(budget.window_ops("v1", 1, scores, members, times, True, alerted))
@@ -51,6 +52,17 @@ def test_window_ops_keep_each_buckets_top_scores_and_count_rows_and_alerts() -> 
     assert not [o for o in shadow if o[0] == b"HINCRBY"]  # rows are counted once
 
 
+def test_a_large_budget_keeps_each_command_within_luas_unpack_limit() -> None:
+    """A bucket keeping more scores than one command carries: several ZADDs, all kept."""
+    budget = AlertBudget(StreamNames(shards=1), BudgetShape(1000, 1, 3600))  # keeps 4000
+    n = 2 * PAIRS_PER_OP + 3
+    scores = np.linspace(0.0, 1.0, n)
+    ops = _ops(budget.window_ops("v1", 0, scores, [f"t{i}" for i in range(n)], np.zeros(n)))
+    zadds = [o for o in ops if o[0] == b"ZADD"]
+    assert len(zadds) == 3 and all(len(o) <= 2 + 2 * PAIRS_PER_OP for o in zadds)
+    assert sorted(m for o in zadds for m in o[3::2]) == sorted(f"t{i}".encode() for i in range(n))
+
+
 def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:
     budget = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600))
     shards = np.array([0, 1, 1, 0])
@@ -61,7 +73,7 @@ def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:
     off = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600), enabled=False)
     off.thresholds[("v1", 1)] = 0.93
     assert off.threshold("v1", 0.7, 1) == 0.7
-    assert off.window_ops("v1", 1, np.array([1.0]), ["t"], ["1970-01-01T00:00:00Z"]) == []
+    assert off.window_ops("v1", 1, np.array([1.0]), ["t"], np.array([0])) == []
 
 
 class Model:

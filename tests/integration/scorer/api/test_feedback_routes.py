@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from rtad.common.local_redis import LocalRedis
-from rtad.scorer.api.app import create_app
-from rtad.scorer.model_holder import ModelHolder
-from tests.integration.scorer.helpers import settings_for
+from tests.integration.scorer.helpers import app_client
 
 pytestmark = pytest.mark.redis
 KEY = {"X-API-Key": "s3cret"}
 
 
-def client_for(url: str, models: Path, challenger: bool) -> TestClient:
-    settings = settings_for(url, models / "champion", api_key="s3cret", worker_enabled=False)
+def client_for(url: str, models: Path, challenger: bool) -> AbstractContextManager[TestClient]:
+    """The app without its worker, serving the champion (and the challenger, if asked)."""
     path = models / "challenger" if challenger else None
-    return TestClient(create_app(settings, ModelHolder(models / "champion", challenger_path=path)))
+    return app_client(url, models / "champion", path, api_key="s3cret", worker_enabled=False)
 
 
 def test_quality_answers_per_model_role_before_any_verdict(

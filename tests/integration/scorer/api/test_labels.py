@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
@@ -21,6 +23,13 @@ pytestmark = pytest.mark.redis
 
 KEY = {"X-API-Key": "labels-key"}
 JSON = {"content-type": "application/json"} | KEY
+
+
+@pytest.fixture
+def api(redis_server: LocalRedis, model_dir: Path) -> Iterator[TestClient]:
+    """The app with the labels key set and no worker (these tests only write labels)."""
+    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
+        yield c
 
 
 def _label(tx: str, user: str, verdict: str = "fraud", **extra: str) -> dict[str, str]:
@@ -43,14 +52,13 @@ def _received(source: str, verdict: str) -> float:
 
 
 def test_a_batch_goes_to_the_shards_of_its_cards(
-    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path
+    api: TestClient, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     users = [f"card-{i}" for i in range(12)]
     labels = [_label(f"never-scored-{i}", user) for i, user in enumerate(users)]
     labels.append(_label("t-given", "card-0", "genuine", given_at="2026-01-06T09:00:00+01:00"))
     before = _received("analyst", "fraud")
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        answer = c.post("/v1/labels", json={"labels": labels}, headers=KEY)
+    answer = api.post("/v1/labels", json={"labels": labels}, headers=KEY)
     assert answer.status_code == 202 and answer.json() == {"accepted": 13}
     for user in users:  # each in the labels stream of its card's shard, and only there
         entries = redis_client.xrange(names.for_user("labels", user))
@@ -64,13 +72,12 @@ def test_a_batch_goes_to_the_shards_of_its_cards(
 
 
 def test_a_repeated_verdict_is_appended_and_the_latest_counts(
-    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path
+    api: TestClient, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     first = _label("t1", "u1", "genuine", given_at="2026-01-01T10:00:00Z")
     second = _label("t1", "u1", "fraud", given_at="2026-01-08T10:00:00Z") | {"source": "chargeback"}
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        assert c.post("/v1/labels", json={"labels": [second]}, headers=KEY).status_code == 202
-        assert c.post("/v1/labels", json={"labels": [first, first]}, headers=KEY).status_code == 202
+    assert api.post("/v1/labels", json={"labels": [second]}, headers=KEY).status_code == 202
+    assert api.post("/v1/labels", json={"labels": [first, first]}, headers=KEY).status_code == 202
     written = _written(redis_client, names)
     assert len(written) == 3
     latest = latest_verdicts(written)
@@ -78,7 +85,7 @@ def test_a_repeated_verdict_is_appended_and_the_latest_counts(
 
 
 def test_one_bad_label_refuses_the_batch_with_a_reason_per_bad_label(
-    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path
+    api: TestClient, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     labels = [
         _label("t0", "u0"),
@@ -90,8 +97,7 @@ def test_one_bad_label_refuses_the_batch_with_a_reason_per_bad_label(
         7,
     ]
     refused = REGISTRY.get_sample_value("rtad_scorer_labels_refused_total") or 0.0
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        answer = c.post("/v1/labels", json={"labels": labels}, headers=KEY)
+    answer = api.post("/v1/labels", json={"labels": labels}, headers=KEY)
     body = answer.json()
     assert answer.status_code == 422
     assert body["detail"].startswith("labels[1]: Invalid enum value 'maybe'")
@@ -122,26 +128,24 @@ def _malformed() -> list[tuple[bytes, dict[str, str], str]]:
 
 @pytest.mark.parametrize("case", range(len(_malformed())))
 def test_malformed_bodies_get_a_422_with_one_line(
-    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path, case
+    api: TestClient, redis_client: redis.Redis, names: StreamNames, case: int
 ) -> None:
     body, headers, expected = _malformed()[case]
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        answer = c.post("/v1/labels", content=body, headers=headers)
+    answer = api.post("/v1/labels", content=body, headers=headers)
     detail = answer.json()["detail"]
     assert answer.status_code == 422 and expected in detail and "\n" not in detail, detail
     assert _written(redis_client, names) == []
 
 
 def test_the_api_key_is_required_before_the_body_is_read(
-    redis_server: LocalRedis, model_dir: Path
+    api: TestClient, redis_server: LocalRedis, model_dir: Path
 ) -> None:
     batch = {"labels": [_label("t", "u")]}
     with app_client(redis_server.url, model_dir, worker_enabled=False) as client:
         assert client.post("/v1/labels", json=batch, headers=KEY).status_code == 403
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        assert c.post("/v1/labels", json=batch).status_code == 401
-        wrong = c.post("/v1/labels", content=b"{", headers=JSON | {"X-API-Key": "nope"})
-        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "ApiKey"
+    assert api.post("/v1/labels", json=batch).status_code == 401
+    wrong = api.post("/v1/labels", content=b"{", headers=JSON | {"X-API-Key": "nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "ApiKey"
 
 
 json_values = st.recursive(
@@ -162,25 +166,22 @@ label_like = st.fixed_dictionaries(
 bodies = st.fixed_dictionaries({"labels": st.lists(label_like, max_size=4) | json_values})
 
 
-def test_fuzzed_bodies_never_give_a_server_error(redis_server: LocalRedis, model_dir: Path) -> None:
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
+def test_fuzzed_bodies_never_give_a_server_error(api: TestClient) -> None:
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=bodies | json_values)
+    def check(body: object) -> None:
+        text = json.dumps(body, allow_nan=True)
+        answer = api.post("/v1/labels", content=text, headers=JSON)
+        assert answer.status_code in (202, 422), text[:300]
+        if answer.status_code == 422:
+            assert "\n" not in answer.json()["detail"]
 
-        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(body=bodies | json_values)
-        def check(body: object) -> None:
-            text = json.dumps(body, allow_nan=True)
-            answer = c.post("/v1/labels", content=text, headers=JSON)
-            assert answer.status_code in (202, 422), text[:300]
-            if answer.status_code == 422:
-                assert "\n" not in answer.json()["detail"]
-
-        check()
+    check()
 
 
 def test_redis_refusing_the_write_is_a_503_not_a_500(
-    redis_server: LocalRedis, redis_client: redis.Redis, names: StreamNames, model_dir: Path
+    api: TestClient, redis_client: redis.Redis, names: StreamNames
 ) -> None:
     redis_client.set(names.for_user("labels", "u1"), "not a stream")
-    with app_client(redis_server.url, model_dir, worker_enabled=False, api_key="labels-key") as c:
-        answer = c.post("/v1/labels", json={"labels": [_label("t", "u1")]}, headers=KEY)
+    answer = api.post("/v1/labels", json={"labels": [_label("t", "u1")]}, headers=KEY)
     assert answer.status_code == 503 and "WRONGTYPE" in answer.json()["detail"]

@@ -10,7 +10,10 @@ import pytest
 import redis
 
 from rtad.common.streams import SCORER_GROUP, StreamNames
+from rtad.scorer.alert_budget import PAIRS_PER_OP
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
+from rtad.scorer.quality import AlertRecord
+from rtad.scorer.quality_store import QualityKeys, alert_ops
 from rtad.scorer.worker.batch import ShardOutput
 from rtad.scorer.worker.commit_script import ShardCommit, commit_shards, id_range
 
@@ -106,6 +109,40 @@ def test_acknowledgements_of_a_large_shard_batch_all_land(
     commit_shard(redis_client, names, SCORER_GROUP, ShardOutput(0, scores=scores, ack=ids), 1)
     assert redis_client.xpending(names.key("features", 0), SCORER_GROUP)["pending"] == 0
     assert redis_client.xlen(names.key("scores", 0)) == len(ids)
+
+
+def test_the_quality_index_of_many_alerts_lands_with_the_commit(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """More alerts than one command carries, two days, cards alerted more than once: each
+    alert recorded, each card at its highest score of the day, every key with its TTL."""
+    n = 2 * PAIRS_PER_OP + 7
+    ids = _pending_features(redis_client, names, 3, n)
+    day_ms = 86_400_000
+    alerts = [
+        (f"t{i}", AlertRecord(day_ms * (1 + i % 2), f"c{i % 50}", i / n, "card_testing"))
+        for i in range(n)
+    ]
+    keys = QualityKeys(names)
+    out = ShardOutput(3, scores=[b"{}"] * n, ack=ids)
+    out.add_ops(alert_ops(keys, "v1", 3, alerts, 1_700_000_000_000, 3600))
+    result = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
+    assert result == ShardCommit(3, written=n, not_owned=0)
+    stored = redis_client.hgetall(keys.alerts("v1", 3))
+    assert len(stored) == n
+    assert orjson.loads(stored[b"t8"]) == [day_ms, "c8", 8 / n, "card_testing"]
+    assert redis_client.zcard(keys.alert_age("v1", 3)) == n
+    days = {d.decode() for d in redis_client.smembers(keys.days("v1", 3))}
+    assert days == {"1970-01-02", "1970-01-03"}
+    for day, parity in (("1970-01-02", 0), ("1970-01-03", 1)):
+        best: dict[str, float] = {}
+        for _tx, record in alerts[parity::2]:
+            best[record.card] = max(best.get(record.card, 0.0), record.score)
+        cards = redis_client.zrange(keys.cards("v1", day, 3), 0, -1, withscores=True)
+        assert {c.decode(): score for c, score in cards} == pytest.approx(best)
+        assert 0 < redis_client.ttl(keys.cards("v1", day, 3)) <= 3600
+    for key in (keys.alerts("v1", 3), keys.alert_age("v1", 3), keys.days("v1", 3)):
+        assert 0 < redis_client.ttl(key) <= 3600
 
 
 def test_the_shards_of_a_batch_share_a_round_trip_but_not_a_script(

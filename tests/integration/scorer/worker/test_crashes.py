@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,22 @@ from tests.unit.scorer.support import pending_total, publish, read_stream
 pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
 RTAD = str(Path(sys.executable).parent / "rtad")
+WORKER = [sys.executable, "-m", "rtad.scorer.worker"]
+
+Spawn = Callable[[list[str], dict[str, str]], subprocess.Popen[bytes]]
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+def spawn() -> Iterator[Spawn]:
+    """Start a process (stderr kept for its log); the test's processes are killed after it."""
     started: list[subprocess.Popen[bytes]] = []
-    yield started
+
+    def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        started.append(proc)
+        return proc
+
+    yield start
     for proc in started:
         if proc.poll() is None:
             proc.kill()
@@ -59,17 +69,11 @@ def test_sigkill_between_read_and_exec_loses_and_doubles_nothing(
     model_dir: Path,
     scorer_rows: list[dict],
     tmp_path: Path,
-    processes: list,
+    spawn: Spawn,
 ) -> None:
     publish(redis_client, names, scorer_rows)
     marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtad.scorer.worker"],
-        env=_env(redis_server.url, model_dir, marker, "pause_before_commit@2:120"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    processes.append(proc)
+    proc = spawn(WORKER, _env(redis_server.url, model_dir, marker, "pause_before_commit@2:120"))
     _wait_for(marker, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -91,22 +95,16 @@ def test_sigterm_finishes_and_acknowledges_what_it_was_delivered_then_exits(
     model_dir: Path,
     scorer_rows: list[dict],
     tmp_path: Path,
-    processes: list,
+    spawn: Spawn,
     entrypoint: str,
 ) -> None:
     publish(redis_client, names, scorer_rows)
     marker = tmp_path / "paused"
-    command = [sys.executable, "-m", "rtad.scorer.worker"]
+    command = WORKER
     if entrypoint == "rtad serve":
         port = str(free_port())
         command = [RTAD, "serve", "--model", str(model_dir), "--port", port, "--host", "127.0.0.1"]
-    proc = subprocess.Popen(
-        command,
-        env=_env(redis_server.url, model_dir, marker, "pause_before_commit@2:2"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    processes.append(proc)
+    proc = spawn(command, _env(redis_server.url, model_dir, marker, "pause_before_commit@2:2"))
     _wait_for(marker, proc)
     in_flight = pending_total(redis_client, names)
     assert in_flight > 0
@@ -132,7 +130,7 @@ def test_a_worker_stalled_past_the_claim_idle_time_commits_nothing_twice(
     model_dir: Path,
     scorer_rows: list[dict],
     tmp_path: Path,
-    processes: list,
+    spawn: Spawn,
 ) -> None:
     """Two worker processes: the first stalls after scoring its first batch, longer than the
     claim idle time; the second claims that batch (and the one read ahead) and commits it.
@@ -144,14 +142,7 @@ def test_a_worker_stalled_past_the_claim_idle_time_commits_nothing_twice(
 
     def start(consumer: str, fault: str) -> subprocess.Popen[bytes]:
         env = _env(redis_server.url, model_dir, marker, fault) | claim
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rtad.scorer.worker"],
-            env=env | {"RTAD_CONSUMER_NAME": consumer},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        processes.append(proc)
-        return proc
+        return spawn(WORKER, env | {"RTAD_CONSUMER_NAME": consumer})
 
     stall_s = 8.0
     stalled = start("stalled", f"pause_before_commit@1:{stall_s}")
