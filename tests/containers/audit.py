@@ -16,6 +16,7 @@ import redis
 
 from rtad.common.encoding import decode
 from rtad.common.streams import StreamNames
+from tests.containers.lag import group_backlog
 
 GROUP = "containers-audit"
 
@@ -54,12 +55,7 @@ class TransactionAudit:
 
     def backlog(self) -> int:
         """Transactions written but not yet recorded."""
-        total = 0
-        for key in self.names.all("tx"):
-            for group in self.client.xinfo_groups(key):
-                if group["name"] in (GROUP, GROUP.encode()):
-                    total += int(group.get("lag") or 0) + int(group["pending"])
-        return total
+        return group_backlog(self.client, self.names.all("tx"), GROUP)
 
     def stop(self) -> None:
         self._stop.set()

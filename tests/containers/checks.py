@@ -10,6 +10,7 @@ from rtad.common.encoding import as_text, decode, encode_raw
 from rtad.common.labels import Label, encode_label
 from rtad.common.streams import SCORER_GROUP
 from tests.containers.deployment import Deployment, wait_for
+from tests.containers.lag import group_backlog
 
 
 class ScoreTally:
@@ -49,12 +50,7 @@ def count(deployment: Deployment, kind: str) -> int:
 def scorer_backlog(deployment: Deployment) -> int:
     """Feature entries the scorer group has not delivered or not acknowledged."""
     assert deployment.redis is not None
-    total = 0
-    for key in deployment.names.all("features"):
-        for group in deployment.redis.xinfo_groups(key):
-            if group["name"] in (SCORER_GROUP, SCORER_GROUP.encode()):
-                total += int(group.get("lag") or 0) + int(group["pending"])
-    return total
+    return group_backlog(deployment.redis, deployment.names.all("features"), SCORER_GROUP)
 
 
 def pending_of(deployment: Deployment, pod: str) -> int:

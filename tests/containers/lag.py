@@ -8,6 +8,8 @@ more lag, steadily. The script reads and sets in one step, so no delivery runs i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 
 from rtad.common.streams import SCORER_GROUP, StreamNames
@@ -41,3 +43,13 @@ def redis_lag(client: redis.Redis, names: StreamNames) -> dict[int, int]:
             if group["name"] in (SCORER_GROUP, SCORER_GROUP.encode()) and group["lag"] is not None:
                 out[shard] = int(group["lag"])
     return out
+
+
+def group_backlog(client: redis.Redis, keys: Iterable[str], group: str) -> int:
+    """Entries of ``keys`` that ``group`` has not delivered or not acknowledged."""
+    total = 0
+    for key in keys:
+        for info in client.xinfo_groups(key):
+            if info["name"] in (group, group.encode()):
+                total += int(info.get("lag") or 0) + int(info["pending"])
+    return total

@@ -36,8 +36,25 @@ class Target:
     interval: str
 
 
-def _container_port(run: ContainerRun, ref: str | int) -> int | None:
-    return run.ports.get(str(ref))
+def _endpoint_targets(
+    runs: list[ContainerRun], endpoint: dict[str, Any], port: str | int, labels: dict[str, str]
+) -> list[Target]:
+    """One target per container of the pod that has ``port`` (a number or a port name)."""
+    out = []
+    for run in runs:
+        number = run.ports.get(str(port))
+        if number is None:
+            continue
+        container = {"container": run.container["name"], "endpoint": endpoint["port"]}
+        out.append(
+            Target(
+                f"{run.ip}:{number}",
+                {**labels, **container},
+                endpoint.get("path", "/metrics"),
+                endpoint.get("interval", "30s"),
+            )
+        )
+    return out
 
 
 def service_monitor_targets(monitor: dict[str, Any], cluster: Cluster) -> list[Target]:
@@ -53,26 +70,13 @@ def service_monitor_targets(monitor: dict[str, Any], cluster: Cluster) -> list[T
                 pod_labels = cluster.workload_of[pod].labels
                 if not selects(service["spec"].get("selector", {}), pod_labels):
                     continue
-                for run in runs:
-                    number = _container_port(run, target_port)
-                    if number is None:
-                        continue
-                    labels = {
-                        "job": service_name,
-                        "namespace": release.namespace,
-                        "pod": pod,
-                        "service": service_name,
-                        "container": run.container["name"],
-                        "endpoint": endpoint["port"],
-                    }
-                    out.append(
-                        Target(
-                            f"{run.ip}:{number}",
-                            labels,
-                            endpoint.get("path", "/metrics"),
-                            endpoint.get("interval", "30s"),
-                        )
-                    )
+                labels = {
+                    "job": service_name,
+                    "namespace": release.namespace,
+                    "pod": pod,
+                    "service": service_name,
+                }
+                out += _endpoint_targets(runs, endpoint, target_port, labels)
     return out
 
 
@@ -84,25 +88,8 @@ def pod_monitor_targets(monitor: dict[str, Any], cluster: Cluster) -> list[Targe
         if not selects(selector, cluster.workload_of[pod].labels):
             continue
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
-            for run in runs:
-                number = _container_port(run, endpoint["port"])
-                if number is None:
-                    continue
-                labels = {
-                    "job": job,
-                    "namespace": release.namespace,
-                    "pod": pod,
-                    "container": run.container["name"],
-                    "endpoint": endpoint["port"],
-                }
-                out.append(
-                    Target(
-                        f"{run.ip}:{number}",
-                        labels,
-                        endpoint.get("path", "/metrics"),
-                        endpoint.get("interval", "30s"),
-                    )
-                )
+            labels = {"job": job, "namespace": release.namespace, "pod": pod}
+            out += _endpoint_targets(runs, endpoint, endpoint["port"], labels)
     return out
 
 
