@@ -116,6 +116,50 @@ class StreamNames:
         """The scorer's totals of a shard (scored, anomalies, per labelled scenario)."""
         return self.meta_key("scorer", shard)
 
+    def scorer_gauges_lease_key(self) -> str:
+        """The lease of the one scorer replica that exports the group-wide lag gauges."""
+        return self.meta_key("scorer-gauges", 0)
+
+    def model_roles_key(self) -> str:
+        """The deployment's model roles (champion and challenger versions), after a promotion."""
+        return f"{self.prefix}:meta:model-roles"
+
+    def budget_bucket_key(self, version: str, shard: int, bucket: int) -> str:
+        """A model's recent scores of a shard in one time bucket (the alert budget's quantile)."""
+        return self.meta_key(f"budget:{version}:{bucket}", shard)
+
+    def budget_counts_key(self, shard: int) -> str:
+        """The alert budget's traffic and alert counts of a shard."""
+        return self.meta_key("budget-count", shard)
+
+    def quality_alerts_key(self, version: str, shard: int) -> str:
+        """A model's alerted transactions of a shard (the quality index)."""
+        return self.meta_key(f"q-alert:{version}", shard)
+
+    def quality_alert_age_key(self, version: str, shard: int) -> str:
+        """When each of a model's alerts of a shard was indexed (for pruning)."""
+        return self.meta_key(f"q-alert-age:{version}", shard)
+
+    def quality_cards_key(self, version: str, day: str, shard: int) -> str:
+        """A model's alerted cards of a shard on one day, by their highest score (CP@k)."""
+        return self.meta_key(f"q-cards:{version}:{day}", shard)
+
+    def quality_days_key(self, version: str, shard: int) -> str:
+        """The days a model alerted on in a shard."""
+        return self.meta_key(f"q-days:{version}", shard)
+
+    def quality_verdicts_key(self, shard: int) -> str:
+        """The latest verdict of each transaction of a shard."""
+        return self.meta_key("q-verdict", shard)
+
+    def quality_verdict_age_key(self, shard: int) -> str:
+        """When each verdict of a shard was stored (for pruning)."""
+        return self.meta_key("q-verdict-age", shard)
+
+    def quality_watermark_key(self, shard: int) -> str:
+        """How far the scorer has scored a shard (verdicts beyond it are held)."""
+        return self.meta_key("q-watermark", shard)
+
     def scorer_bucket_key(self, shard: int, start_s: int) -> str:
         """The scorer's counters of a shard for the 5-second bucket starting at ``start_s``.
 

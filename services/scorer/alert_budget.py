@@ -175,12 +175,6 @@ class AlertBudget:
                 per_shard[shard] = self.threshold(version, fixed, shard)
         return per_shard[shards]
 
-    def bucket_key(self, version: str, shard: int, bucket: int) -> str:
-        return self.names.meta_key(f"budget:{version}:{bucket}", shard)
-
-    def counts_key(self, shard: int) -> str:
-        return self.names.meta_key("budget-count", shard)
-
     def window_ops(
         self,
         version: str,
@@ -214,23 +208,23 @@ class AlertBudget:
         ttl = b"%d" % (self.shape.window_s + TTL_MARGIN_S)
         ops: list[bytes] = []
         for bucket, pairs in by_bucket.items():
-            key = self.bucket_key(version, shard, bucket).encode()
+            key = self.names.budget_bucket_key(version, shard, bucket).encode()
             ops += pairs_ops((b"ZADD", key), pairs)
             ops += op(b"ZREMRANGEBYRANK", key, b"0", b"%d" % -(cap + 1))
             ops += op(b"EXPIRE", key, ttl)
         if count:
-            counts = self.counts_key(shard).encode()
+            counts = self.names.budget_counts_key(shard).encode()
             for bucket, n in zip(*np.unique(buckets, return_counts=True), strict=True):
                 ops += op(b"HINCRBY", counts, b"%d" % bucket, b"%d" % n)
             ops += op(b"HDEL", counts, b"%d" % (int(buckets.min()) - self.shape.buckets - 1))
         if alerted is not None and alerted.any():
-            counts = self.counts_key(shard).encode()
+            counts = self.names.budget_counts_key(shard).encode()
             for bucket, n in zip(*np.unique(buckets[alerted], return_counts=True), strict=True):
                 ops += op(b"HINCRBY", counts, alerts_field(version, int(bucket)), b"%d" % n)
             old = alerts_field(version, int(buckets.min()) - self.shape.buckets - 1)
             ops += op(b"HDEL", counts, old)
         if count or alerted is not None:
-            ops += op(b"EXPIRE", self.counts_key(shard).encode(), ttl)
+            ops += op(b"EXPIRE", self.names.budget_counts_key(shard).encode(), ttl)
         return ops
 
     def read_command(self, shard: int, versions: Sequence[str]) -> bytes | None:
@@ -245,8 +239,10 @@ class AlertBudget:
         self._last_read[shard] = (time.monotonic(), now)
         last = now // shape.bucket_ms
         numbers = range(last - shape.buckets + 1, last + 1)
-        keys = [self.counts_key(shard).encode()]
-        keys += [self.bucket_key(v, shard, b).encode() for v in versions for b in numbers]
+        keys = [self.names.budget_counts_key(shard).encode()]
+        keys += [
+            self.names.budget_bucket_key(v, shard, b).encode() for v in versions for b in numbers
+        ]
         args = [len(versions), shape.buckets, shape.short_buckets]
         args_bytes = [b"%d" % a for a in args] + [repr(shape.per_ms).encode()]
         args_bytes += [b"%d" % shape.bucket_ms, b"%d" % (now % shape.bucket_ms + 1)]

@@ -18,13 +18,9 @@ from rtad.scorer.model_holder import ModelHolder
 log = logging.getLogger(__name__)
 
 
-def roles_key(names: StreamNames) -> str:
-    return f"{names.prefix}:meta:model-roles"
-
-
 def publish_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> None:
     """Record the holder's pair as the deployment's roles."""
-    client.hset(roles_key(names), mapping=holder.roles())  # type: ignore[arg-type]
+    client.hset(names.model_roles_key(), mapping=holder.roles())  # type: ignore[arg-type]
 
 
 def follow_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -> bool:
@@ -32,7 +28,7 @@ def follow_roles(client: redis.Redis, names: StreamNames, holder: ModelHolder) -
     champion, challenger = holder.models
     if challenger is None or challenger.version == champion.version:
         return False
-    raw = client.hgetall(roles_key(names))
+    raw = client.hgetall(names.model_roles_key())
     roles = {k.decode(): v.decode() for k, v in raw.items()}  # type: ignore[union-attr]
     swapped = {"champion": challenger.version, "challenger": champion.version}
     if roles != swapped:

@@ -64,36 +64,8 @@ return {new, replaced, superseded}
 """
 
 
-@dataclass(frozen=True)
-class QualityKeys:
-    """The key names of the quality index of one deployment."""
-
-    names: StreamNames
-
-    def alerts(self, version: str, shard: int) -> str:
-        return self.names.meta_key(f"q-alert:{version}", shard)
-
-    def alert_age(self, version: str, shard: int) -> str:
-        return self.names.meta_key(f"q-alert-age:{version}", shard)
-
-    def cards(self, version: str, day: str, shard: int) -> str:
-        return self.names.meta_key(f"q-cards:{version}:{day}", shard)
-
-    def days(self, version: str, shard: int) -> str:
-        return self.names.meta_key(f"q-days:{version}", shard)
-
-    def verdicts(self, shard: int) -> str:
-        return self.names.meta_key("q-verdict", shard)
-
-    def verdict_age(self, shard: int) -> str:
-        return self.names.meta_key("q-verdict-age", shard)
-
-    def watermark(self, shard: int) -> str:
-        return self.names.meta_key("q-watermark", shard)
-
-
 def alert_ops(
-    keys: QualityKeys,
+    names: StreamNames,
     version: str,
     shard: int,
     alerts: Sequence[tuple[str, AlertRecord]],
@@ -114,13 +86,13 @@ def alert_ops(
         records += (member, record)
         ages += (now, member)
         cards.setdefault(alert.day, []).extend((repr(alert.score).encode(), alert.card.encode()))
-    alerts_key = keys.alerts(version, shard).encode()
-    ages_key = keys.alert_age(version, shard).encode()
-    days_key = keys.days(version, shard).encode()
+    alerts_key = names.quality_alerts_key(version, shard).encode()
+    ages_key = names.quality_alert_age_key(version, shard).encode()
+    days_key = names.quality_days_key(version, shard).encode()
     ops = [*pairs_ops((b"HSET", alerts_key), records), *pairs_ops((b"ZADD", ages_key), ages)]
     written = [alerts_key, ages_key, days_key]
     for day, pairs in cards.items():  # ZADD GT keeps a card's highest score of the day
-        day_key = keys.cards(version, day, shard).encode()
+        day_key = names.quality_cards_key(version, day, shard).encode()
         ops += pairs_ops((b"ZADD", day_key, b"GT"), pairs)
         written.append(day_key)
     ops += op(b"SADD", days_key, *(day.encode() for day in cards))
@@ -130,18 +102,23 @@ def alert_ops(
     return ops
 
 
-def watermark_op(keys: QualityKeys, shard: int, ingest_ms: int) -> list[bytes]:
+def watermark_op(names: StreamNames, shard: int, ingest_ms: int) -> list[bytes]:
     """The operation moving the shard's scored watermark forward (never back)."""
-    return op(b"ZADD", keys.watermark(shard).encode(), b"GT", b"%d" % ingest_ms, b"scored")
+    return op(
+        b"ZADD", names.quality_watermark_key(shard).encode(), b"GT", b"%d" % ingest_ms, b"scored"
+    )
 
 
-def prune(client: redis.Redis, keys: QualityKeys, versions: Sequence[str], keep_s: int) -> int:
+def prune(client: redis.Redis, names: StreamNames, versions: Sequence[str], keep_s: int) -> int:
     """Forget alerts and verdicts older than ``keep_s``; how many went."""
     cutoff = int(time.time() * 1000) - keep_s * 1000
     removed = 0
-    for shard in range(keys.names.shards):
-        pairs = [(keys.verdicts(shard), keys.verdict_age(shard))]
-        pairs += [(keys.alerts(v, shard), keys.alert_age(v, shard)) for v in versions]
+    for shard in range(names.shards):
+        pairs = [(names.quality_verdicts_key(shard), names.quality_verdict_age_key(shard))]
+        pairs += [
+            (names.quality_alerts_key(v, shard), names.quality_alert_age_key(v, shard))
+            for v in versions
+        ]
         for hash_key, age_key in pairs:
             old = client.zrangebyscore(age_key, "-inf", cutoff, start=0, num=10_000)
             if old:
@@ -173,7 +150,7 @@ class QualityReport:
 
 def collect(
     client: redis.Redis,
-    keys: QualityKeys,
+    names: StreamNames,
     versions: Mapping[str, str],
     *,
     k: int,
@@ -184,30 +161,30 @@ def collect(
     """Read the index of every shard and compute the figures of each model (``role →
     version``, e.g. ``{"champion": "v1", "challenger": "v2"}``)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    verdicts, watermarks = _read_verdicts(client, keys)
-    alerts = {role: _read_alerts(client, keys, v, verdicts) for role, v in versions.items()}
+    verdicts, watermarks = _read_verdicts(client, names)
+    alerts = {role: _read_alerts(client, names, v, verdicts) for role, v in versions.items()}
     known: dict[str, AlertRecord] = {}
     for per_model in alerts.values():
         known.update(per_model)
     judged, counts = split_held(verdicts, known, watermarks, now_ms, hold_s * 1000)
     models = {
         role: model_quality(
-            judged, alerts[role], _top_cards(client, keys, versions[role], k, days), k, known
+            judged, alerts[role], _top_cards(client, names, versions[role], k, days), k, known
         )
         for role in versions
     }
     return QualityReport(models=models, versions=dict(versions), verdicts=counts, k=k)
 
 
-def _read_verdicts(client: redis.Redis, keys: QualityKeys) -> tuple[list[Verdict], dict[int, int]]:
+def _read_verdicts(client: redis.Redis, names: StreamNames) -> tuple[list[Verdict], dict[int, int]]:
     pipe = client.pipeline(transaction=False)
-    for shard in range(keys.names.shards):
-        pipe.hgetall(keys.verdicts(shard))
-        pipe.zscore(keys.watermark(shard), "scored")
+    for shard in range(names.shards):
+        pipe.hgetall(names.quality_verdicts_key(shard))
+        pipe.zscore(names.quality_watermark_key(shard), "scored")
     replies = pipe.execute()
     verdicts: list[Verdict] = []
     watermarks: dict[int, int] = {}
-    for shard in range(keys.names.shards):
+    for shard in range(names.shards):
         stored, mark = replies[2 * shard], replies[2 * shard + 1]
         if mark is not None:
             watermarks[shard] = int(mark)
@@ -232,14 +209,14 @@ def _verdict(tx: str, value: bytes, shard: int) -> Verdict:
 
 
 def _read_alerts(
-    client: redis.Redis, keys: QualityKeys, version: str, verdicts: Sequence[Verdict]
+    client: redis.Redis, names: StreamNames, version: str, verdicts: Sequence[Verdict]
 ) -> dict[str, AlertRecord]:
     by_shard: dict[int, list[str]] = {}
     for v in verdicts:
         by_shard.setdefault(v.shard, []).append(v.transaction_id)
     pipe = client.pipeline(transaction=False)
     for shard, txs in by_shard.items():
-        pipe.hmget(keys.alerts(version, shard), txs)
+        pipe.hmget(names.quality_alerts_key(version, shard), txs)
     out: dict[str, AlertRecord] = {}
     for txs, values in zip(by_shard.values(), pipe.execute(), strict=True):
         for tx, raw in zip(txs, values, strict=True):
@@ -250,17 +227,17 @@ def _read_alerts(
 
 
 def _top_cards(
-    client: redis.Redis, keys: QualityKeys, version: str, k: int, days: int
+    client: redis.Redis, names: StreamNames, version: str, k: int, days: int
 ) -> dict[str, list[str]]:
     """The k cards with the highest alert score of each of the last ``days`` days (all shards)."""
-    shards = range(keys.names.shards)
+    shards = range(names.shards)
     pipe = client.pipeline(transaction=False)
     for shard in shards:
-        pipe.smembers(keys.days(version, shard))
+        pipe.smembers(names.quality_days_key(version, shard))
     recent = sorted({d.decode() for found in pipe.execute() for d in found})[-days:]
     for day in recent:
         for shard in shards:
-            pipe.zrevrange(keys.cards(version, day, shard), 0, k - 1, withscores=True)
+            pipe.zrevrange(names.quality_cards_key(version, day, shard), 0, k - 1, withscores=True)
     replies = iter(pipe.execute())
     out: dict[str, list[str]] = {}
     for day in recent:
@@ -274,4 +251,4 @@ def retention_s(days: int) -> int:
     return days * DAY_S
 
 
-__all__ = ["QualityKeys", "QualityReport", "alert_ops", "collect", "day_of", "watermark_op"]
+__all__ = ["QualityReport", "alert_ops", "collect", "day_of", "watermark_op"]

@@ -14,7 +14,7 @@ from rtad.scorer.api.deps import AdminDep, HolderDep, SettingsDep
 from rtad.scorer.api.schemas import Problem
 from rtad.scorer.model_holder import ChallengerRefused
 from rtad.scorer.promotion import publish_roles
-from rtad.scorer.quality_store import QualityKeys, collect
+from rtad.scorer.quality_store import collect
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -80,7 +80,7 @@ async def quality(request: Request, settings: SettingsDep, holder: HolderDep) ->
     report = await run_in_threadpool(
         collect,
         client,
-        QualityKeys(settings.streams),
+        settings.streams,
         holder.roles(),
         k=settings.quality_k,
         days=settings.quality_days,

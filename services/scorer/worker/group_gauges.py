@@ -14,7 +14,6 @@ from typing import Any
 import redis
 
 from rtad.common.redis_streams import GroupReader
-from rtad.common.streams import StreamNames
 from rtad.scorer import metrics
 
 #: Take the lease if it is free, renew it if it is ours: 1 if we hold it now, else 0.
@@ -34,11 +33,6 @@ return 0
 LEASE_PERIODS = 3  # the lease outlives this many refresh periods without a renewal
 
 
-def lease_key(names: StreamNames) -> str:
-    """The lease's key: ``<prefix>:meta:scorer-gauges:{0}``."""
-    return names.meta_key("scorer-gauges", 0)
-
-
 class GroupGauges:
     """Refreshes the lag and pending gauges when this replica holds the lease."""
 
@@ -46,7 +40,7 @@ class GroupGauges:
         self.client = client
         self.reader = reader
         self.names = reader.names
-        self.key = lease_key(self.names)
+        self.key = self.names.scorer_gauges_lease_key()
         self.lease_ms = max(int(LEASE_PERIODS * period_s * 1000), 1000)
         self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)

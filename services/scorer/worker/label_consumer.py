@@ -32,7 +32,6 @@ from rtad.common.streams import QUALITY_GROUP
 from rtad.scorer import metrics
 from rtad.scorer.quality_store import (
     VERDICT_SCRIPT,
-    QualityKeys,
     QualityReport,
     collect,
     prune,
@@ -60,7 +59,7 @@ class LabelConsumer:
     ) -> None:
         self.client = client
         self.settings = settings
-        self.keys = QualityKeys(settings.streams)
+        self.names = settings.streams
         self.versions = versions
         self.reader = GroupReader(
             client, settings.streams, "labels", QUALITY_GROUP, settings.consumer_name
@@ -84,7 +83,7 @@ class LabelConsumer:
             self._due["refresh"] = now + self.settings.quality_interval_s
         if now >= self._due["prune"]:
             keep = retention_s(self.settings.quality_retention_days)
-            prune(self.client, self.keys, list(self.versions().values()), keep)
+            prune(self.client, self.names, list(self.versions().values()), keep)
             self._due["prune"] = now + PRUNE_S
         return stored
 
@@ -105,8 +104,8 @@ class LabelConsumer:
                     self._dead_letter(shard, ids[-1], str(exc), fields)
                     continue
                 triples += _triple(label, ids[-1])
-            head = [key.encode(), self.keys.verdicts(shard).encode()]
-            head.append(self.keys.verdict_age(shard).encode())
+            head = [key.encode(), self.names.quality_verdicts_key(shard).encode()]
+            head.append(self.names.quality_verdict_age_key(shard).encode())
             args = [QUALITY_GROUP.encode(), b"%d" % now_ms, b"%d" % (len(triples) // 3)]
             commands.append(
                 pack_command(b"EVAL", VERDICT_SCRIPT.encode(), b"3", *head, *args, *triples, *ids)
@@ -128,7 +127,7 @@ class LabelConsumer:
         """Compute the figures from Redis and export them as gauges."""
         s = self.settings
         report = collect(
-            self.client, self.keys, self.versions(), k=s.quality_k, days=s.quality_days,
+            self.client, self.names, self.versions(), k=s.quality_k, days=s.quality_days,
             hold_s=s.label_hold_s,
         )  # fmt: skip
         export(report)

@@ -28,7 +28,7 @@ from rtad.scorer import metrics
 from rtad.scorer.alert_budget import AlertBudget, event_ms, event_ms_array, op
 from rtad.scorer.model_holder import ScoringModel
 from rtad.scorer.quality import AlertRecord
-from rtad.scorer.quality_store import QualityKeys, alert_ops, watermark_op
+from rtad.scorer.quality_store import alert_ops, watermark_op
 from rtad.scorer.worker.batch import BatchResult
 from rtad.scorer.worker.decode import ShardEntries
 
@@ -77,7 +77,7 @@ def _one_openmp_thread() -> None:
 class QualityIndex:
     """Where the alerts go for live quality, and how long they stay."""
 
-    keys: QualityKeys
+    names: StreamNames
     ttl_s: int
 
 
@@ -120,7 +120,7 @@ class Shadow:
             ops = self._model_ops(champion, shard, result.scores[part], is_anomaly[part],
                                   rows[part], txs[part], _part(when, part), now_ms)  # fmt: skip
             if self.index is not None:
-                ops += watermark_op(self.index.keys, shard, max(map(_ingest, rows[part])))
+                ops += watermark_op(self.index.names, shard, max(map(_ingest, rows[part])))
             result.shards[shard].add_ops(ops)
         if self.challenger is not None:
             # Scored by the commit thread, while the next batch is decoded and scored here
@@ -225,7 +225,7 @@ class Shadow:
             )
             for i in np.flatnonzero(alerted).tolist()
         ]
-        ops += alert_ops(self.index.keys, model.version, shard, alerts, now_ms, self.index.ttl_s)
+        ops += alert_ops(self.index.names, model.version, shard, alerts, now_ms, self.index.ttl_s)
         return ops
 
 

@@ -17,7 +17,7 @@ from rtad.scorer import metrics
 from rtad.scorer.alert_budget import AlertBudget, BudgetShape
 from rtad.scorer.model_holder import ModelHolder, ScoringModel
 from rtad.scorer.promotion import follow_roles
-from rtad.scorer.quality_store import QualityKeys, retention_s
+from rtad.scorer.quality_store import retention_s
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.batch import BatchResult
 from rtad.scorer.worker.label_consumer import LabelConsumer
@@ -42,8 +42,7 @@ class ShadowState:
         self.index: QualityIndex | None = None
         self.labels: LabelConsumer | None = None
         if settings.quality_enabled:
-            keys = QualityKeys(self.names)
-            self.index = QualityIndex(keys, retention_s(settings.quality_retention_days))
+            self.index = QualityIndex(self.names, retention_s(settings.quality_retention_days))
             self.labels = LabelConsumer(client, settings, holder.roles)
         self._next_roles_check = 0.0
 

@@ -13,7 +13,7 @@ from rtad.common.streams import SCORER_GROUP, StreamNames
 from rtad.scorer.alert_budget import PAIRS_PER_OP
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 from rtad.scorer.quality import AlertRecord
-from rtad.scorer.quality_store import QualityKeys, alert_ops
+from rtad.scorer.quality_store import alert_ops
 from rtad.scorer.worker.batch import ShardOutput
 from rtad.scorer.worker.commit_script import ShardCommit, commit_shards, id_range
 
@@ -123,25 +123,29 @@ def test_the_quality_index_of_many_alerts_lands_with_the_commit(
         (f"t{i}", AlertRecord(day_ms * (1 + i % 2), f"c{i % 50}", i / n, "card_testing"))
         for i in range(n)
     ]
-    keys = QualityKeys(names)
+    keys = names
     out = ShardOutput(3, scores=[b"{}"] * n, ack=ids)
     out.add_ops(alert_ops(keys, "v1", 3, alerts, 1_700_000_000_000, 3600))
     result = commit_shard(redis_client, names, SCORER_GROUP, out, 1_700_000_000_000)
     assert result == ShardCommit(3, written=n, not_owned=0)
-    stored = redis_client.hgetall(keys.alerts("v1", 3))
+    stored = redis_client.hgetall(keys.quality_alerts_key("v1", 3))
     assert len(stored) == n
     assert orjson.loads(stored[b"t8"]) == [day_ms, "c8", 8 / n, "card_testing"]
-    assert redis_client.zcard(keys.alert_age("v1", 3)) == n
-    days = {d.decode() for d in redis_client.smembers(keys.days("v1", 3))}
+    assert redis_client.zcard(keys.quality_alert_age_key("v1", 3)) == n
+    days = {d.decode() for d in redis_client.smembers(keys.quality_days_key("v1", 3))}
     assert days == {"1970-01-02", "1970-01-03"}
     for day, parity in (("1970-01-02", 0), ("1970-01-03", 1)):
         best: dict[str, float] = {}
         for _tx, record in alerts[parity::2]:
             best[record.card] = max(best.get(record.card, 0.0), record.score)
-        cards = redis_client.zrange(keys.cards("v1", day, 3), 0, -1, withscores=True)
+        cards = redis_client.zrange(keys.quality_cards_key("v1", day, 3), 0, -1, withscores=True)
         assert {c.decode(): score for c, score in cards} == pytest.approx(best)
-        assert 0 < redis_client.ttl(keys.cards("v1", day, 3)) <= 3600
-    for key in (keys.alerts("v1", 3), keys.alert_age("v1", 3), keys.days("v1", 3)):
+        assert 0 < redis_client.ttl(keys.quality_cards_key("v1", day, 3)) <= 3600
+    for key in (
+        keys.quality_alerts_key("v1", 3),
+        keys.quality_alert_age_key("v1", 3),
+        keys.quality_days_key("v1", 3),
+    ):
         assert 0 < redis_client.ttl(key) <= 3600
 
 

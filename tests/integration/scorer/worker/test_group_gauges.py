@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from rtad.common.local_redis import LocalRedis
 from rtad.common.redis_streams import GroupReader
 from rtad.common.streams import SCORER_GROUP, StreamNames
-from rtad.scorer.worker.group_gauges import GroupGauges, lease_key
+from rtad.scorer.worker.group_gauges import GroupGauges
 from tests.unit.scorer.support import publish
 
 pytestmark = pytest.mark.redis
@@ -33,14 +33,14 @@ def test_one_replica_exports_the_group_gauges_and_hands_over_when_it_stops(
     publish(redis_client, names, scorer_rows[:40])
     assert first.refresh() is True
     assert second.refresh() is False  # the lease is taken: no second copy of the figures
-    assert redis_client.get(lease_key(names)) == b"replica-a"
+    assert redis_client.get(names.scorer_gauges_lease_key()) == b"replica-a"
     lags = [_lag(shard) for shard in range(names.shards)]
     assert sum(lag or 0 for lag in lags) == 40  # what Redis reports, once
     assert first.refresh() is True  # renewing its own lease
     first.release()
     assert _lag(0) is None  # the series went with the lease
     assert second.refresh() is True
-    assert redis_client.get(lease_key(names)) == b"replica-b"
+    assert redis_client.get(names.scorer_gauges_lease_key()) == b"replica-b"
     assert sum(_lag(shard) or 0 for shard in range(names.shards)) == 40
     second.release()
 
@@ -50,7 +50,7 @@ def test_a_lease_not_renewed_expires_and_another_replica_takes_it(
 ) -> None:
     dead, alive = (_gauges(redis_client, names, c) for c in ("dead", "alive"))
     assert dead.refresh() is True
-    assert 0 < redis_client.pttl(lease_key(names)) <= dead.lease_ms
+    assert 0 < redis_client.pttl(names.scorer_gauges_lease_key()) <= dead.lease_ms
     assert alive.refresh() is False
     time.sleep(dead.lease_ms / 1000 + 0.2)  # the holder died: nobody renews
     assert alive.refresh() is True
