@@ -192,7 +192,12 @@ def _csv_items(
                 continue
             if not any(c.strip() for c in cells):
                 continue
-            raw = _raw(tap.lines)
+            text = "".join(tap.lines).rstrip("\r\n")
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes ride in the cells as lone surrogates
+                yield first, text.encode("utf-8", "surrogateescape"), InvalidRecord("not UTF-8")
+                continue
             if len(cells) != len(header):
                 reason = f"expected {len(header)} CSV columns, got {len(cells)}"
                 yield first, raw, InvalidRecord(reason)
