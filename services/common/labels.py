@@ -30,11 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
-from rtad.common.schema import MAX_ID_LENGTH, describe_error
+from rtad.common.schema import AwareTime, Id, describe_decode_error, describe_error
 
 Verdict = Literal["fraud", "genuine"]
 Source = Literal["analyst", "chargeback", "simulated"]
@@ -43,9 +43,6 @@ SOURCES: tuple[Source, ...] = ("analyst", "chargeback", "simulated")
 LABEL_FIELDS: tuple[str, ...] = ("transaction_id", "user_id", "verdict", "source", "given_at")
 #: The dead-letter ``stage`` of a refused label.
 STAGE = "labels"
-
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
-AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class InvalidLabel(ValueError):
@@ -79,12 +76,8 @@ def decode_label_json(data: bytes | str) -> Label:
     """Parse and validate one JSON label; raises :class:`InvalidLabel` (one line)."""
     try:
         return _decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise InvalidLabel(describe_error(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidLabel(f"malformed JSON: {describe_error(exc)}") from None
-    except ValueError as exc:
-        raise InvalidLabel(describe_error(exc)) from None
+    except ValueError as exc:  # msgspec's errors and __post_init__'s
+        raise InvalidLabel(describe_decode_error(exc)) from None
 
 
 def label_from_mapping(row: Mapping[str, Any]) -> Label:

@@ -4,7 +4,9 @@ Files are streamed, never loaded whole: JSONL and CSV line by line, Parquet in r
 batches (``pyarrow.parquet.ParquetFile.iter_batches``). Each reader yields
 ``(line, raw, tx_or_error)``: the 1-based line (row for Parquet), the original text as bytes
 (for the dead-letter entry), and either the validated :class:`Transaction` or the
-:class:`InvalidRecord` saying what is wrong.
+:class:`InvalidRecord` saying what is wrong. The JSONL and CSV readers take a
+:class:`RecordKind` to read another contract the same way (label files,
+:mod:`rtad.common.label_files`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gzip
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +32,8 @@ from rtad.common.schema import (
 )
 
 Item = tuple[int, bytes, Transaction | InvalidRecord]
+#: A row read by a :class:`RecordKind`: its record or its kind's ``invalid`` error.
+KindItem = tuple[int, bytes, Any]
 FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -37,6 +42,27 @@ FORMATS = {
     ".parquet": "parquet",
 }
 PARQUET_BATCH = 8192
+
+
+def require_columns(path: Path, columns: list[str]) -> None:
+    """A file whose header lacks a required field is refused whole (no row could be valid)."""
+    missing = [name for name in REQUIRED_FIELDS if name not in columns]
+    if missing:
+        raise RtadError(f"{path.name} has no column {', '.join(missing)} (required fields)")
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """What a text file holds: how a JSON line and a CSV row (a mapping of strings) become a
+    record, the error that refuses one, and the check of a CSV header."""
+
+    decode_json: Callable[[bytes], Any]
+    from_mapping: Callable[[dict[str, Any]], Any]
+    invalid: type[ValueError]
+    require_columns: Callable[[Path, list[str]], None]
+
+
+TRANSACTIONS = RecordKind(decode_json, from_mapping, InvalidRecord, require_columns)
 
 
 class Progress:
@@ -114,16 +140,17 @@ def _reading(path: Path, handle: IO[Any]) -> Iterator[None]:
             raise RtadError(f"cannot read {path.name}: {exc}") from None
 
 
-def read_jsonl(path: Path) -> tuple[Iterator[Item], Progress]:
+def read_jsonl(path: Path, kind: RecordKind = TRANSACTIONS) -> tuple[Iterator[KindItem], Progress]:
     """One JSON object per line; blank lines are skipped (they hold no record)."""
     handle, progress = _open_binary(path)
+    decode, invalid = kind.decode_json, kind.invalid
 
-    def items() -> Iterator[Item]:
+    def items() -> Iterator[KindItem]:
         with _reading(path, handle):
             for number, line in enumerate(handle, 1):
                 try:  # the trailing newline is JSON whitespace: no copy needed on the fast path
-                    yield number, line, decode_json(line)
-                except InvalidRecord as exc:
+                    yield number, line, decode(line)
+                except invalid as exc:
                     raw = line.rstrip(b"\r\n")
                     if raw.strip():
                         yield number, raw, exc
@@ -147,10 +174,11 @@ class _LineTap:
         return line
 
 
-def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
+def read_csv(path: Path, kind: RecordKind = TRANSACTIONS) -> tuple[Iterator[KindItem], Progress]:
     """CSV with a header row naming the fields; blank optional cells mean "absent"."""
     binary, progress = _open_binary(path)
-    handle = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+    handle = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     tap = _LineTap(handle)
     reader = csv.reader(tap)
     try:
@@ -162,23 +190,17 @@ def read_csv(path: Path) -> tuple[Iterator[Item], Progress]:
         handle.close()
         raise RtadError(f"cannot read {path.name}: bad CSV header: {exc}") from None
     try:
-        require_columns(path, header)
+        kind.require_columns(path, header)
     except RtadError:
         handle.close()
         raise
-    return _csv_items(path, handle, reader, tap, header), progress
-
-
-def require_columns(path: Path, columns: list[str]) -> None:
-    """A file whose header lacks a required field is refused whole (no row could be valid)."""
-    missing = [name for name in REQUIRED_FIELDS if name not in columns]
-    if missing:
-        raise RtadError(f"{path.name} has no column {', '.join(missing)} (required fields)")
+    return _csv_items(path, handle, reader, tap, header, kind), progress
 
 
 def _csv_items(
-    path: Path, handle: IO[str], reader: Any, tap: _LineTap, header: list[str]
-) -> Iterator[Item]:
+    path: Path, handle: IO[str], reader: Any, tap: _LineTap, header: list[str], kind: RecordKind
+) -> Iterator[KindItem]:
+    from_row, invalid = kind.from_mapping, kind.invalid
     with _reading(path, handle):
         while True:
             tap.lines.clear()
@@ -188,18 +210,23 @@ def _csv_items(
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield first, _raw(tap.lines), InvalidRecord(f"bad CSV: {exc}")
+                yield first, _raw(tap.lines), invalid(f"bad CSV: {exc}")
                 continue
             if not any(c.strip() for c in cells):
                 continue
-            raw = _raw(tap.lines)
+            text = "".join(tap.lines).rstrip("\r\n")
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes ride in the cells as lone surrogates
+                yield first, text.encode("utf-8", "surrogateescape"), invalid("not UTF-8")
+                continue
             if len(cells) != len(header):
                 reason = f"expected {len(header)} CSV columns, got {len(cells)}"
-                yield first, raw, InvalidRecord(reason)
+                yield first, raw, invalid(reason)
                 continue
             try:
-                yield first, raw, from_mapping(dict(zip(header, cells, strict=True)))
-            except InvalidRecord as exc:
+                yield first, raw, from_row(dict(zip(header, cells, strict=True)))
+            except invalid as exc:
                 yield first, raw, exc
 
 

@@ -111,16 +111,19 @@ def describe_error(exc: Exception) -> str:
     return text[:300]
 
 
+def describe_decode_error(exc: ValueError) -> str:
+    """:func:`describe_error` of a failed JSON decode, saying so when the text is not JSON."""
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return f"malformed JSON: {describe_error(exc)}"
+    return describe_error(exc)
+
+
 def decode_json(data: bytes | str) -> Transaction:
     """Parse and validate one JSON object; raises :class:`InvalidRecord`."""
     try:
         return _json_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        raise InvalidRecord(describe_error(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRecord(f"malformed JSON: {describe_error(exc)}") from None
-    except ValueError as exc:
-        raise InvalidRecord(describe_error(exc)) from None
+    except ValueError as exc:  # msgspec's errors and __post_init__'s
+        raise InvalidRecord(describe_decode_error(exc)) from None
 
 
 def from_mapping(row: dict[str, Any]) -> Transaction:

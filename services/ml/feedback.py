@@ -106,9 +106,9 @@ def training_targets(
     labels: dict[str, Label],
     as_of: datetime,
     chargeback_delay: timedelta = CHARGEBACK_DELAY,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, y)``: which rows of ``frame`` (``transaction_id``, ``event_time``) to train on
-    as of ``as_of``, and their targets.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rows, y, explicit)``: which rows of ``frame`` (``transaction_id``, ``event_time``)
+    to train on as of ``as_of``, their targets, and which of them have a verdict.
 
     A verdict given by ``as_of`` counts as given; a row with none counts as genuine once its
     chargeback window has closed; a recent row with none is left out.
@@ -123,7 +123,7 @@ def training_targets(
     settled = (times <= stamp - pd.Timedelta(chargeback_delay)).to_numpy()
     rows = np.flatnonzero(past & (has_verdict | settled))
     y = verdict.fillna(0).to_numpy(dtype=np.int64)[rows]
-    return rows, y
+    return rows, y, has_verdict[rows]
 
 
 def balanced_sample(
@@ -155,9 +155,7 @@ def fit_challenger(
 
     Returns the model and the counts of its training rows (by kind of target).
     """
-    rows, y = training_targets(frame, labels, as_of, chargeback_delay)
-    ids = frame["transaction_id"].to_numpy(dtype=object)[rows]
-    explicit = np.fromiter((t in labels for t in ids), dtype=bool, count=len(ids))
+    rows, y, explicit = training_targets(frame, labels, as_of, chargeback_delay)
     rows, y, weights = balanced_sample(rows, y, explicit, seed)
     model = ChallengerModel(champion=champion, champion_method=champion_method, random_state=seed)
     model.fit(X[rows], y, sample_weight=weights)

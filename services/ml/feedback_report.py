@@ -93,6 +93,18 @@ def _f(value: Any) -> str:
     return "–" if missing else f"{value:.3f}"
 
 
+def holdout_table(holdout: dict[str, Any]) -> list[str]:
+    """The holdout's champion and challenger figures as a Markdown table (one line a row)."""
+    lines = ["| model | AP | CP@100/day | recall@1% |", "|---|---|---|---|"]
+    for name in ("champion", "challenger"):
+        f = holdout[name]
+        lines.append(
+            f"| {name} | {_f(f['average_precision'])} | {_f(f['card_precision_at_100'])} | "
+            f"{_f(f['recall_at_1.0%'])} |"
+        )
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: protocol, the holdout, one row per retraining."""
     p, h = report["parameters"], report["holdout"]
@@ -107,15 +119,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"## Holdout: trained on day {h['train_days']}, tested on the next {h['test_days']} days",
         "",
-        "| model | AP | CP@100/day | recall@1% |",
-        "|---|---|---|---|",
+        *holdout_table(h),
     ]
-    for name in ("champion", "challenger"):
-        f = h[name]
-        lines.append(
-            f"| {name} | {_f(f['average_precision'])} | {_f(f['card_precision_at_100'])} | "
-            f"{_f(f['recall_at_1.0%'])} |"
-        )
     scenarios = sorted(h["champion"]["recall_by_scenario"])
     lines += ["", "Recall per scenario at a 1 % alert budget:", ""]
     lines += ["| model | " + " | ".join(scenarios) + " |", "|---|" + "---|" * len(scenarios)]

@@ -63,12 +63,17 @@ def test_csv_with_bad_rows(tmp_path: Path) -> None:
                 row["amount"] = "abc"
             writer.writerow(row)
         handle.write("only,three,cells\n")
+    latin1 = ",".join(str(ROWS[0][k]) for k in REQUIRED_FIELDS).replace(",", "\xe9,", 1)
+    with path.open("ab") as handle:
+        handle.write(latin1.encode("latin-1") + b"\n")
     good, bad = split(path)
     assert len(good) == len(ROWS) - 2 and all(tx.channel is None for tx in good)
-    assert [line for line, _, _ in bad] == [7, 8, len(ROWS) + 2]  # header is line 1
+    assert [line for line, _, _ in bad] == [7, 8, len(ROWS) + 2, len(ROWS) + 3]  # header: 1
     assert "timestamp" in str(bad[0][2])
     assert b"abc" in bad[1][1] and "amount" in str(bad[1][2])
     assert bad[2][1] == b"only,three,cells" and "columns" in str(bad[2][2])
+    # a cell that is not UTF-8 is refused (it could not be written as JSON), bytes kept as read
+    assert bad[3][1] == latin1.encode("latin-1") and "UTF-8" in str(bad[3][2])
 
 
 def test_parquet_in_batches_with_native_types(tmp_path: Path) -> None:

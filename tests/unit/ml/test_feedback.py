@@ -47,11 +47,18 @@ def test_targets_follow_the_label_bias_rules() -> None:
         "reviewed": verdict("reviewed", False, 9.9),
         "late-verdict": verdict("late-verdict", True, 10.5),  # not given yet on day 10
     }
-    rows, y = training_targets(frame, labels, DAY0 + timedelta(days=10), timedelta(days=7))
+    as_of = DAY0 + timedelta(days=10)
+    rows, y, explicit = training_targets(frame, labels, as_of, timedelta(days=7))
     kept = frame["transaction_id"].to_numpy()[rows].tolist()
     # old: no chargeback in 7 days -> genuine; recent and unverdicted: left out; future: out
     assert kept == ["old", "old-fraud", "reviewed"]
     assert y.tolist() == [0, 1, 0]
+    assert explicit.tolist() == [False, True, True]
+    # a verdict given after as_of is no verdict yet: its settled row is an implicit genuine
+    late = labels | {"old": verdict("old", True, 10.5, "chargeback")}
+    rows, y, explicit = training_targets(frame, late, as_of, timedelta(days=7))
+    assert frame["transaction_id"].to_numpy()[rows].tolist() == kept
+    assert y.tolist() == [0, 1, 0] and explicit.tolist() == [False, True, True]
 
 
 def test_implicit_genuine_rows_are_subsampled_and_weighted_up() -> None:
