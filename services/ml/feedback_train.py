@@ -80,7 +80,8 @@ def train_challenger(
     """Fit the challenger as of ``as_of`` (default: the last transaction), save it, return
     its model card."""
     from rtad.common.feature_entry import feature_set_id
-    from rtad.features.card_features import FEATURE_COLUMNS, batch_features
+    from rtad.features.card_features import batch_features
+    from rtad.features.table import FEATURE_COLUMNS
     from rtad.ml.data import load_transactions
     from rtad.ml.feedback import fit_challenger
     from rtad.ml.model_store import load_model, save_model

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from rtad.features.card_features import (
-    FEATURE_COLUMNS,
     batch_features,
     card_step,
     cards_step,
     decode_state,
     encode_state,
 )
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.generator.simulator import SimConfig, generate_frame
 from rtad.ml.model_store import load_model
 from tests.benchmarks import render, results

@@ -39,7 +39,7 @@ from rtad.common.feature_entry import FeatureSets, feature_set_id, register_feat
 from rtad.common.local_redis import LocalRedis
 from rtad.common.runtime import paused_gc
 from rtad.common.streams import SCORER_GROUP, StreamNames
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.scoring import score_matrix
 from rtad.scorer.settings import ScorerSettings

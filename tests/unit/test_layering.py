@@ -22,6 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     # reports, never an image); training reads files and streams through common only.
     "ml": {"common", "features", "generator"},
     "streaming": {"common", "features"},
+    "scorer": {"common", "features", "ml"},
+    "cli": {"common", "features", "generator", "ml", "scorer", "streaming"},
 }
 
 
@@ -34,7 +36,8 @@ def rtad_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules = [node.module]
             if node.module == "rtad":
-                modules = [f"rtad.{alias.name}" for alias in node.names]
+                # ``from rtad import __version__`` names the root, not a package
+                modules = [f"rtad.{a.name}" for a in node.names if not a.name.startswith("__")]
         else:
             continue
         found |= {m.split(".")[1] for m in modules if m.startswith("rtad.")}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.build_models import main
 from rtad.ml.model_store import load_model
 from rtad.ml.report import JSON_FILE, MARKDOWN_FILE, PLOTS

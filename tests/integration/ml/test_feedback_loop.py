@@ -17,7 +17,7 @@ import redis
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.labels import encode_label
 from rtad.common.streams import StreamNames, shard_of
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.feedback_replay import LoopConfig, prepare, simulate_verdicts
 from rtad.ml.feedback_report import JSON_FILE, MARKDOWN_FILE, PLOT_FILE, generate_days
 from rtad.ml.model_store import load_model

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.model_store import ModelLoadError, load_model
 from rtad.ml.reasons import CODES
 from rtad.ml.train import train

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.reasons import CODES, RARE, ReasonExplainer, reference_grid
 
 NAMES = list(FEATURE_COLUMNS)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from rtad.common.schema import InvalidRecord, decode_json, from_mapping
-from rtad.features.card_features import FEATURE_COLUMNS, batch_features
+from rtad.features.card_features import batch_features
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.generator.simulator import SimConfig, generate_frame
 
 RECORD = {

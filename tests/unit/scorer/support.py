@@ -13,7 +13,8 @@ import redis
 
 from rtad.common.feature_entry import encode_feature_entry, register_feature_set
 from rtad.common.streams import StreamNames
-from rtad.features.card_features import FEATURE_COLUMNS, batch_features
+from rtad.features.card_features import batch_features
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.generator.simulator import SimConfig, generate_records
 from rtad.ml.data import load_transactions
 from rtad.ml.train import train

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from rtad.common.feature_entry import feature_set_id, register_feature_set
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.ml.model_store import load_model
 from rtad.scorer.metrics import DEADLETTER
 from rtad.scorer.worker.decode import DEADLETTER_CODES
@@ -51,7 +51,7 @@ def test_every_entry_is_scored_once_with_alerts_and_counters(
     assert sum(worker.reader.lag().values()) == 0
     totals = Counter()
     for shard in range(names.shards):
-        for field, value in redis_client.hgetall(names.meta_key("scorer", shard)).items():
+        for field, value in redis_client.hgetall(names.scorer_totals_key(shard)).items():
             totals[field.decode()] += int(value)
     assert totals["scored"] == len(scorer_rows) and totals["anomalies"] == len(alerts)
     frauds = sum(1 for r in scorer_rows if r["is_fraud"])

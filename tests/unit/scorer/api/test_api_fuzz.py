@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rtad.features.card_features import FEATURE_COLUMNS
+from rtad.features.table import FEATURE_COLUMNS
 from rtad.scorer.api.app import create_app
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
