@@ -109,29 +109,32 @@ def _difference(written: collections.Counter[str], scored: collections.Counter[s
     )
 
 
-def give_verdicts(deployment: Deployment, per_shard: int = 40) -> int:
-    """Analysts' verdicts on the first alerts of each shard (fraud or not, as the generator
-    labelled them), and a chargeback for a fraud the model did not alert, written to the labels
-    streams the scorers consume; returns how many verdicts."""
+def give_verdicts(deployment: Deployment, per_shard: int = 40) -> collections.Counter[str]:
+    """Analysts' verdicts on the first alerts of each shard and on every alerted fraud (fraud or
+    not, as the generator labelled them), and a chargeback for a fraud the model did not alert,
+    written to the labels streams the scorers consume; returns how many of each kind.
+
+    Every alerted fraud gets its verdict: the detection-delay and per-scenario panels need one,
+    and the first alerts of a shard need not hold any.
+    """
     assert deployment.redis is not None
-    now, written = datetime.now(UTC), 0
+    now, given = datetime.now(UTC), collections.Counter[str]()
     for shard in range(deployment.names.shards):
         alerted: set[str] = set()
-        for _id, fields in deployment.redis.xrange(
-            deployment.names.key("alerts", shard), count=per_shard
-        ):
+        for _id, fields in deployment.redis.xrange(deployment.names.key("alerts", shard)):
             alert = decode(fields)
             alerted.add(alert["transaction_id"])
             verdict = "fraud" if alert.get("is_fraud") else "genuine"
-            _send(deployment, shard, alert, verdict, "analyst", now)
-            written += 1
+            if verdict == "fraud" or len(alerted) <= per_shard:
+                _send(deployment, shard, alert, verdict, "analyst", now)
+                given[f"analyst {verdict}"] += 1
         for _id, fields in deployment.redis.xrange(deployment.names.key("scores", shard)):
             score = decode(fields)
             if score.get("is_fraud") and score["transaction_id"] not in alerted:
                 _send(deployment, shard, score, "fraud", "chargeback", now)
-                written += 1
+                given["chargeback"] += 1
                 break
-    return written
+    return given
 
 
 def _send(

@@ -127,7 +127,8 @@ def test_every_dashboard_and_alert_query_returns_data(running: Deployment) -> No
     queries += rule_queries([g for r in running.release.rules for g in r["spec"]["groups"]])
     assert len(queries) > 20
     # The quality panels read what analysts' verdicts taught the scorers.
-    assert give_verdicts(running) > 0
+    given = give_verdicts(running)
+    assert given["analyst fraud"] > 0 and given["chargeback"] > 0, given
     unhealthy = [
         f"{rule['name']}: {rule.get('lastError')}"
         for group in prometheus.api("rules")["groups"]
