@@ -65,7 +65,7 @@ test-unit: install ## Unit tests only (no Redis, no Spark)
 lint: install ## ruff (lint + format check) and mypy, as CI and pre-commit run them
 	$(BIN)/ruff check services tests k8s/tools
 	$(BIN)/ruff format --check services tests k8s/tools
-	$(BIN)/mypy services
+	bash .ci/typecheck.sh
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix services tests k8s/tools

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from typer.exceptions import TyperException
 
 from rtad import __version__
 from rtad.common.errors import RtadError
@@ -72,7 +73,15 @@ _register()
 def main() -> None:
     """Console entry point."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except TyperException as exc:  # a bad option or argument: one line, not a usage box
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "rtad"
+        typer.echo(f"rtad: error: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("rtad: interrupted", err=True)
+        sys.exit(130)
     except RtadError as exc:
         typer.echo(f"rtad: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -87,6 +96,8 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("rtad: interrupted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
+def _times(log_ratio: float) -> str:
+    """A ratio kept as its log, for a reason: ``3.2x``; beyond a million times, ``>1,000,000x``
+    (a value no card's history makes, but the API's callers can send)."""
+    if not log_ratio < np.log(1e6):  # NaN too: nothing better to say than "huge"
+        return ">1,000,000x"
+    return f"{np.exp(log_ratio):.1f}x"
+
+
 def _count(n: float, noun: str) -> str:
     return f"{n:.0f} {noun}" if round(n) == 1 else f"{n:.0f} {noun}s"
 
@@ -103,7 +111,7 @@ FEATURES: tuple[Feature, ...] = (
         "amount",
         Reason(
             "amount_vs_median",
-            lambda r: f"amount {np.exp(r['amount_ratio_log']):.1f}x this card's median",
+            lambda r: f"amount {_times(r['amount_ratio_log'])} this card's median",
             rank=0,
         ),
         drift=True,
@@ -196,7 +204,7 @@ FEATURES: tuple[Feature, ...] = (
         "spend",
         Reason(
             "spend_24h",
-            lambda r: f"spent {np.exp(r['sum_24h_ratio_log']):.1f}x this card's median in 24 h",
+            lambda r: f"spent {_times(r['sum_24h_ratio_log'])} this card's median in 24 h",
             rank=6,
         ),
     ),

@@ -34,7 +34,8 @@ def train(
         Path, typer.Option(help="With --labels: the champion whose score the challenger uses.")
     ] = Path("models/champion"),
     chargeback_days: Annotated[
-        float, typer.Option(help="With --labels: days after which a fraud is charged back.")
+        float,
+        typer.Option(min=0.0, help="With --labels: days after which a fraud is charged back."),
     ] = 7.0,
 ) -> None:
     """Fit a detector on a transaction file and write the artifact and its model card."""

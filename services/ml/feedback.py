@@ -96,6 +96,17 @@ class ChallengerModel(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return np.asarray(self.classifier_.predict_proba(self._with_champion(X)))
 
+    def predict_proba_beside(self, X: np.ndarray, champion_score: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` with the champion's score of the same rows given: where the
+        champion already scored them (the scorer's shadow), it is not scored twice.
+        ``champion_score`` must come from the champion this model was fitted with."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        if self.champion is None:
+            return np.asarray(self.classifier_.predict_proba(X))
+        inputs = np.column_stack([X, np.asarray(champion_score, dtype=np.float64)])
+        return np.asarray(self.classifier_.predict_proba(inputs))
+
     def predict(self, X: Any) -> np.ndarray:
         proba = self.predict_proba(X)
         return np.asarray(self.classes_[proba.argmax(axis=1)])

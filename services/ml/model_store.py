@@ -112,6 +112,27 @@ class LoadedModel:
         X = np.asarray(X, dtype=np.float64)
         return suspicion(self.estimator, self._method, X)
 
+    def score_beside(
+        self, X: np.ndarray, champion_version: str, champion_scores: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score`, given the scores of the same rows by the model ``champion_version``.
+
+        A challenger trained on top of that very champion (its card's ``champion_version``)
+        takes them as its input instead of scoring the champion again; any other model, or
+        scores with a failed (NaN) row, is scored by :meth:`score`.
+        """
+        given = np.asarray(champion_scores, dtype=np.float64)
+        beside = getattr(self.estimator, "predict_proba_beside", None)
+        if (
+            beside is None
+            or self._method != "proba"
+            or self.card.get("champion_version") != champion_version
+            or len(given) != len(X)
+            or np.isnan(given).any()
+        ):
+            return self.score(X)
+        return np.asarray(beside(np.asarray(X, dtype=np.float64), given)[:, 1], dtype=np.float64)
+
     def reasons(self, X: np.ndarray, top_k: int = 3) -> list[list[dict[str, str]]]:
         """The ``top_k`` strongest reasons of each row, ``[{"code", "text"}, ...]``."""
         from rtad.ml.reasons import ReasonExplainer

@@ -30,6 +30,13 @@ class ScoringModel(Protocol):
 
     def score(self, X: np.ndarray) -> np.ndarray: ...
 
+    def score_beside(
+        self, X: np.ndarray, champion_version: str, champion_scores: np.ndarray
+    ) -> np.ndarray:
+        """``score(X)``, free to reuse the champion's scores of the same rows (a challenger
+        built on that champion takes them as an input)."""
+        ...
+
     def reasons(self, X: np.ndarray, top_k: int = 3) -> list[list[dict[str, Any]]]: ...
 
 

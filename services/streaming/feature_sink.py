@@ -105,7 +105,7 @@ class FeatureWriter:
         writer_field = writer.encode()
         xadds = pack_feature_xadds(key, entries.column(PAYLOAD_COLUMN), entries.column(X_COLUMN))
         count = entries.num_rows
-        transaction = [
+        transaction: list[bytes | memoryview] = [
             pack_command(b"MULTI"),
             xadds,
             pack_command(b"HSET", marker, writer_field, b"%d" % batch_id),

@@ -119,8 +119,8 @@ def thread_cpu() -> dict[str, float]:
 
 
 def per_thread(before: dict[str, float], after: dict[str, float], rows: int) -> str:
-    """The worker's CPU µs a row on its main, read-ahead and commit threads."""
-    keys = ("MainThread", "rtad-scorer-read", "rtad-scorer-commit")
+    """The worker's CPU µs a row on its main, read-ahead, shadow and commit threads."""
+    keys = ("MainThread", "rtad-scorer-read", "rtad-scorer-shadow", "rtad-scorer-commit")
     return " / ".join(f"{(after.get(k, 0) - before.get(k, 0)) / rows * 1e6:.1f}" for k in keys)
 
 

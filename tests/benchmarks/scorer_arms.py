@@ -4,14 +4,16 @@
 
 Arm ``plain``: the champion alone, the label consumer off. The shadow arms run the same
 worker with a challenger scoring every entry in the same commit and the label consumer on,
-with one verdict a hundred transactions waiting in the labels streams: ``shadow-gbm`` with a
-supervised ``hist_gradient_boosting`` artifact trained on the same simulated data (the kind
-of model ``rtad train --labels`` makes), ``shadow-same`` with a second copy of the champion's
-artifact (the shadow machinery's own cost: the challenger's stream, the quality index, the
-label consumer). The arms alternate on one private redis-server, each on fresh streams
-filled before the clock starts; the figures are the ratios of the median rows/s to the
-plain arm's, and of the CPU a row (worker and redis-server), which a shared machine's load
-moves far less. Results: ``docs/benchmarks/results/scorer-shadow.json``.
+with one verdict a hundred transactions waiting in the labels streams: ``shadow-challenger``
+with the challenger ``rtad train --labels`` makes (:func:`rtad.ml.feedback_train.
+train_challenger`: gradient boosting on the features and the champion's score, trained on
+simulated investigators' verdicts; it takes the champion's scores of the batch instead of
+scoring the champion again), ``shadow-same`` with a second copy of the champion's artifact
+(an unsupervised challenger as costly as the champion, scored in full). The arms alternate on
+one private redis-server, each on fresh streams filled before the clock starts; the figures
+are the ratios of the median rows/s to the plain arm's, and of the CPU a row (worker and
+redis-server), which a shared machine's load moves far less.
+Results: ``docs/benchmarks/results/scorer-shadow.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import redis
 
@@ -33,22 +36,53 @@ from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.loop import ScoringWorker, tune_process
 from tests.benchmarks import results
 from tests.benchmarks.bench_scorer import SHARDS, fill, server_cpu, worker_settings
-from tests.unit.scorer.support import train_artifact
+from tests.unit.scorer.support import feature_rows, transactions, write_transactions
 
 ROWS = int(os.environ.get("RTAD_BENCH_ARMS_ROWS", "60000"))
 ROUNDS = int(os.environ.get("RTAD_BENCH_ARMS_ROUNDS", "3"))
 BATCH = 1000
 VERDICT_EVERY = 100
+#: simulated transactions the challenger is trained on (about a hundred days of 80 cards)
+TRAINING_ROWS = 30_000
 TARGET = 0.8
 COMMAND = "RTAD_BENCH_SCORER_ARMS_ONLY=1 .venv/bin/python -m tests.benchmarks scorer"
 
 
 def challengers(workdir: Path, champion: Path) -> dict[str, Path]:
-    """The shadow arms' challengers: a supervised one, and the champion's artifact again."""
-    gbm = train_artifact(workdir / "tx.jsonl", workdir / "gbm", "hist_gradient_boosting")
+    """The shadow arms' challengers: one trained on verdicts, and the champion's artifact
+    again."""
+    from rtad.ml.feedback_train import train_challenger
+
+    data = write_transactions(workdir / "history.jsonl", seed=8, count=TRAINING_ROWS)
+    labels = write_verdicts(workdir / "verdicts.jsonl", data, champion)
+    trained = workdir / "challenger"
+    train_challenger(data, str(labels), champion, trained)
     same = workdir / "same"
     shutil.copytree(champion, same)
-    return {"shadow-gbm": gbm, "shadow-same": same}
+    return {"shadow-challenger": trained, "shadow-same": same}
+
+
+def write_verdicts(path: Path, data: Path, champion: Path) -> Path:
+    """What simulated investigators would have said about ``data``: a verdict on every
+    transaction the champion alerted, a chargeback on every fraud it missed."""
+    from rtad.ml.model_store import load_model
+
+    model = load_model(champion)
+    rows = feature_rows(transactions(data))
+    X = np.array([[row["features"][name] for name in model.feature_names] for row in rows])
+    alerted = model.score(X) >= model.threshold
+    with path.open("wb") as out:
+        for row, seen in zip(rows, alerted.tolist(), strict=True):
+            fraud = bool(row.get("is_fraud"))
+            if seen or fraud:
+                label = Label(
+                    transaction_id=row["transaction_id"],
+                    user_id=row["user_id"],
+                    verdict="fraud" if fraud else "genuine",
+                    source="analyst" if seen else "chargeback",
+                )
+                out.write(encode_label(label) + b"\n")
+    return path
 
 
 def send_verdicts(client: redis.Redis, settings: ScorerSettings, rows: list[dict]) -> int:

@@ -76,7 +76,7 @@ class BatchResult:
     latencies_s: np.ndarray
     left_pending: int = 0
     #: what the shadow step reads: the rows scored, and where each group's rows start/end
-    rows: list[EntryHead] = field(default_factory=list)
+    rows: Sequence[EntryHead] = field(default_factory=list)
     bounds: list[int] = field(default_factory=list)
     challenger_scores: np.ndarray | None = None
     #: the version of each model role that scored the batch (``champion``, ``challenger``)
@@ -93,7 +93,7 @@ class BatchResult:
 class _Rows:
     """The rows still in the batch, in group order: entry IDs, and the group of each row."""
 
-    rows: list[EntryHead]
+    rows: Sequence[EntryHead]
     ids: list[bytes]
     group: np.ndarray
 
@@ -193,7 +193,7 @@ def _lay_out(
 
 
 def _score_payloads(
-    rows: list[EntryHead],
+    rows: Sequence[EntryHead],
     scored: ScoredMatrix,
     model: ScoringModel,
     now_ms: int,
@@ -236,7 +236,7 @@ def _score_payloads(
     ]
 
 
-def _labelled(rows: list[EntryHead], flagged: list[EntryHead]) -> Counter[tuple[str, bool]]:
+def _labelled(rows: Sequence[EntryHead], flagged: list[EntryHead]) -> Counter[tuple[str, bool]]:
     """``{(scenario, flagged): n}`` of the labelled rows.
 
     Counted in C: ``(scenario, is_fraud)`` of every row, and of the flagged ones (few) apart.

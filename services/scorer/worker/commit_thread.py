@@ -1,9 +1,12 @@
-"""Commits scored batches on a thread of their own, one batch behind the scoring.
+"""Commits scored batches on threads of their own, behind the scoring.
 
-While Redis executes batch k's commit scripts (server CPU, and a socket wait that releases the
-GIL), the worker already decodes and scores batch k+1. The queue holds one batch: the worker
-is never more than one batch ahead, and each shard's commit is still one atomic script, so
-exactly-once is unchanged (an uncommitted batch is just pending entries).
+Two stages, each a thread, in order: the shadow stage runs a batch's shadow work (the
+challenger's scores and their operations, :mod:`rtad.scorer.worker.shadow`), then the commit
+stage runs the batch's commit scripts. While Redis executes batch k's scripts (server CPU, and a
+socket wait that releases the GIL) and the challenger scores batch k+1 (its trees release the
+GIL too), the worker already decodes and scores batch k+2. Each stage's queue holds one batch:
+the worker is never more than a few batches ahead, and each shard's commit is still one atomic
+script, so exactly-once is unchanged (an uncommitted batch is just pending entries).
 
 A batch may wait longer than the claim idle time (a stalled process, a long pause): another
 worker may then have claimed its entries. Each shard's script checks that this consumer still
@@ -49,7 +52,8 @@ OnCommitted = Callable[[Job, list[ShardOutput], float], None]
 
 
 class CommitThread:
-    """One thread committing :class:`Job` s in order; ``on_committed`` runs after each."""
+    """Commits :class:`Job` s in order (shadow stage, then commit stage); ``on_committed``
+    runs after each."""
 
     def __init__(
         self,
@@ -66,8 +70,13 @@ class CommitThread:
         self.on_committed = on_committed
         self.error: Exception | None = None
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=1)
-        self._thread = threading.Thread(target=self._run, name="rtad-scorer-commit", daemon=True)
-        self._thread.start()
+        self._ready: queue.Queue[Job | None] = queue.Queue(maxsize=1)
+        self._threads = [
+            threading.Thread(target=self._prepare_all, name="rtad-scorer-shadow", daemon=True),
+            threading.Thread(target=self._run, name="rtad-scorer-commit", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, job: Job) -> None:
         """Queue a batch (waits while one is already queued); re-raises a commit failure."""
@@ -75,31 +84,46 @@ class CommitThread:
         self._queue.put(job)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what was submitted, then stop the thread."""
+        """Commit what was submitted, then stop the threads."""
         self._queue.put(None)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def raise_failure(self) -> None:
         error, self.error = self.error, None
         if error is not None:
             raise error
 
-    def _run(self) -> None:
+    def _prepare_all(self) -> None:
+        """The shadow stage: each batch's shadow work, then on to the commit stage. A batch
+        whose shadow work fails is not committed (its entries stay pending)."""
         while True:
             job = self._queue.get()
+            if job is not None:
+                try:
+                    for prepare in job.result.before_commit:
+                        prepare()
+                except Exception as exc:  # kept for the worker loop: entries stay pending
+                    log.warning("shadow work failed, the batch stays pending: %s", exc)
+                    self.error = exc
+                    continue
+            self._ready.put(job)
+            if job is None:
+                return
+
+    def _run(self) -> None:
+        while True:
+            job = self._ready.get()
+            if job is None:
+                return
             try:
-                if job is None:
-                    return
                 self._commit(job)
             except Exception as exc:  # kept for the worker loop: entries stay pending
                 log.warning("commit failed, the batch stays pending: %s", exc)
                 self.error = exc
-            finally:
-                self._queue.task_done()
 
     def _commit(self, job: Job) -> None:
-        for prepare in job.result.before_commit:  # shadow work (rtad.scorer.worker.shadow)
-            prepare()
         outputs = job.result.shards
         commits = commit_shards(
             self.client, self.names, self.group, self.consumer, list(outputs.values()), job.now_ms

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -127,7 +128,7 @@ class Shadow:
             # (the model's own code releases the GIL): the same entries, the same commit.
             def challenge() -> None:
                 _one_openmp_thread()
-                other = self._challenger_scores(champion, result.X)
+                other = self._challenger_scores(champion, result.X, result.scores)
                 result.challenger_scores = other
                 if other is None:
                     return
@@ -147,15 +148,19 @@ class Shadow:
             if bounds[g] < bounds[g + 1]
         ]
 
-    def _challenger_scores(self, champion: ScoringModel, X: np.ndarray) -> np.ndarray | None:
+    def _challenger_scores(
+        self, champion: ScoringModel, X: np.ndarray, champion_scores: np.ndarray
+    ) -> np.ndarray | None:
         """The challenger's scores of the batch, its columns in its own order (None if it
-        failed: the champion's commit never waits on the shadow)."""
+        failed: the champion's commit never waits on the shadow). A challenger built on this
+        champion takes the champion's scores as they are, instead of scoring it again."""
         model = self.challenger
         if model is None or len(X) == 0:
             return None
         order = [champion.feature_names.index(name) for name in model.feature_names]
         try:
-            scores = np.asarray(model.score(X[:, order]), dtype=np.float64).reshape(len(X))
+            mine = model.score_beside(X[:, order], champion.version, champion_scores)
+            scores = np.asarray(mine, dtype=np.float64).reshape(len(X))
         except Exception as exc:  # a shadow model must never stop the champion
             self.challenger_failures += 1
             metrics.CHALLENGER_FAILURES.inc()
@@ -167,7 +172,7 @@ class Shadow:
         self,
         shard: int,
         scores: np.ndarray,
-        rows: list[Any],
+        rows: Sequence[Any],
         txs: list[str],
         times: list[str],
         when: np.ndarray | None,
@@ -198,7 +203,7 @@ class Shadow:
         shard: int,
         scores: np.ndarray,
         alerted: np.ndarray,
-        rows: list[Any],
+        rows: Sequence[Any],
         txs: list[str],
         when: np.ndarray | None,
         now_ms: int,

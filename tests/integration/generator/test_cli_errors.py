@@ -1,4 +1,5 @@
-"""Bad input to generate/replay/export: one line saying what is wrong, non-zero exit.
+"""Bad input to generate/replay/export, and any command's usage errors: one line saying what
+is wrong, non-zero exit.
 
 Argument errors run the console entry point in-process (``rtad.cli.main.main``: the same
 error handling, without a second of interpreter start-up each); the cases that involve the
@@ -53,6 +54,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], needle: str)
         (["generate", "--count", "5", "--start", "yesterday"], "--start"),
         (["generate", "--count", "5", "--fraud-rate", "2"], "fraud_rate"),
         (["export", "everything", "--out", "x.jsonl"], "cannot export"),
+        # usage errors (typer's): one line too, not a usage box
+        (["generate", "--rate", "fast"], "Invalid value for '--rate'"),
+        (["generate", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["label"], "Missing argument"),
+        (["train", "--labels", "v.jsonl", "--chargeback-days", "-1"], "'--chargeback-days'"),
+        (["no-such-command"], "No such command"),
     ],
 )
 def test_bad_arguments(

@@ -56,6 +56,17 @@ def test_reason_texts_read_the_row() -> None:
     assert texts["new_country"] == "first purchase in this country"
 
 
+@pytest.mark.parametrize("log_ratio", [1e4, float("inf"), float("nan")])
+def test_a_ratio_beyond_any_history_reads_as_huge_not_inf(log_ratio: float) -> None:
+    row = dict.fromkeys(FEATURE_COLUMNS, 0.0) | {
+        "amount_ratio_log": log_ratio,
+        "sum_24h_ratio_log": log_ratio,
+    }
+    texts = {r.code: r.text(row) for r in REASONS}
+    assert texts["amount_vs_median"] == "amount >1,000,000x this card's median"
+    assert texts["spend_24h"] == "spent >1,000,000x this card's median in 24 h"
+
+
 def test_the_kernel_writes_each_window_feature_in_its_column() -> None:
     """Three purchases of one card, the last far away and minutes later: each named column
     holds the value its description promises."""

@@ -120,3 +120,28 @@ def test_the_challenger_is_a_trusted_skops_artifact_scored_like_the_champion(
     X = learnt["X"][:50]
     assert np.allclose(loaded.score(X), learnt["model"].predict_proba(X)[:, 1])
     assert loaded.card["feature_set"] == "0123456789ab"
+
+
+def test_a_challenger_takes_its_own_champions_scores_and_only_those(
+    learnt: dict, tmp_path: Path
+) -> None:
+    card = {
+        "detector": "challenger",
+        "score_method": "proba",
+        "feature_names": ["a", "b", "c", "d"],
+        "threshold": 0.5,
+        "champion_version": "champion-1",
+    }
+    save_model(tmp_path, learnt["model"], card)
+    loaded = load_model(tmp_path)
+    X = learnt["X"][:200]
+    own = -learnt["champion"].score_samples(X)
+    # the champion's scores, given: the same as scoring the champion again
+    assert np.allclose(loaded.score_beside(X, "champion-1", own), loaded.score(X))
+    # they are used as given: other scores from the same version change the answer
+    shifted = loaded.score_beside(X, "champion-1", own + 1.0)
+    assert not np.allclose(shifted, loaded.score(X))
+    # scores of another champion, or with a failed row, are not used
+    assert np.allclose(loaded.score_beside(X, "champion-2", own + 1.0), loaded.score(X))
+    broken = np.where(np.arange(len(own)) == 3, np.nan, own + 1.0)
+    assert np.allclose(loaded.score_beside(X, "champion-1", broken), loaded.score(X))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 
@@ -80,6 +81,91 @@ def test_the_challenger_scores_every_entry_once_on_its_own_stream_and_never_aler
         key = names.meta_key(f"q-alert:{challenger.version}", shard)
         indexed |= {tx.decode() for tx in redis_client.hkeys(key)}
     assert indexed == would
+
+
+def test_a_challenger_built_on_the_champion_reuses_its_scores_and_scores_the_same(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_data: Path,
+    scorer_rows: list[dict],
+    tmp_path: Path,
+) -> None:
+    from rtad.ml.feedback_train import train_challenger
+
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_bytes(
+        b"".join(
+            encode_label(
+                Label(
+                    transaction_id=r["transaction_id"],
+                    user_id=r["user_id"],
+                    verdict="fraud",
+                    source="chargeback",
+                )
+            )
+            + b"\n"
+            for r in scorer_rows
+            if r.get("is_fraud")
+        )  # fmt: skip
+    )
+    trained = tmp_path / "trained"
+    train_challenger(scorer_data, str(verdicts), models_dir / "champion", trained, None, 0.0)
+    rows = scorer_rows[:1200]
+    publish(redis_client, names, rows)
+    worker = make_worker(redis_server.url, models_dir / "champion", challenger=trained)
+    champion, challenger = worker.holder.models
+    assert challenger is not None and challenger.card["champion_version"] == champion.version
+    step_until(worker, lambda: worker.scored == len(rows))
+    shadow = {tx: v[0]["score"] for tx, v in by_tx(challenger_rows(redis_client, names)).items()}
+    # the scores the challenger gives when it scores the champion itself, row by row
+    X = np.array([[r["features"][n] for n in challenger.feature_names] for r in rows])
+    alone = challenger.score(X)
+    assert len(shadow) == len(rows)
+    for row, expected in zip(rows, alone.tolist(), strict=True):
+        assert math.isclose(shadow[row["transaction_id"]], expected, rel_tol=1e-9, abs_tol=1e-12)
+    assert len(set(shadow.values())) > 10  # not one constant: the rows' own scores
+
+
+def test_a_batch_whose_shadow_work_fails_stays_pending_and_is_scored_once_later(
+    redis_server: LocalRedis,
+    redis_client: redis.Redis,
+    names: StreamNames,
+    models_dir: Path,
+    scorer_rows: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtad.scorer.worker.shadow import Shadow
+
+    build_ops = Shadow._challenger_ops
+    failures = iter([RuntimeError("shadow stage broke")])
+
+    def first_fails(self: Shadow, *args: Any) -> list[bytes]:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return build_ops(self, *args)
+
+    monkeypatch.setattr(Shadow, "_challenger_ops", first_fails)
+    rows = scorer_rows[:600]
+    publish(redis_client, names, rows)
+    worker = worker_for(redis_server.url, models_dir, batch_count=50, claim_idle_ms=200)
+    seen: list[Exception] = []
+    deadline = time.monotonic() + 30
+    while worker.scored < len(rows) and time.monotonic() < deadline:
+        try:
+            worker.step()
+        except RuntimeError as exc:  # the failure surfaces in the loop, as a commit failure
+            seen.append(exc)
+            time.sleep(0.3)  # past the claim idle time: the batch is claimed again
+    worker.close()
+    assert [str(e) for e in seen] == ["shadow stage broke"]
+    scores = read_stream(redis_client, names, "scores")
+    assert Counter(s["transaction_id"] for s in scores) == Counter(
+        r["transaction_id"] for r in rows
+    )  # the failed batch was neither committed then nor lost: scored once, after its claim
+    assert len(challenger_rows(redis_client, names)) == len(rows)
 
 
 def test_promote_while_scoring_loses_and_doubles_no_score(
