@@ -37,14 +37,18 @@ MAX_IMPLICIT = 60_000
 class ChallengerModel(ClassifierMixin, BaseEstimator):
     """Histogram gradient boosting on ``[X, champion score]`` (on ``X`` alone without a
     champion); ``predict_proba`` like any binary classifier, so the model store scores it
-    with ``score_method="proba"``."""
+    with ``score_method="proba"``.
+
+    The learning rate (0.2) keeps the ensemble small: it scores every transaction in the
+    scorer's shadow, at a cost that grows with its trees (decision 0006).
+    """
 
     def __init__(
         self,
         champion: Any = None,
         champion_method: str = "neg_score_samples",
         max_iter: int = 200,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.2,
         max_leaf_nodes: int = 31,
         l2_regularization: float = 1.0,
         random_state: int = 0,

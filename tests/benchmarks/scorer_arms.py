@@ -40,7 +40,10 @@ from tests.unit.scorer.support import feature_rows, transactions, write_transact
 
 ROWS = int(os.environ.get("RTAD_BENCH_ARMS_ROWS", "60000"))
 ROUNDS = int(os.environ.get("RTAD_BENCH_ARMS_ROUNDS", "3"))
-BATCH = 1000
+#: rows a batch reads: the scorer's default (RTAD_BATCH_COUNT a shard, every shard full, as
+#: under a backlog), and a quarter of it
+DEFAULT_BATCH = ScorerSettings.model_fields["batch_count"].default * SHARDS
+BATCHES = (DEFAULT_BATCH, DEFAULT_BATCH // 4)
 VERDICT_EVERY = 100
 #: simulated transactions the challenger is trained on (about a hundred days of 80 cards)
 TRAINING_ROWS = 30_000
@@ -104,12 +107,18 @@ def send_verdicts(client: redis.Redis, settings: ScorerSettings, rows: list[dict
 
 
 def run_arm(
-    server: LocalRedis, champion: Path, arm: str, shadow: Path | None, rows: list[dict], run: int
+    server: LocalRedis,
+    champion: Path,
+    arm: str,
+    shadow: Path | None,
+    rows: list[dict],
+    run: int,
+    batch: int,
 ) -> dict[str, Any]:
     """One arm on fresh streams: fill (not timed), then drain with one worker."""
     client = redis.Redis.from_url(server.url)
     settings = worker_settings(
-        server.url, f"arms{run}", BATCH, quality_enabled=shadow is not None, challenger_path=shadow
+        server.url, f"arms{run}", batch, quality_enabled=shadow is not None, challenger_path=shadow
     )
     holder = ModelHolder(champion, challenger_path=shadow)
     worker = ScoringWorker(client, settings, holder)
@@ -134,6 +143,7 @@ def run_arm(
     client.flushall()
     return {
         "arm": arm,
+        "batch": batch,
         "rows": len(rows),
         "rows_per_s": len(rows) / wall,
         "cpu_us_per_row": cpu / len(rows) * 1e6,
@@ -142,62 +152,75 @@ def run_arm(
     }
 
 
-def table(
-    median: dict[str, float],
-    ratios: dict[str, float],
-    cpu: dict[str, float],
-    cpu_ratios: dict[str, float],
-) -> dict[str, Any]:
-    """The rendered table (``tests.benchmarks.render``): one row per arm."""
+def table(arms: dict[int, dict[str, dict[str, float]]]) -> dict[str, Any]:
+    """The rendered table (``tests.benchmarks.render``): one row per batch size and arm."""
+    rows = []
+    for batch, by_arm in arms.items():
+        for arm, f in by_arm.items():
+            rows.append([
+                batch, arm, round(f["rows_per_s"]), f"{f['over_plain']:.2f}",
+                round(f["cpu_us_per_row"], 1), f"{f['over_plain_by_cpu']:.2f}",
+            ])  # fmt: skip
     return {
         "title": "Median of the alternated runs",
         "columns": [
+            "batch (rows)",
             "arm",
             "rows/s",
             "of plain",
             "CPU µs a row (worker + redis)",
             "of plain by CPU",
         ],
-        "rows": [
-            [
-                arm,
-                round(median[arm]),
-                f"{ratios.get(arm, 1.0):.2f}",
-                round(cpu[arm], 1),
-                f"{cpu_ratios.get(arm, 1.0):.2f}",
-            ]  # fmt: skip
-            for arm in median
-        ],
-        "note": f"target: at least {TARGET:.0%} of the plain arm's throughput",
+        "rows": rows,
+        "note": f"target: at least {TARGET:.0%} of the plain arm's throughput; batch "
+        f"{DEFAULT_BATCH} is the scorer's default (RTAD_BATCH_COUNT a shard)",
     }
 
 
+def summarise(runs: list[dict[str, Any]], arms: list[str]) -> dict[int, dict[str, dict]]:
+    """Per batch size and arm: median rows/s, median CPU a row (the worker's threads and
+    redis-server's: what the arm keeps of the plain arm's throughput where CPU is the limit,
+    which moves far less with the machine's load), and both over the plain arm's."""
+    out: dict[int, dict[str, dict]] = {}
+    for batch in BATCHES:
+        mine = [r for r in runs if r["batch"] == batch]
+        by_arm = {}
+        for arm in arms:
+            of_arm = [r for r in mine if r["arm"] == arm]
+            by_arm[arm] = {
+                "rows_per_s": statistics.median(r["rows_per_s"] for r in of_arm),
+                "cpu_us_per_row": statistics.median(
+                    r["cpu_us_per_row"] + r["redis_cpu_us_per_row"] for r in of_arm
+                ),
+            }
+        plain = by_arm["plain"]
+        for f in by_arm.values():
+            f["over_plain"] = f["rows_per_s"] / plain["rows_per_s"]
+            f["over_plain_by_cpu"] = plain["cpu_us_per_row"] / f["cpu_us_per_row"]
+        out[batch] = by_arm
+    return out
+
+
 def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> None:
-    """Alternate the arms ``ROUNDS`` times and write the results file."""
+    """Alternate the arms ``ROUNDS`` times at each batch size and write the results file."""
     load_before = results.load_now()
     arms: dict[str, Path | None] = {"plain": None, **challengers(workdir, champion)}
     sample = rows[:ROWS]
     runs: list[dict[str, Any]] = []
     with LocalRedis(workdir / "redis-arms") as server:
         for round_ in range(ROUNDS):
-            for arm, path in arms.items():
-                runs.append(run_arm(server, champion, arm, path, sample, len(runs)))
-                print(f"round {round_ + 1}: {arm} {runs[-1]['rows_per_s']:,.0f} rows/s")
-    median = {a: statistics.median(r["rows_per_s"] for r in runs if r["arm"] == a) for a in arms}
-    ratios = {a: median[a] / median["plain"] for a in arms if a != "plain"}
-    # CPU a row (the worker's threads and redis-server's): what the arm keeps of the plain
-    # arm's throughput where CPU is the limit; it moves far less with the machine's load
-    cpu = {
-        a: statistics.median(
-            r["cpu_us_per_row"] + r["redis_cpu_us_per_row"] for r in runs if r["arm"] == a
-        )
-        for a in arms
-    }
-    cpu_ratios = {a: cpu["plain"] / cpu[a] for a in arms if a != "plain"}
+            for batch in BATCHES:
+                for arm, path in arms.items():
+                    runs.append(run_arm(server, champion, arm, path, sample, len(runs), batch))
+                    print(f"round {round_ + 1}, batch {batch}: {arm} "
+                          f"{runs[-1]['rows_per_s']:,.0f} rows/s")  # fmt: skip
+    summary = summarise(runs, list(arms))
+    default = summary[DEFAULT_BATCH]
     parameters = {
         "rows_per_arm": len(sample),
         "rounds": ROUNDS,
-        "batch": BATCH,
+        "batches": list(BATCHES),
+        "default_batch": DEFAULT_BATCH,
         "shards": SHARDS,
         "encoding": 2,
         "champion": str(champion),
@@ -205,20 +228,25 @@ def compare_arms(workdir: Path, champion: Path, rows: list[dict]) -> None:
         "verdict_every_rows": VERDICT_EVERY,
     }
     figures = {
-        "table": table(median, ratios, cpu, cpu_ratios),
-        "rows_per_s_median": median,
-        "over_plain": ratios,
-        "cpu_us_per_row_median": cpu,
-        "over_plain_by_cpu": cpu_ratios,
+        "table": table(summary),
+        "by_batch": {str(b): v for b, v in summary.items()},
+        "over_plain": {a: f["over_plain"] for a, f in default.items() if a != "plain"},
+        "over_plain_by_cpu": {
+            a: f["over_plain_by_cpu"] for a, f in default.items() if a != "plain"
+        },
         "target_at_least": TARGET,
-        "meets_target": {a: r >= TARGET for a, r in ratios.items()},
+        "meets_target": {a: f["over_plain"] >= TARGET for a, f in default.items() if a != "plain"},
     }
     title = "Scorer throughput with a challenger in shadow and the label consumer on"
     extra = {"title": title, "runs": runs}
     path = results.write(
         "scorer-shadow", figures, parameters, load_before, command=COMMAND, extra=extra
     )
-    shown = ", ".join(
-        f"{a} / plain = {r:.2f} (by CPU a row {cpu_ratios[a]:.2f})" for a, r in ratios.items()
-    )
-    print(f"{shown} (target >= {TARGET}); written to {path}")
+    for batch, by_arm in summary.items():
+        shown = ", ".join(
+            f"{a} / plain = {f['over_plain']:.2f} (by CPU a row {f['over_plain_by_cpu']:.2f})"
+            for a, f in by_arm.items()
+            if a != "plain"
+        )
+        print(f"batch {batch}: {shown} (target >= {TARGET})")
+    print(f"written to {path}")

@@ -103,7 +103,7 @@ def scorer_tables(doc: Document) -> list[Table]:
         for r in figures["results"]
     ]
     columns = ["variant", "rows", "rows/s", "batch p50 ms", "batch p99 ms", "worker CPU µs/row"]
-    columns += ["main / read / commit thread", "redis-server CPU µs/row"]
+    columns += ["main / read / shadow / commit thread", "redis-server CPU µs/row"]
     steps = [[step, num(us, 2)] for step, us in figures["cpu_us_per_row"].items()]
     return [
         Table("Worker throughput", columns, rows, numeric=set(range(1, 8))),
@@ -214,7 +214,44 @@ def feedback_tables(doc: Document) -> list[Table]:
     if targets:
         cells = ["target", "measured", "goal", "met"]
         tables.append(Table("Targets", cells, targets, numeric={1}))
+    if doc.get("alternatives"):
+        tables.append(alternatives_table(doc["alternatives"], models.get("champion", {})))
     return tables
+
+
+#: the training alternatives of decision 0006, as the feedback benchmark names them
+ALTERNATIVES = {
+    "decision": "the decision: verdicts + settled rows as genuine, features + champion score",
+    "learning_rate_0.1": "the same at learning rate 0.1 (more trees)",
+    "no_champion_score": "the same without the champion's score",
+    "unlabelled_taken_as_genuine": "every unverdicted row as genuine, the last week's included",
+    "verdicts_only": "the verdicts (and chargebacks) only",
+    "every_label_known_upper_bound": "every true label known by day 30 (upper bound)",
+    "early_challenger": "the decision, trained on day 10's verdicts",
+    "early_no_champion": "the same without the champion's score, day 10",
+}
+
+
+def alternatives_table(alternatives: dict[str, Any], champion: dict[str, Any]) -> Table:
+    """Decision 0006's alternatives on the same test days: figures, lowest scenario, trees."""
+
+    def row(label: str, f: dict[str, Any]) -> list[str]:
+        recall = f.get("recall_by_scenario", {})
+        low = min(recall, key=recall.__getitem__) if recall else None
+        return [
+            label,
+            num(f.get("average_precision"), 3),
+            num(f.get("card_precision_at_100"), 3),
+            num(f.get("recall_at_1.0%"), 3),
+            f"{recall[low]:.3f} ({low.replace('_', ' ')})" if low else "—",
+            num(f.get("trees")),
+        ]
+
+    rows = [row("the champion alone (unsupervised)", champion)]
+    rows += [row(ALTERNATIVES.get(name, name), f) for name, f in alternatives.items()]
+    columns = ["training rows and inputs", "AP", "CP@100 per day", "recall at 1 %",
+               "lowest scenario recall", "trees"]  # fmt: skip
+    return Table("Alternatives (decision 0006)", columns, rows, numeric={1, 2, 3, 5})
 
 
 TABLES: dict[str, Callable[[Document], list[Table]]] = {
@@ -258,6 +295,16 @@ ABOUT: dict[str, tuple[str, str]] = {
         "One worker process drains real feature rows (simulated transactions through the"
         " feature code) with the champion model, beside the obvious batched loop (json, one"
         " command per entry), a naive per-entry loop and `model.score` alone (the ceiling).",
+    ),
+    "scorer-shadow": (
+        "Scorer throughput with a challenger in shadow and the label consumer on",
+        "One worker drains the same feature rows three ways, alternated round after round: the"
+        " champion alone (`plain`); with the challenger `rtad train --labels` makes in shadow and"
+        " the label consumer on (`shadow-challenger`); with a second copy of the champion in"
+        " shadow (`shadow-same`: a challenger as costly as the champion, scored in full). At the"
+        " scorer's default batch (`RTAD_BATCH_COUNT` = 1,000 rows a shard, every shard full, as"
+        " under a backlog) and at a quarter of it. Target: a shadow arm keeps at least 80 % of"
+        " the plain arm's rows/s.",
     ),
     "replay": (
         "Replay and generator into Redis",

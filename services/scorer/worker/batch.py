@@ -81,7 +81,7 @@ class BatchResult:
     challenger_scores: np.ndarray | None = None
     #: the version of each model role that scored the batch (``champion``, ``challenger``)
     model_versions: dict[str, str] = field(default_factory=dict)
-    #: work the commit thread does before it commits (the challenger's scores, .shadow)
+    #: work the shadow stage does before the commit (the challenger's scores, .shadow)
     before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @property

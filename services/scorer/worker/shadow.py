@@ -65,7 +65,7 @@ _thread_state = threading.local()
 
 
 def _one_openmp_thread() -> None:
-    """OpenMP's thread count is per calling thread: the commit thread sets its own once
+    """OpenMP's thread count is per calling thread: the shadow stage's thread sets its own once
     (as :func:`rtad.scorer.worker.loop.tune_process` does for the main thread)."""
     if not getattr(_thread_state, "limited", False):
         from threadpoolctl import threadpool_limits
@@ -114,7 +114,7 @@ class Shadow:
             return
         txs = list(map(_tx, rows))
         times = list(map(_event, rows))
-        # parsed once for both models' budget windows (the challenger's on the commit thread)
+        # parsed once for both models' budget windows (the challenger's on the shadow stage)
         when = event_ms_array(times) if self.budget.enabled else None
         parts = self._parts(groups, result.bounds)
         for shard, part in parts:
@@ -124,7 +124,7 @@ class Shadow:
                 ops += watermark_op(self.index.names, shard, max(map(_ingest, rows[part])))
             result.shards[shard].add_ops(ops)
         if self.challenger is not None:
-            # Scored by the commit thread, while the next batch is decoded and scored here
+            # Scored by the shadow stage, while the next batch is decoded and scored here
             # (the model's own code releases the GIL): the same entries, the same commit.
             def challenge() -> None:
                 _one_openmp_thread()

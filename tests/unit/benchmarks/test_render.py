@@ -165,3 +165,23 @@ def test_feedback_tables_show_both_models_and_the_targets(tree: tuple[Path, Path
     assert "| champion | 0.677 | 0.246 | 0.636 |" in text
     assert "| challenger | 0.918 | 0.371 | 0.843 |" in text
     assert "| average_precision_gain | 0.241 | >= 0.10 | yes |" in text
+
+
+def test_feedback_alternatives_show_each_way_with_its_lowest_scenario_and_trees(
+    tree: tuple[Path, Path, Path],
+) -> None:
+    champion = {"average_precision": 0.6769, "card_precision_at_100": 0.246, "recall_at_1.0%": 0.6}
+    champion |= {"recall_by_scenario": {"amount_spike": 0.097, "atm_cashout": 0.99}}
+    decision = {"average_precision": 0.918, "card_precision_at_100": 0.371, "recall_at_1.0%": 0.84}
+    decision |= {"recall_by_scenario": {"amount_spike": 0.361, "card_testing": 0.2}, "trees": 41}
+    extra = {"alternatives": {"decision": decision, "a_new_way": decision | {"trees": 7}}}
+    figures = {"champion": champion, "challenger": decision}
+    results.write("feedback", figures, {"capacity": 100}, directory=tree[0], extra=extra)
+    _, text = rendered(tree)
+    assert "**Alternatives (decision 0006)**" in text
+    assert (
+        "| the champion alone (unsupervised) | 0.677 | 0.246 | 0.600 | 0.097 (amount spike) | — |"
+        in text
+    )
+    assert "| 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 41 |" in text
+    assert "| a_new_way | 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 7 |" in text
