@@ -77,7 +77,7 @@ def train_challenger(
     chargeback_days: float = 7.0,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Fit the challenger as of ``as_of`` (default: the last transaction), save it, return
+    """Fit the challenger as of ``as_of`` (default: :func:`training_cut`), save it, return
     its model card."""
     from rtad.common.feature_entry import feature_set_id
     from rtad.features.card_features import batch_features
@@ -93,7 +93,7 @@ def train_challenger(
     if missing:
         raise RtadError(f"{champion_path}: features {', '.join(missing)} are not computed here")
     X = frame[champion.feature_names].to_numpy(dtype=np.float64)
-    cut = as_of or frame["event_time"].max().to_pydatetime() + timedelta(microseconds=1)
+    cut = as_of or training_cut(frame, labels)
     method = champion.card.get("score_method", "neg_score_samples")
     try:
         model, counts = fit_challenger(
@@ -105,6 +105,19 @@ def train_challenger(
     card = _card(model, champion, X, feature_set_id(FEATURE_COLUMNS), training)
     save_model(out, model, card)
     return card
+
+
+def training_cut(frame: Any, labels: dict[str, Label]) -> datetime:
+    """What is known now: the last transaction or the last verdict, whichever is later.
+
+    Analysts' verdicts carry the wall-clock time they were given, often after the last
+    transaction of the file trained on (a file of last week's traffic, labelled today):
+    they all count, and every transaction older than the chargeback delay before the last
+    verdict is settled.
+    """
+    last = frame["event_time"].max().to_pydatetime() + timedelta(microseconds=1)
+    given = [label.given_at for label in labels.values() if label.given_at is not None]
+    return max([last, *given])
 
 
 def _card(

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 import redis
+from msgspec.structs import replace
 
 from rtad.common.feature_entry import feature_set_id
 from rtad.common.labels import encode_label
@@ -74,6 +76,28 @@ def test_train_a_challenger_from_a_labels_file(generated: dict, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "challenger on" in done.stdout and "feature set" in done.stdout
     check_challenger(out)
+
+
+def test_verdicts_given_after_the_last_transaction_all_count(
+    generated: dict, tmp_path: Path
+) -> None:
+    """Analysts label last week's file today: their verdicts, stamped with today's clock,
+    are known at training time, and the rows before them are settled."""
+    today = datetime.now(UTC)
+    late = tmp_path / "labelled-today.jsonl"
+    late.write_bytes(
+        b"".join(
+            encode_label(replace(x, given_at=today + timedelta(seconds=i))) + b"\n"
+            for i, x in enumerate(generated["labels"])
+        )
+    )
+    out = tmp_path / "challenger"
+    done = rtad("train", "--data", str(generated["data"]), "--labels", str(late), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    training = load_model(out).card["training"]
+    latest = {x.transaction_id for x in generated["labels"]}
+    assert training["verdict_rows"] == len(latest) > 0
+    assert datetime.fromisoformat(training["as_of"]) >= today
 
 
 @pytest.mark.redis
