@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -72,22 +76,44 @@ class Promotion(BaseModel):
     challenger: str
 
 
+@dataclass
+class _LastFigures:
+    """The figures of the last computation, shared by the requests that follow it within
+    ``RTAD_QUALITY_INTERVAL_S`` (as fresh as the gauges): the figures read every verdict
+    kept, and a public GET must not make Redis do that once per request."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    at: float = -math.inf
+    roles: dict[str, str] = field(default_factory=dict)
+    figures: QualityFigures | None = None
+
+
 @router.get("/quality", response_model=QualityFigures, responses={503: {"model": Problem}})
 async def quality(request: Request, settings: SettingsDep, holder: HolderDep) -> QualityFigures:
     """Alert precision, Card Precision@k per day, recall on reported frauds (per scenario when
-    known) and detection delay of the champion and the challenger, from the verdicts so far."""
-    client = _sync_client(request, settings.redis_url.get_secret_value())
-    report = await run_in_threadpool(
-        collect,
-        client,
-        settings.streams,
-        holder.roles(),
-        k=settings.quality_k,
-        days=settings.quality_days,
-        hold_s=settings.label_hold_s,
-    )
-    budget = {"mode": settings.alert_mode, "per_hour": settings.alert_budget_per_hour}
-    return QualityFigures.model_validate(report.as_dict() | {"alert_budget": budget})
+    known) and detection delay of the champion and the challenger, from the verdicts so far
+    (computed at most once every ``RTAD_QUALITY_INTERVAL_S``, and after a promotion)."""
+    last: _LastFigures = getattr(request.app.state, "rtad_quality", None) or _LastFigures()
+    request.app.state.rtad_quality = last
+    async with last.lock:
+        roles = holder.roles()
+        fresh = time.monotonic() - last.at < settings.quality_interval_s
+        if last.figures is not None and fresh and roles == last.roles:
+            return last.figures
+        client = _sync_client(request, settings.redis_url.get_secret_value())
+        report = await run_in_threadpool(
+            collect,
+            client,
+            settings.streams,
+            roles,
+            k=settings.quality_k,
+            days=settings.quality_days,
+            hold_s=settings.label_hold_s,
+        )
+        budget = {"mode": settings.alert_mode, "per_hour": settings.alert_budget_per_hour}
+        figures = QualityFigures.model_validate(report.as_dict() | {"alert_budget": budget})
+        last.at, last.roles, last.figures = time.monotonic(), roles, figures
+        return figures
 
 
 @router.post(

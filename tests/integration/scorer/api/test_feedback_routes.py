@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from rtad.common.local_redis import LocalRedis
@@ -30,6 +31,34 @@ def test_quality_answers_per_model_role_before_any_verdict(
     assert set(body["models"]) == {"champion", "challenger"}
     assert body["models"]["champion"]["precision"] is None
     assert body["models"]["champion"]["recall"] is None
+
+
+def test_quality_is_computed_once_an_interval_however_often_it_is_asked(
+    redis_server: LocalRedis, models_dir: Path
+) -> None:
+    counter = redis.Redis.from_url(redis_server.url)
+
+    def commands() -> int:
+        return int(counter.info("stats")["total_commands_processed"])
+
+    commands()  # connected: from now on one command (INFO) a call
+
+    path = models_dir / "challenger"
+    with app_client(redis_server.url, models_dir / "champion", path, api_key="s3cret",
+                    worker_enabled=False, quality_interval_s=60) as client:  # fmt: skip
+        before = commands()
+        first = client.get("/v1/quality").json()
+        one = commands() - before - 1  # the figures' commands (and this INFO)
+        assert one > 2
+        before = commands()
+        again = [client.get("/v1/quality").json() for _ in range(20)]
+        assert commands() - before == 1  # only the INFO: the 20 answers came from the last one
+        assert all(body == first for body in again)
+        client.post("/v1/model/promote", headers=KEY)  # new roles: figures computed again
+        before = commands()
+        swapped = client.get("/v1/quality").json()
+        assert commands() - before > 2
+    assert swapped["models"]["champion"]["version"] == first["models"]["challenger"]["version"]
 
 
 def test_promote_needs_the_key_and_swaps_the_pair(
