@@ -108,7 +108,8 @@ def generate(
         c = desk.counts
         typer.echo(
             f"investigators: {c.alerts} alerts seen, {c.reviewed} reviewed, "
-            f"{c.chargebacks} chargebacks",
+            f"{c.chargebacks} chargebacks"
+            + (f", {c.forgotten} frauds forgotten (nothing scored them)" if c.forgotten else ""),
             err=True,
         )
 

@@ -85,7 +85,20 @@ def test_memory_holds_frauds_and_open_alerts_only() -> None:
     assert d.counts.reviewed == 600
 
 
-@pytest.mark.parametrize("kwargs", [{"capacity": -1}, {"analyst_delay": timedelta(days=-1)}])
+def test_with_nothing_scored_the_frauds_waiting_are_capped_and_the_oldest_forgotten() -> None:
+    config = InvestigatorConfig(2, timedelta(days=1), timedelta(days=7), max_frauds=100)
+    d = Investigators(config)
+    for i in range(1000):  # the scorer is down: the clock never moves
+        d.observe(f"f{i}", "u", True, at(0, i / 100))
+    assert d.remembered == 100 and d.counts.forgotten == 900
+    out = d.advance(at(30))  # the scorer is back: the 100 newest come back, the rest never
+    assert sorted(x.transaction_id for x in out) == sorted(f"f{i}" for i in range(900, 1000))
+    assert {x.source for x in out} == {"chargeback"} and d.remembered == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"capacity": -1}, {"analyst_delay": timedelta(days=-1)}, {"max_frauds": 0}]
+)
 def test_impossible_settings_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError, match="investigator"):
         InvestigatorConfig(**kwargs)
