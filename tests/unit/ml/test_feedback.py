@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,18 +106,18 @@ def test_the_challenger_learns_what_the_champion_misses(learnt: dict) -> None:
     assert learnt["counts"]["verdict_rows"] >= 300 and learnt["counts"]["fraud_rows"] > 0
 
 
+def saved(model: ChallengerModel, where: Path, **card: str) -> Any:
+    """The challenger saved as an artifact of four features (``card``: more of its card),
+    loaded back."""
+    base = {"detector": "challenger", "score_method": "proba", "threshold": 0.5}
+    save_model(where, model, base | {"feature_names": ["a", "b", "c", "d"]} | card)
+    return load_model(where)
+
+
 def test_the_challenger_is_a_trusted_skops_artifact_scored_like_the_champion(
     learnt: dict, tmp_path: Path
 ) -> None:
-    card = {
-        "detector": "challenger",
-        "score_method": "proba",
-        "feature_names": ["a", "b", "c", "d"],
-        "feature_set": "0123456789ab",
-        "threshold": 0.5,
-    }
-    save_model(tmp_path, learnt["model"], card)
-    loaded = load_model(tmp_path)
+    loaded = saved(learnt["model"], tmp_path, feature_set="0123456789ab")
     X = learnt["X"][:50]
     assert np.allclose(loaded.score(X), learnt["model"].predict_proba(X)[:, 1])
     assert loaded.card["feature_set"] == "0123456789ab"
@@ -125,15 +126,7 @@ def test_the_challenger_is_a_trusted_skops_artifact_scored_like_the_champion(
 def test_a_challenger_takes_its_own_champions_scores_and_only_those(
     learnt: dict, tmp_path: Path
 ) -> None:
-    card = {
-        "detector": "challenger",
-        "score_method": "proba",
-        "feature_names": ["a", "b", "c", "d"],
-        "threshold": 0.5,
-        "champion_version": "champion-1",
-    }
-    save_model(tmp_path, learnt["model"], card)
-    loaded = load_model(tmp_path)
+    loaded = saved(learnt["model"], tmp_path, champion_version="champion-1")
     X = learnt["X"][:200]
     own = -learnt["champion"].score_samples(X)
     # the champion's scores, given: the same as scoring the champion again
