@@ -1,26 +1,41 @@
 """The alert budget: a threshold that keeps alerts per hour at what the analysts can review.
 
 With ``RTAD_ALERT_MODE=budget`` each shard raises its share of ``RTAD_ALERT_BUDGET_PER_HOUR``
-(alerts per hour of event time). The share of transactions to alert is the budget over the
-shard's traffic of the last ``RTAD_ALERT_BUDGET_WINDOW_S`` (a day by default: traffic has a
-daily cycle, and the budget holds over it); the threshold is that quantile of the most recent
-scores, the last hour's, or a longer span when the last hour holds too few transactions for a
-stable rank (the night). So the threshold follows a change in the scores (a wave of fraud)
-within the hour, while the alerts follow the daily traffic and add up to the budget a day.
+(alerts per hour of event time). The threshold is a rank among the shard's most recent scores:
+
+- the share of transactions to alert is the budget over the shard's traffic of the last
+  ``RTAD_ALERT_BUDGET_WINDOW_S`` (a day by default: traffic has a daily cycle, and the budget
+  holds over it); the rank is that share of the last hour's transactions, or of a longer
+  span when the last hour holds too few for a stable rank (the night). So the threshold
+  follows a change in the scores (a wave of fraud) within the hour, and the alerts follow
+  the daily traffic;
+- the rank is calibrated: a threshold set before a card's burst of frauds lets the whole
+  burst through, so thresholds raise more alerts than they aim at when frauds come in
+  bursts. Each batch records what its threshold aimed at; the rank is multiplied by the
+  alerts aimed at over those raised in the window;
+- the rank is corrected by the window's debt to the budget (the alerts the budget allowed
+  since the window began, less those raised), made up over the next half of the window
+  (twelve hours of a day): a factor ``1 + debt / (the budget of those hours)``. This takes up
+  what the calibration has not learnt yet (a change in the rate of fraud, in the traffic);
+- both factors together stay within :data:`CORRECTION`;
+- a tie at the rank (a model giving many transactions the same score) moves the threshold
+  up to the lowest kept score above it: equal scores never pass as a crowd.
 
 The state of a shard is, per model, one small sorted set per 15-minute bucket of event time
 holding its top scores (never more than a few times the hour's share can reach a threshold),
-and one hash of the transactions counted per bucket: it grows with the budget, not with the
-transactions. It lives in Redis, in the shard's hash tag, and is updated inside the shard's
-commit script (:meth:`AlertBudget.window_ops`), so every replica that scores the shard reads
-the same state; the threshold is read back after commits (:data:`THRESHOLD_SCRIPT`) and used
-from the shard's next batch on. Until a shard has counted a bucket's worth of transactions,
-or when too few scores are kept, the model's fixed threshold applies.
+and one hash counting per bucket the transactions and, per model, its alerts and the alerts
+its thresholds aimed at: it grows with the budget, not with the transactions, and the
+buckets leaving the window are deleted. It lives in Redis, in the shard's hash tag, and is
+updated inside the shard's commit script (:meth:`AlertBudget.window_ops`), so every replica
+that scores the shard reads the same state; the threshold is computed in Redis from committed
+scores only (:data:`~rtad.scorer.alert_budget_script.THRESHOLD_SCRIPT`), read back after
+commits and used from the shard's next batch on. Until a shard's counted transactions span
+more than one bucket, or when too few scores are kept, the model's fixed threshold applies.
 ``RTAD_ALERT_MODE=fixed`` keeps the model's own threshold and writes nothing.
 
 >>> shape = BudgetShape(per_hour=100, shards=4, window_s=86_400)
->>> shape.buckets, shape.short_buckets, shape.capacity
-(96, 4, 100)
+>>> shape.buckets, shape.short_buckets, shape.capacity, shape.catch_up_ms // 3_600_000
+(96, 4, 100, 12)
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import numpy as np
 
 from rtad.common.resp import pack_command
 from rtad.common.streams import StreamNames
+from rtad.scorer.alert_budget_script import CORRECTION, THRESHOLD_SCRIPT
 
 BUCKET_S = 900
 SHORT_S = 3600
@@ -45,64 +61,15 @@ TTL_MARGIN_S = 3600
 #: Pairs per HSET or ZADD of the commit script's tail (Lua's ``unpack`` stops at 8000 values).
 PAIRS_PER_OP = 500
 
-#: KEYS[1] the counts hash, then each model's bucket sets, oldest first. ARGV[1] models,
-#: [2] buckets, [3] short buckets, [4] alerts wanted per ms, [5] bucket ms, [6] ms elapsed in
-#: the newest bucket, [7] the least rank, then the buckets' numbers (the counts' fields), then
-#: per model the fields of its alerts per bucket. Returns per model the threshold ('' when
-#: none can be had). The rank is corrected by the alerts raised over the window against the
-#: budget's (at most by a factor of two): what the quantile's lag let through, or held back,
-#: is made up for, so the budget holds on average.
-THRESHOLD_SCRIPT = """
-local models, n, short = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local rate, bucket, elapsed, least = tonumber(ARGV[4]), tonumber(ARGV[5]),
-  tonumber(ARGV[6]), tonumber(ARGV[7])
-local counts = redis.call('HMGET', KEYS[1], unpack(ARGV, 8, 7 + n))
-local first, total = nil, 0
-for i = 1, n do
-  local c = tonumber(counts[i]) or 0
-  counts[i] = c
-  total = total + c
-  if c > 0 and not first then first = i end
-end
-if not first or n - first < 1 then
-  local none = {}
-  for m = 1, models do none[m] = '' end
-  return none
-end
-local covered = (n - first) * bucket + elapsed
-local share = rate * covered / total
-local span, rank = short, 0
-while true do
-  local seen = 0
-  for i = n - span + 1, n do seen = seen + counts[i] end
-  rank = share * seen
-  if rank >= least or span >= n - first + 1 then break end
-  span = math.min(span * 2, n - first + 1)
-end
-local out = {}
-for m = 0, models - 1 do
-  -- alerts raised over the window against the budget's: the rank corrects the difference
-  local raised = redis.call('HMGET', KEYS[1], unpack(ARGV, 8 + n + m * n, 7 + n + (m + 1) * n))
-  local sum = 0
-  for i = first, n do sum = sum + (tonumber(raised[i]) or 0) end
-  local wanted, fix = rate * covered, 1
-  if wanted >= 4 * least then fix = math.min(2, math.max(0.5, wanted / math.max(sum, 1))) end
-  local r = math.max(1, math.floor(rank * fix + 0.5))
-  local scores = {}
-  for b = n - span + 1, n do
-    local got = redis.call('ZRANGE', KEYS[1 + m * n + b], 0, -1, 'WITHSCORES')
-    for i = 2, #got, 2 do scores[#scores + 1] = tonumber(got[i]) end
-  end
-  table.sort(scores, function(x, y) return x > y end)
-  out[#out + 1] = scores[r] and tostring(scores[r]) or ''
-end
-return out
-"""
-
 
 def alerts_field(version: str, bucket: int) -> bytes:
     """The counts hash's field of a model's alerts in a bucket."""
     return f"a:{version}:{bucket}".encode()
+
+
+def aimed_field(version: str, bucket: int) -> bytes:
+    """The counts hash's field of the alerts a model's budget thresholds aimed at in a bucket."""
+    return f"i:{version}:{bucket}".encode()
 
 
 def event_ms(event_time: str) -> int:
@@ -137,6 +104,11 @@ class BudgetShape:
         return max(1, min(self.buckets, SHORT_S // self.bucket_s))
 
     @property
+    def catch_up_ms(self) -> int:
+        """Event time over which the window's debt to the budget is made up: half of it."""
+        return self.window_s * 1000 // 2
+
+    @property
     def per_ms(self) -> float:
         """Alerts a shard may raise per millisecond of event time."""
         return self.per_hour / self.shards / 3_600_000
@@ -156,11 +128,14 @@ class AlertBudget:
     shape: BudgetShape
     enabled: bool = True
     thresholds: dict[tuple[str, int], float] = field(default_factory=dict)
+    #: the aim of each threshold: the share of transactions it is meant to alert
+    aims: dict[tuple[str, int], float] = field(default_factory=dict)
     now_ms: dict[int, int] = field(default_factory=dict)  # latest event time seen per shard
     #: a shard's thresholds are read again once a twelfth of a bucket of event time or this
     #: much wall time has passed (replayed time runs faster than the clock)
     read_interval_s: float = 1.0
     _last_read: dict[int, tuple[float, int]] = field(default_factory=dict)
+    _pruned: dict[tuple[str, int], int] = field(default_factory=dict)  # last bucket deleted
 
     def threshold(self, version: str, fixed: float, shard: int) -> float:
         if not self.enabled:
@@ -212,20 +187,60 @@ class AlertBudget:
             ops += pairs_ops((b"ZADD", key), pairs)
             ops += op(b"ZREMRANGEBYRANK", key, b"0", b"%d" % -(cap + 1))
             ops += op(b"EXPIRE", key, ttl)
+        gone = self._gone(version, shard, int(buckets.min()))
+        if gone:  # the TTL alone would keep a replay's buckets for a day of wall time
+            ops += op(
+                b"DEL", *(self.names.budget_bucket_key(version, shard, b).encode() for b in gone)
+            )
+        return ops + self._count_ops(version, shard, buckets, count, alerted, gone, ttl)
+
+    def _gone(self, version: str, shard: int, first_bucket: int) -> range:
+        """The buckets that left the window since the model's last batch on the shard (at most
+        a window's worth: the first time, or after a jump in event time), so that none stays
+        behind, not even a bucket no batch began in."""
+        edge = first_bucket - self.shape.buckets - 1
+        last = self._pruned.get((version, shard), edge - self.shape.buckets)
+        self._pruned[(version, shard)] = max(last, edge)
+        return range(max(last, edge - self.shape.buckets) + 1, edge + 1)
+
+    def _count_ops(
+        self,
+        version: str,
+        shard: int,
+        buckets: np.ndarray,
+        count: bool,
+        alerted: np.ndarray | None,
+        gone: range,
+        ttl: bytes,
+    ) -> list[bytes]:
+        """The counts hash's increments of a batch: rows, the model's alerts and the alerts
+        its threshold aimed at, per bucket; the fields of the ``gone`` buckets are deleted."""
+        if not count and alerted is None:
+            return []
+        counts = self.names.budget_counts_key(shard).encode()
+        per_bucket = list(zip(*np.unique(buckets, return_counts=True), strict=True))
+        ops: list[bytes] = []
+        stale: list[bytes] = []
         if count:
-            counts = self.names.budget_counts_key(shard).encode()
-            for bucket, n in zip(*np.unique(buckets, return_counts=True), strict=True):
+            for bucket, n in per_bucket:
                 ops += op(b"HINCRBY", counts, b"%d" % bucket, b"%d" % n)
-            ops += op(b"HDEL", counts, b"%d" % (int(buckets.min()) - self.shape.buckets - 1))
-        if alerted is not None and alerted.any():
-            counts = self.names.budget_counts_key(shard).encode()
+            stale += (b"%d" % b for b in gone)
+        if alerted is not None:
             for bucket, n in zip(*np.unique(buckets[alerted], return_counts=True), strict=True):
                 ops += op(b"HINCRBY", counts, alerts_field(version, int(bucket)), b"%d" % n)
-            old = alerts_field(version, int(buckets.min()) - self.shape.buckets - 1)
-            ops += op(b"HDEL", counts, old)
-        if count or alerted is not None:
-            ops += op(b"EXPIRE", self.names.budget_counts_key(shard).encode(), ttl)
-        return ops
+            # Rows judged by a budget threshold add what it aimed at (the calibration's
+            # denominator); the fixed threshold aims at nothing. The aim is the one in force
+            # now: a read landing between a batch's scoring and this shifts one batch's aim.
+            aim = self.aims.get((version, shard))
+            if aim is not None:
+                for bucket, n in per_bucket:
+                    meant = repr(aim * int(n)).encode()
+                    ops += op(b"HINCRBYFLOAT", counts, aimed_field(version, int(bucket)), meant)
+            for b in gone:
+                stale += (alerts_field(version, b), aimed_field(version, b))
+        if stale:
+            ops += op(b"HDEL", counts, *stale)
+        return ops + op(b"EXPIRE", counts, ttl)
 
     def read_command(self, shard: int, versions: Sequence[str]) -> bytes | None:
         """The packed ``EVAL`` reading the thresholds of ``versions`` on ``shard``."""
@@ -246,19 +261,28 @@ class AlertBudget:
         args = [len(versions), shape.buckets, shape.short_buckets]
         args_bytes = [b"%d" % a for a in args] + [repr(shape.per_ms).encode()]
         args_bytes += [b"%d" % shape.bucket_ms, b"%d" % (now % shape.bucket_ms + 1)]
-        args_bytes += [b"%d" % MIN_RANK, *(b"%d" % b for b in numbers)]
-        args_bytes += [alerts_field(v, b) for v in versions for b in numbers]
+        args_bytes += [b"%d" % MIN_RANK, b"%d" % shape.catch_up_ms]
+        args_bytes += [repr(bound).encode() for bound in CORRECTION]
+        args_bytes += [b"%d" % b for b in numbers]
+        for v in versions:
+            args_bytes += [alerts_field(v, b) for b in numbers]
+            args_bytes += [aimed_field(v, b) for b in numbers]
         script = THRESHOLD_SCRIPT.encode()
         return pack_command(b"EVAL", script, b"%d" % len(keys), *keys, *args_bytes)
 
     def apply(self, shard: int, versions: Sequence[str], reply: Sequence[bytes | str]) -> None:
-        """Keep the thresholds the read returned (a model whose window is short keeps none)."""
-        for version, value in zip(versions, reply, strict=True):
-            text = value.decode() if isinstance(value, bytes) else value
-            if text:
-                self.thresholds[(version, shard)] = float(text)
+        """Keep the thresholds the read returned, and their aims (a model whose window is
+        short keeps none)."""
+        texts = [value.decode() if isinstance(value, bytes) else value for value in reply]
+        if len(texts) != 2 * len(versions):
+            raise ValueError(f"{len(texts)} values read for {len(versions)} models, not two each")
+        for version, value, aim in zip(versions, texts[0::2], texts[1::2], strict=True):
+            if value:
+                self.thresholds[(version, shard)] = float(value)
+                self.aims[(version, shard)] = float(aim)
             else:
                 self.thresholds.pop((version, shard), None)
+                self.aims.pop((version, shard), None)
 
 
 def op(*args: bytes) -> list[bytes]:

@@ -86,8 +86,9 @@ class ScorerSettings(RtadSettings):
     alert_budget_window_s: int = Field(
         default=86_400,
         ge=60,
-        description="Event-time window of the budget's score quantile (a day: traffic has "
-        "a daily cycle, the budget holds on average over it).",
+        description="Event-time window of the budget's traffic share, calibration and debt "
+        "(a day: traffic has a daily cycle, the budget holds over it); its debt is made up "
+        "over half of it.",
     )
     challenger_path: Path | None = Field(
         default=None, description="A second model scored in shadow (never alerts)."

@@ -10,6 +10,10 @@ with the champion of ``models/champion``. Alerts are counted per hour of event t
 alerts stream; the first day is the warm-up (the window is not full yet) and is left out.
 Beside them, from the same scores, the alerts the model's fixed threshold would have raised.
 Results: ``docs/benchmarks/results/budget.json`` (figures, parameters, command).
+
+``RTAD_BENCH_BUDGET_SEED`` (1) seeds the simulation, ``RTAD_BENCH_BUDGET_DAYS`` (8, at least 4:
+a warm-up day, then a whole day at each rate) sets its length, ``RTAD_BENCH_BUDGETS``
+(``10,5``) the budgets, in alerts per hour.
 """
 
 from __future__ import annotations
@@ -36,12 +40,38 @@ from rtad.scorer.worker.loop import ScoringWorker
 from tests.benchmarks import results
 from tests.unit.scorer.support import feature_rows, publish, read_stream, transactions
 
-DAYS = int(os.environ.get("RTAD_BENCH_BUDGET_DAYS", "8"))
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting of the benchmark from the environment (one line when it is not)."""
+    text = os.environ.get(name, str(default))
+    try:
+        return int(text)
+    except ValueError:
+        raise SystemExit(f"{name}={text!r}: not an integer") from None
+
+
+def env_budgets(name: str, default: str) -> tuple[float, ...]:
+    """Alerts per hour, comma-separated, each above zero (one line when they are not)."""
+    text = os.environ.get(name, default)
+    try:
+        budgets = tuple(float(b) for b in text.split(","))
+    except ValueError:
+        budgets = ()
+    if not budgets or min(budgets) <= 0:
+        raise SystemExit(f"{name}={text!r}: not a comma-separated list of alerts per hour > 0")
+    return budgets
+
+
+DAYS = env_int("RTAD_BENCH_BUDGET_DAYS", 8)
+#: the simulation's seed (the same card population and frauds for every budget)
+SEED = env_int("RTAD_BENCH_BUDGET_SEED", 1)
+#: a warm-up day, then at least a whole day in each half
+MIN_DAYS = 4
 CARDS = 2000
 LOW, HIGH = 0.005, 0.03
 #: alerts an hour: above the second half's fraud volume (about 7.5 an hour), as analysts'
 #: capacity is in the Fraud Detection Handbook's setting, and below it
-BUDGETS = tuple(float(b) for b in os.environ.get("RTAD_BENCH_BUDGETS", "10,5").split(","))
+BUDGETS = env_budgets("RTAD_BENCH_BUDGETS", "10,5")
 SHARDS = 4
 #: rows a shard's batch reads: a batch spans minutes of event time, as live batches (under a
 #: second) do, not hours (the threshold changes between batches)
@@ -59,7 +89,7 @@ def simulate(path: Path) -> Path:
     half = DEFAULT_START + timedelta(days=DAYS / 2)
     end = DEFAULT_START + timedelta(days=DAYS)
     keep_one_in = round(HIGH / LOW)
-    config = SimConfig(seed=1, count=None, customers=CARDS, fraud_rate=HIGH)
+    config = SimConfig(seed=SEED, count=None, customers=CARDS, fraud_rate=HIGH)
     with path.open("wb") as out:
         for record in generate_records(config):
             when = datetime.fromisoformat(record["timestamp"])
@@ -167,6 +197,11 @@ def table(by_budget: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    if DAYS < MIN_DAYS:
+        raise SystemExit(
+            f"RTAD_BENCH_BUDGET_DAYS={DAYS}: at least {MIN_DAYS} days are needed "
+            "(a warm-up day, then a whole day at each fraud rate)"
+        )
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     by_budget: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,6 +213,7 @@ def main() -> None:
             by_budget[f"{budget:g}"] = figures(scores, alerts, fixed, budget)
     parameters = {
         "days": DAYS,
+        "seed": SEED,
         "cards": CARDS,
         "fraud_rate_first_half": LOW,
         "fraud_rate_second_half": HIGH,

@@ -20,6 +20,7 @@ def test_shape_shares_the_budget_between_shards_in_quarter_hour_buckets() -> Non
     assert (shape.buckets, shape.short_buckets, shape.bucket_ms) == (96, 4, 900_000)
     assert shape.per_ms == pytest.approx(15 / HOUR_MS)
     assert shape.capacity == 60  # four times a shard's hour
+    assert shape.catch_up_ms == 12 * HOUR_MS  # half the window
     assert BudgetShape(per_hour=1, shards=8, window_s=3600).capacity == 6  # never below a few
 
 
@@ -67,13 +68,59 @@ def test_thresholds_fall_back_to_the_fixed_one_until_a_window_is_read() -> None:
     budget = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600))
     shards = np.array([0, 1, 1, 0])
     assert budget.row_thresholds("v1", 0.7, shards).tolist() == [0.7] * 4
-    budget.apply(1, ["v1", "v2"], [b"0.93", b""])
+    budget.apply(1, ["v1", "v2"], [b"0.93", b"0.02", b"", b""])
     assert budget.row_thresholds("v1", 0.7, shards).tolist() == [0.7, 0.93, 0.93, 0.7]
+    assert budget.aims == {("v1", 1): 0.02}
     assert budget.threshold("v2", 0.4, 1) == 0.4  # its window was short
+    budget.apply(1, ["v1", "v2"], [b"", b"", b"", b""])  # the window went short again
+    assert budget.threshold("v1", 0.7, 1) == 0.7 and budget.aims == {}
+    with pytest.raises(ValueError, match="2 values read for 2 models"):
+        budget.apply(1, ["v1", "v2"], [b"0.93", b"0.02"])
     off = AlertBudget(StreamNames(shards=2), BudgetShape(4, 2, 3600), enabled=False)
     off.thresholds[("v1", 1)] = 0.93
     assert off.threshold("v1", 0.7, 1) == 0.7
     assert off.window_ops("v1", 1, np.array([1.0]), ["t"], np.array([0])) == []
+
+
+def test_rows_judged_by_a_budget_threshold_record_what_it_aimed_at() -> None:
+    """Per bucket, the aim of the threshold in force times the rows; none under the fixed one."""
+    budget = AlertBudget(StreamNames(shards=1), BudgetShape(4, 1, 3600))
+    when = np.array([0, 1, 2, 900_000], dtype=np.int64)  # three rows in bucket 0, one in 1
+    scores, members = np.array([0.1, 0.9, 0.2, 0.3]), ["t0", "t1", "t2", "t3"]
+    alerted = scores >= 0.5
+    fixed = _ops(budget.window_ops("v1", 0, scores, members, when, True, alerted))
+    assert not [o for o in fixed if o[0] == b"HINCRBYFLOAT"]
+    budget.apply(0, ["v1"], [b"0.5", b"0.25"])
+    ops = _ops(budget.window_ops("v1", 0, scores, members, when, True, alerted))
+    aimed = {o[2]: float(o[3]) for o in ops if o[0] == b"HINCRBYFLOAT"}
+    assert aimed == {b"i:v1:0": 0.75, b"i:v1:1": 0.25}
+    shadow = _ops(budget.window_ops("v2", 0, scores, members, when, False, alerted))
+    assert not [o for o in shadow if o[0] == b"HINCRBYFLOAT"]  # v2 has no threshold read
+
+
+def test_buckets_leaving_the_window_are_deleted_once_even_those_no_batch_began_in() -> None:
+    budget = AlertBudget(StreamNames(shards=1), BudgetShape(4, 1, 3600))  # 4 buckets a window
+    bucket_ms = budget.shape.bucket_ms
+
+    def deleted(bucket: int) -> tuple[list[bytes], list[bytes]]:
+        when = np.array([bucket * bucket_ms], dtype=np.int64)
+        ops = _ops(budget.window_ops("v1", 0, np.array([1.0]), ["t"], when, True, when > 0))
+        fields = [f for o in ops if o[0] == b"HDEL" for f in o[2:]]
+        keys = [k for o in ops if o[0] == b"DEL" for k in o[1:]]
+        return fields, keys
+
+    def named(buckets: range) -> list[bytes]:
+        counts = [b"%d" % b for b in buckets]
+        return counts + [f.encode() for b in buckets for f in (f"a:v1:{b}", f"i:v1:{b}")]
+
+    fields, keys = deleted(10)  # the first batch: the window's worth before the edge (5)
+    assert fields == named(range(2, 6))
+    assert keys == [f"rtad:meta:budget:v1:{b}:{{0}}".encode() for b in range(2, 6)]
+    assert deleted(10) == ([], [])  # the same bucket again: nothing new left the window
+    fields, keys = deleted(13)  # buckets 11 and 12 had no batch: 6, 7 and 8 leave
+    assert fields == named(range(6, 9))
+    assert len(keys) == 3
+    assert deleted(12) == ([], [])  # a late batch deletes nothing
 
 
 class Model:

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from rtad.common.streams import SCORER_GROUP, StreamNames
-from rtad.scorer.alert_budget import PAIRS_PER_OP
+from rtad.scorer.alert_budget import PAIRS_PER_OP, AlertBudget, BudgetShape
 from rtad.scorer.counters import SERIES_TTL_S, bucket_key, bucket_start, totals_key
 from rtad.scorer.quality import AlertRecord
 from rtad.scorer.quality_store import alert_ops
@@ -75,6 +75,31 @@ def test_a_shard_commit_writes_everything_and_acknowledges_in_one_script(
         b"lat4": b"1",
     }
     assert 0 < redis_client.ttl(bucket) <= SERIES_TTL_S
+
+
+def test_the_alert_budgets_window_lands_with_the_commit_and_old_buckets_leave(
+    redis_client: redis.Redis, names: StreamNames
+) -> None:
+    """A bucket keeps its top scores, the hash counts rows, alerts and what the threshold
+    aimed at; a batch a window later deletes the buckets that left the window."""
+    budget = AlertBudget(names, BudgetShape(4, 4, 3600))  # 4 buckets, keeps 6 scores each
+    budget.apply(2, ["v1"], [b"0.5", b"0.25"])  # the threshold in force, aiming at a quarter
+    counts = names.budget_counts_key(2)
+
+    def commit(scores: np.ndarray, when: np.ndarray) -> None:
+        out = ShardOutput(2, scores=[b"{}"] * len(scores))
+        members = [f"t{when[0]}-{i}" for i in range(len(scores))]
+        out.add_ops(budget.window_ops("v1", 2, scores, members, when, True, scores >= 0.5))
+        assert commit_shard(redis_client, names, SCORER_GROUP, out, 1).committed
+
+    commit(np.linspace(0.0, 0.9, 10), np.zeros(10, dtype=np.int64))
+    top = redis_client.zrange(names.budget_bucket_key("v1", 2, 0), 0, -1, withscores=True)
+    assert [score for _m, score in top] == pytest.approx(np.linspace(0.0, 0.9, 10)[4:])
+    assert redis_client.hgetall(counts) == {b"0": b"10", b"a:v1:0": b"5", b"i:v1:0": b"2.5"}
+    assert 0 < redis_client.ttl(counts) <= 3600 + 3600
+    commit(np.array([0.1]), np.array([6 * 900_000], dtype=np.int64))  # bucket 6: 0 leaves
+    assert redis_client.exists(names.budget_bucket_key("v1", 2, 0)) == 0
+    assert redis_client.hgetall(counts) == {b"6": b"1", b"i:v1:6": b"0.25"}
 
 
 @pytest.mark.parametrize("kind", ["scores", "alerts", "deadletter"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter
@@ -17,9 +16,10 @@ import redis
 from rtad.common.labels import Label, encode_label
 from rtad.common.local_redis import LocalRedis
 from rtad.common.streams import StreamNames, shard_of
-from rtad.scorer.alert_budget import MIN_RANK, BudgetShape, event_ms
+from rtad.scorer.alert_budget import event_ms
 from rtad.scorer.promotion import follow_roles, publish_roles
 from rtad.scorer.worker.loop import ScoringWorker
+from tests.integration.scorer.budget_reference import expected_threshold
 from tests.integration.scorer.helpers import make_worker, step_until
 from tests.unit.scorer.support import publish, read_stream
 
@@ -202,35 +202,11 @@ def test_promote_while_scoring_loses_and_doubles_no_score(
     assert all(scores[tx][0]["model_version"] != shadow[tx][0]["model_version"] for tx in scores)
 
 
-def expected_threshold(
-    shape: BudgetShape, now: int, rows: list[tuple[float, int, bool]], counted: list[int]
-) -> float | None:
-    """The budget's threshold recomputed from the streams: ``rows`` are a model's (score,
-    event ms, alerted) on the shard, ``counted`` the event ms of every scored transaction."""
-    bms, n = shape.bucket_ms, shape.buckets
-    numbers = list(range(now // bms - n + 1, now // bms + 1))
-    counts = [sum(1 for t in counted if t // bms == b) for b in numbers]
-    busy = [i for i, c in enumerate(counts) if c]
-    if not busy or busy[0] == n - 1:
-        return None
-    first = busy[0]
-    covered = (n - 1 - first) * bms + now % bms + 1
-    share = shape.per_ms * covered / sum(counts)
-    span = shape.short_buckets
-    while True:
-        rank = share * sum(counts[n - span :])
-        if rank >= MIN_RANK or span >= n - first:
-            break
-        span = min(span * 2, n - first)
-    raised = sum(1 for _s, t, a in rows if a and numbers[first] <= t // bms <= numbers[-1])
-    wanted = shape.per_ms * covered
-    fix = min(2, max(0.5, wanted / max(raised, 1))) if wanted >= 4 * MIN_RANK else 1
-    r = max(1, math.floor(rank * fix + 0.5))
-    kept: list[float] = []
-    for b in numbers[n - span :]:
-        kept += sorted((sc for sc, t, _a in rows if t // bms == b), reverse=True)[: shape.capacity]
-    kept.sort(reverse=True)
-    return kept[r - 1] if len(kept) >= r else None
+def aimed_per_bucket(client: redis.Redis, names: StreamNames, version: str, shard: int) -> dict:
+    """The alerts a model's budget thresholds aimed at, per bucket, as the commits wrote them."""
+    prefix = f"i:{version}:".encode()
+    counts = client.hgetall(names.budget_counts_key(shard))
+    return {int(f[len(prefix) :]): float(v) for f, v in counts.items() if f.startswith(prefix)}
 
 
 def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share(
@@ -240,12 +216,16 @@ def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share
     models_dir: Path,
     scorer_rows: list[dict],
 ) -> None:
+    """Each model's threshold and aim, read after the last commit, are those recomputed from
+    the streams (rank, calibration, debt, ties); the rows a budget threshold judged
+    recorded what it aimed at."""
     worker = worker_for(
         redis_server.url,
         models_dir,
         alert_mode="budget",
         alert_budget_per_hour=8,
         alert_budget_window_s=6 * 3600,
+        batch_count=25,  # many batches: most are judged by a threshold read before them
     )
     budget = worker.shadow.budget
     budget.read_interval_s = 0.0  # read after every commit: the last read is exact
@@ -259,7 +239,7 @@ def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share
         (worker.holder.current.version, scores, "is_anomaly"),
         (worker.holder.challenger.version, shadow, "would_alert"),
     )
-    checked = 0
+    checked = calibrated = 0
     for shard in range(names.shards):
         mine = [s for s in scores if shard_of(s["user_id"], names.shards) == shard]
         counted = [event_ms(s["event_time"]) for s in mine]
@@ -269,11 +249,19 @@ def test_the_budget_threshold_is_the_recent_scores_quantile_at_the_budgets_share
                 for e in entries
                 if shard_of(e["user_id"], names.shards) == shard
             ]
-            expected = expected_threshold(budget.shape, budget.now_ms[shard], rows, counted)
+            aimed = aimed_per_bucket(redis_client, names, version, shard)
+            now = budget.now_ms[shard]
+            expected = expected_threshold(budget.shape, now, rows, counted, aimed)
             got = budget.thresholds.get((version, shard))
-            assert got == (pytest.approx(expected) if expected is not None else None)
-            checked += expected is not None
+            if expected is None:
+                assert got is None
+                continue
+            assert got == expected[0]  # the kept score itself, all 17 digits
+            assert budget.aims[(version, shard)] == pytest.approx(expected[1])
+            checked += 1
+            calibrated += bool(aimed)
     assert checked, "some shard had a threshold"
+    assert calibrated, "some model's rows were judged by a budget threshold"
 
 
 def label(tx: str, user: str, verdict: str, given: datetime, source: str = "analyst") -> Label:
