@@ -8,7 +8,8 @@ time: the first half at fraud rate ``LOW``, the second at ``HIGH``. Their featur
 (``RTAD_ALERT_MODE=budget``) scores them in event-time order from a private redis-server,
 with the champion of ``models/champion``. Alerts are counted per hour of event time from the
 alerts stream; the first day is the warm-up (the window is not full yet) and is left out.
-Beside them, from the same scores, the alerts the model's fixed threshold would have raised.
+Beside them, from the same scores, the alerts the model's fixed threshold would have raised,
+and decision 0007's controllers replayed on them (:mod:`tests.benchmarks.budget_alternatives`).
 Results: ``docs/benchmarks/results/budget.json`` (figures, parameters, command).
 
 ``RTAD_BENCH_BUDGET_SEED`` (1) seeds the simulation, ``RTAD_BENCH_BUDGET_DAYS`` (8, at least 4:
@@ -28,16 +29,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import redis
 
 from rtad.common.local_redis import LocalRedis
+from rtad.common.streams import shard_of
 from rtad.generator.simulator import DEFAULT_START, SimConfig, generate_records
 from rtad.scorer.alert_budget import event_ms
 from rtad.scorer.model_holder import ModelHolder
 from rtad.scorer.settings import ScorerSettings
 from rtad.scorer.worker.loop import ScoringWorker
-from tests.benchmarks import results
+from tests.benchmarks import budget_alternatives, results
 from tests.unit.scorer.support import feature_rows, publish, read_stream, transactions
 
 
@@ -170,30 +173,17 @@ def figures(scores: list[dict], alerts: list[dict], fixed: float, budget: float)
     return out
 
 
-def table(by_budget: dict[str, Any]) -> dict[str, Any]:
-    """The rendered table (``tests.benchmarks.render``): one row per budget and span."""
-    rows = []
-    for budget, result in by_budget.items():
-        for span in ("low_fraud_half", "high_fraud_half", "after_warm_up"):
-            r = result[span]
-            days = len(r["budget_alerts_per_hour_by_day"])
-            rows.append([
-                budget, span.replace("_", " "), round(r["budget_alerts_per_hour"], 2),
-                f"{r['budget_deviation']:+.1%}", round(r["fixed_alerts_per_hour"], 2),
-                f"{r['days_within_tolerance']} of {days}",
-            ])  # fmt: skip
-    return {
-        "title": "Alerts per hour of event time, the first day (warm-up) left out",
-        "columns": [
-            "budget / h",
-            "span",
-            "alerts / h",
-            "vs budget",
-            "fixed threshold / h",
-            f"days within ±{TOLERANCE:.0%}",
-        ],  # fmt: skip
-        "rows": rows,
-    }
+def recorded(scores: list[dict], fixed: float) -> budget_alternatives.Run:
+    """(event ms, scores, shards, frauds, fixed threshold) of a run, sorted by event time:
+    what :func:`budget_alternatives.compare` replays."""
+    rows = sorted(scores, key=lambda s: event_ms(s["event_time"]))
+    return (
+        np.array([event_ms(s["event_time"]) for s in rows], dtype=np.int64),
+        np.array([s["score"] for s in rows], dtype=np.float64),
+        np.array([shard_of(s["user_id"], SHARDS) for s in rows]),
+        np.array([bool(s.get("is_fraud")) for s in rows]),
+        fixed,
+    )
 
 
 def main() -> None:
@@ -204,6 +194,7 @@ def main() -> None:
         )
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     by_budget: dict[str, Any] = {}
+    runs: budget_alternatives.Recorded = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         rows = feature_rows(transactions(simulate(workdir / "tx.jsonl")))
@@ -211,6 +202,10 @@ def main() -> None:
         for budget in BUDGETS:
             scores, alerts, fixed = run(rows, workdir, budget)
             by_budget[f"{budget:g}"] = figures(scores, alerts, fixed, budget)
+            runs[budget] = recorded(scores, fixed)
+    start = event_ms(DEFAULT_START.isoformat())
+    window_s = ScorerSettings.model_fields["alert_budget_window_s"].default
+    alternatives = budget_alternatives.compare(runs, SHARDS, window_s, start, DAYS)
     parameters = {
         "days": DAYS,
         "seed": SEED,
@@ -218,16 +213,17 @@ def main() -> None:
         "fraud_rate_first_half": LOW,
         "fraud_rate_second_half": HIGH,
         "budgets_per_hour": list(BUDGETS),
-        "budget_window_s": ScorerSettings.model_fields["alert_budget_window_s"].default,
+        "budget_window_s": window_s,
         "shards": SHARDS,
         "batch_rows_per_shard": BATCH_PER_SHARD,
         "tolerance": TOLERANCE,
         "warm_up_days": 1,
         "model": str(CHAMPION),
+        **budget_alternatives.PARAMETERS,
     }
     title = "Alert budget: alerts per hour when the fraud rate changes halfway"
     extra = {"title": title, "seconds": round(time.perf_counter() - started)}
-    measured = {"by_budget": by_budget, "table": table(by_budget)}
+    measured = {"by_budget": by_budget, "alternatives": alternatives}
     path = results.write("budget", measured, parameters, load_before, command=COMMAND, extra=extra)
     for budget, result in by_budget.items():
         for name in ("after_warm_up", "low_fraud_half", "high_fraud_half"):

@@ -3,7 +3,7 @@
 Each test drives one shard's :class:`AlertBudget` as the worker does: a batch is judged by the
 threshold read after the previous commit, its operations go through the shard's commit
 script, then the threshold is read again (``THRESHOLD_SCRIPT``); the reference
-recomputation (:mod:`tests.integration.scorer.budget_reference`) says what it must be.
+recomputation (:mod:`tests.benchmarks.budget_reference`) says what it must be.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rtad.common.streams import StreamNames
 from rtad.scorer.alert_budget import AlertBudget, BudgetShape
 from rtad.scorer.worker.batch import ShardOutput
 from rtad.scorer.worker.commit_script import commit_shards
-from tests.integration.scorer.budget_reference import Row, expected_threshold
+from tests.benchmarks.budget_reference import Row, expected_threshold
 
 pytestmark = pytest.mark.redis
 

@@ -185,3 +185,23 @@ def test_feedback_alternatives_show_each_way_with_its_lowest_scenario_and_trees(
     )
     assert "| 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 41 |" in text
     assert "| a_new_way | 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 7 |" in text
+
+
+def test_budget_tables_show_each_span_and_the_alternatives_of_decision_0007(
+    tree: tuple[Path, Path, Path],
+) -> None:
+    span = {"budget_alerts_per_hour": 5.29, "budget_deviation": 0.058, "fixed_alerts_per_hour": 2.6}
+    span |= {"budget_alerts_per_hour_by_day": [5.0, 6.5], "days_within_tolerance": 1}
+    spans = {k: span for k in ("low_fraud_half", "high_fraud_half", "after_warm_up")}
+    controller = {"worst_span_deviation": 0.077, "days_within_tolerance": 27, "days": 28}
+    controller |= {"frauds_alerted_after_warm_up": {"10": 400, "5": 300}}
+    controller |= {"frauds_after_warm_up": {"10": 800, "5": 800}}
+    controller |= {"synthetic_high_half_mean": 0.04, "synthetic_high_half_max": 0.14}
+    figures = {"by_budget": {"5": spans}, "alternatives": {"the decision": controller}}
+    results.write("budget", figures, {"tolerance": 0.2}, directory=tree[0])
+    _, text = rendered(tree)
+    assert "| 5 | high fraud half | 5.29 | +5.8% | 2.60 | 1 of 2 |" in text
+    assert "**Alternatives (decision 0007)**" in text
+    assert (
+        "| the decision | 7.7% | 27 of 28 | 50.0% at 10/h, 37.5% at 5/h | +4% (max +14%) |" in text
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from rtad.common.streams import StreamNames, shard_of
 from rtad.scorer.alert_budget import event_ms
 from rtad.scorer.promotion import follow_roles, publish_roles
 from rtad.scorer.worker.loop import ScoringWorker
-from tests.integration.scorer.budget_reference import expected_threshold
+from tests.benchmarks.budget_reference import expected_threshold
 from tests.integration.scorer.helpers import make_worker, step_until
 from tests.unit.scorer.support import publish, read_stream
 
