@@ -8,8 +8,10 @@ python -m tests.benchmarks render     # docs/benchmarks.md and the README's tabl
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+import time
 
 import tests.benchmarks as package
 
@@ -29,7 +31,19 @@ def main(argv: list[str]) -> None:
             have = ", ".join(n.removeprefix("bench_") for n in names)
             raise SystemExit(f"no benchmark {name.removeprefix('bench_')!r}; have: {have}, render")
         module = importlib.import_module(f"tests.benchmarks.{name}")
+        settle()
         module.main()
+
+
+def settle(most_s: float = 120.0) -> None:
+    """Wait (up to ``most_s``) until the 1-minute load average is below the core count, so a
+    benchmark does not start in the load the one before it left."""
+    cores = os.cpu_count() or 1
+    deadline = time.monotonic() + most_s
+    if os.getloadavg()[0] >= cores:
+        print(f"waiting for the load average ({os.getloadavg()[0]:.1f}) to fall below {cores}")
+    while os.getloadavg()[0] >= cores and time.monotonic() < deadline:
+        time.sleep(5)
 
 
 if __name__ == "__main__":

@@ -205,3 +205,11 @@ def test_budget_tables_show_each_span_and_the_alternatives_of_decision_0007(
     assert (
         "| the decision | 7.7% | 27 of 28 | 50.0% at 10/h, 37.5% at 5/h | +4% (max +14%) |" in text
     )
+
+
+def test_figures_are_provisional_when_the_machine_was_busy_before_the_run() -> None:
+    from tests.benchmarks.render import loaded
+
+    assert loaded(2, [2.5, 1.0])  # something else was running when it began
+    assert not loaded(2, [0.4, 2.6])  # the benchmark's own processes loaded the machine
+    assert not loaded(2, []) and not loaded(None, [5.0])
