@@ -90,11 +90,22 @@ def original_payload(fields: Mapping[Any, Any]) -> bytes:
     packed = isinstance(x, bytes) and as_bytes(version) == FEATURE_ENCODING
     if isinstance(data, bytes) and not packed:
         return data
+    return orjson.dumps(text_fields(fields, x_base64=packed))
+
+
+def text_fields(fields: Mapping[Any, Any], x_base64: bool = True) -> dict[str, str]:
+    """An entry's fields as text (undecodable bytes replaced); with ``x_base64``, a feature
+    entry's binary ``x`` in base64 under ``x_base64`` instead.
+
+    >>> text_fields({b"v": b"2", b"x": b"\\x00"})
+    {'v': '2', 'x_base64': 'AA=='}
+    """
     whole = {as_text(k, "replace"): as_text(v, "replace") for k, v in fields.items()}
-    if packed:
+    x = fields.get(X_FIELD, fields.get("x"))
+    if x_base64 and isinstance(x, bytes):
         del whole["x"]
         whole["x_base64"] = base64.b64encode(x).decode()
-    return orjson.dumps(whole)
+    return whole
 
 
 def as_text(value: Any, errors: str = "strict") -> str:

@@ -11,14 +11,13 @@ base64): an export never hides data.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import redis
 
-from rtad.common.encoding import X_FIELD, UndecodableEntry, decode, decode_deadletter
+from rtad.common.encoding import UndecodableEntry, decode, decode_deadletter, text_fields
 from rtad.common.errors import RtadError
 from rtad.common.feature_entry import FeatureSets, decode_feature_entry
 from rtad.common.redis_streams import read_stream
@@ -49,21 +48,9 @@ def export_line(
         else:
             obj = decode(fields)
     except UndecodableEntry as exc:
-        return orjson.dumps({**head, "error": str(exc), "fields": raw_fields(fields)})
+        return orjson.dumps({**head, "error": str(exc), "fields": text_fields(fields)})
     body = obj if isinstance(obj, dict) else {"data": obj}
     return orjson.dumps({**head, **body, **head})  # id and shard first, and never overwritten
-
-
-def raw_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
-    """An entry's fields as text; a feature entry's binary ``x`` in base64 (``x_base64``).
-
-    >>> raw_fields({b"v": b"2", b"x": b"\\x00"})
-    {'v': '2', 'x_base64': 'AA=='}
-    """
-    text = decode_deadletter({k: v for k, v in fields.items() if k != X_FIELD})
-    if X_FIELD in fields:
-        text["x_base64"] = base64.b64encode(fields[X_FIELD]).decode()
-    return text
 
 
 def export_stream(client: redis.Redis, names: StreamNames, kind: Kind, out: IO[bytes]) -> int:

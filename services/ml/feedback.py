@@ -165,14 +165,18 @@ def fit_challenger(
     champion_method: str,
     chargeback_delay: timedelta = CHARGEBACK_DELAY,
     seed: int = 0,
+    **params: Any,
 ) -> tuple[ChallengerModel, dict[str, int]]:
-    """Fit a challenger on the rows the verdicts and settled history label as of ``as_of``.
+    """Fit a challenger on the rows the verdicts and settled history label as of ``as_of``
+    (``params``: more of :class:`ChallengerModel`'s parameters, e.g. ``learning_rate``).
 
     Returns the model and the counts of its training rows (by kind of target).
     """
     rows, y, explicit = training_targets(frame, labels, as_of, chargeback_delay)
     rows, y, weights = balanced_sample(rows, y, explicit, seed)
-    model = ChallengerModel(champion=champion, champion_method=champion_method, random_state=seed)
+    model = ChallengerModel(
+        champion=champion, champion_method=champion_method, random_state=seed, **params
+    )
     model.fit(X[rows], y, sample_weight=weights)
     counts = {
         "training_rows": int(len(rows)),

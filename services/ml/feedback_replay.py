@@ -152,7 +152,7 @@ def holdout(data: LoopData, labels: list[Label], champion: Any, config: LoopConf
         "test_days": data.days - config.train_days,
         "test_rows": int(len(rows)),
         "test_frauds": int(data.truth[rows].sum()),
-        "training": counts,
+        "training": counts | {"trees": int(model.n_iter_)},
         "champion": figures(data, rows, data.champion_scores[rows]),
         "challenger": figures(data, rows, challenger),
     }

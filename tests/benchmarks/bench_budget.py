@@ -76,9 +76,8 @@ LOW, HIGH = 0.005, 0.03
 #: capacity is in the Fraud Detection Handbook's setting, and below it
 BUDGETS = env_budgets("RTAD_BENCH_BUDGETS", "10,5")
 SHARDS = 4
-#: rows a shard's batch reads: a batch spans minutes of event time, as live batches (under a
-#: second) do, not hours (the threshold changes between batches)
-BATCH_PER_SHARD = 16
+#: rows a shard's batch reads, the replay's too (:data:`budget_alternatives.BATCH`)
+BATCH_PER_SHARD = budget_alternatives.BATCH
 TOLERANCE = 0.2
 CHAMPION = Path("models/champion")
 COMMAND = ".venv/bin/python -m tests.benchmarks budget"

@@ -71,15 +71,9 @@ def verdicts_against_targets(result: dict[str, Any]) -> dict[str, Any]:
 
 def alternatives(data: Any, labels: list[Any], champion: Any, config: LoopConfig) -> dict:
     """Other ways to train on the same verdicts (decision 0006), measured on the same days,
-    beside the decision itself (refitted: its figures are the challenger's) and the trees of
-    each (the cost of scoring it)."""
+    with the trees of each (the cost of scoring it)."""
     from rtad.common.labels import latest_verdicts
-    from rtad.ml.feedback import (
-        ChallengerModel,
-        balanced_sample,
-        fit_challenger,
-        training_targets,
-    )
+    from rtad.ml.feedback import ChallengerModel, balanced_sample, fit_challenger
     from rtad.ml.feedback_replay import figures
 
     as_of = data.at(config.train_days)
@@ -92,12 +86,11 @@ def alternatives(data: Any, labels: list[Any], champion: Any, config: LoopConfig
     every, every_y, weights = balanced_sample(past, data.truth[past], data.truth[past] == 1, SEED)
     # a new model each (clone() would clone the fitted champion inside into an unfitted one)
     champion_based = [ChallengerModel(champion.estimator, method) for _ in range(2)]
-    rows, y, explicit = training_targets(data.frame, known, as_of)
-    rows, y, weights_now = balanced_sample(rows, y, explicit, SEED)
-    slower = ChallengerModel(champion.estimator, method, learning_rate=0.1, random_state=SEED)
+    base = (data.X, data.frame, known, as_of)
     models = {
-        "decision": fit_challenger(data.X, data.frame, known, as_of, champion.estimator, method)[0],
-        "learning_rate_0.1": slower.fit(data.X[rows], y, sample_weight=weights_now),
+        "learning_rate_0.1": fit_challenger(
+            *base, champion.estimator, method, learning_rate=0.1, seed=SEED
+        )[0],
         "no_champion_score": fit_challenger(data.X, data.frame, known, as_of, None, method)[0],
         "unlabelled_taken_as_genuine": fit_challenger(
             data.X, data.frame, known, as_of, champion.estimator, method, timedelta(0)

@@ -27,6 +27,8 @@ from tests.benchmarks.budget_reference import (
     threshold,
 )
 
+#: rows a shard's batch reads (the benchmark's worker too): a batch spans minutes of event
+#: time, as live batches (under a second) do, not hours (the threshold changes between batches)
 BATCH = 16
 #: batches between a commit and the batch its threshold judges first
 LAGS = (1, 2, 8)

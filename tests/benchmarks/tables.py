@@ -215,7 +215,12 @@ def feedback_tables(doc: Document) -> list[Table]:
         cells = ["target", "measured", "goal", "met"]
         tables.append(Table("Targets", cells, targets, numeric={1}))
     if doc.get("alternatives"):
-        tables.append(alternatives_table(doc["alternatives"], models.get("champion", {})))
+        # the decision is the challenger above, with the trees its training counted
+        trees = doc.get("verdicts_by_day_30", {}).get("trees")
+        decision = {"decision": models.get("challenger", {}) | {"trees": trees}}
+        tables.append(
+            alternatives_table(decision | doc["alternatives"], models.get("champion", {}))
+        )
     return tables
 
 

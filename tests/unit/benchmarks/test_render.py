@@ -173,8 +173,9 @@ def test_feedback_alternatives_show_each_way_with_its_lowest_scenario_and_trees(
     champion = {"average_precision": 0.6769, "card_precision_at_100": 0.246, "recall_at_1.0%": 0.6}
     champion |= {"recall_by_scenario": {"amount_spike": 0.097, "atm_cashout": 0.99}}
     decision = {"average_precision": 0.918, "card_precision_at_100": 0.371, "recall_at_1.0%": 0.84}
-    decision |= {"recall_by_scenario": {"amount_spike": 0.361, "card_testing": 0.2}, "trees": 41}
-    extra = {"alternatives": {"decision": decision, "a_new_way": decision | {"trees": 7}}}
+    decision |= {"recall_by_scenario": {"amount_spike": 0.361, "card_testing": 0.2}}
+    extra = {"alternatives": {"a_new_way": decision | {"trees": 7}}}
+    extra |= {"verdicts_by_day_30": {"verdict_rows": 900, "trees": 41}}
     figures = {"champion": champion, "challenger": decision}
     results.write("feedback", figures, {"capacity": 100}, directory=tree[0], extra=extra)
     _, text = rendered(tree)
@@ -183,7 +184,10 @@ def test_feedback_alternatives_show_each_way_with_its_lowest_scenario_and_trees(
         "| the champion alone (unsupervised) | 0.677 | 0.246 | 0.600 | 0.097 (amount spike) | — |"
         in text
     )
-    assert "| 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 41 |" in text
+    assert (
+        "| the decision: verdicts + settled rows as genuine, features + champion score"
+        " | 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 41 |" in text
+    )
     assert "| a_new_way | 0.918 | 0.371 | 0.840 | 0.200 (card testing) | 7 |" in text
 
 
