@@ -120,3 +120,13 @@ def test_dockerignore_lets_only_the_project_code_in() -> None:
     allowed = {line[1:] for line in lines if line.startswith("!")}
     assert {"pyproject.toml", "uv.lock", "README.md", "services/"} <= allowed
     assert not any(a.startswith((".venv", ".git", "tests", ".tools")) for a in allowed)
+
+
+@pytest.mark.parametrize("service", SERVICES_WITH_IMAGES)
+def test_each_image_builds_with_the_uv_the_makefile_installs(service: str) -> None:
+    """uv resolves uv.lock the same way in the images as in .venv (decision 0005)."""
+    makefile = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+    image = re.search(r"^ARG UV_VERSION=(\S+)$", dockerfile, re.M)
+    assert makefile and image, "UV_VERSION is set in the Makefile and each Dockerfile"
+    assert image.group(1) == makefile.group(1)
